@@ -1,0 +1,53 @@
+"""imgrec: self-hosted image recognition, from a folder of labeled photos to a served model.
+
+The public API (imported lazily, so ``import imgrec`` stays fast and inert)::
+
+    import imgrec
+    ds = imgrec.load_dataset("photos/")                 # folder, zip, CSV, idx, CIFAR, "digits"
+    run = imgrec.train(ds, imgrec.TrainConfig(model="hog-svm"), out="runs/hog-svm-1")
+    pred = imgrec.Predictor.from_run(run.path)
+    pred.predict(["cat.jpg"], top_k=3)
+    result = imgrec.evaluate(pred, ds)
+    imgrec.list_models("resnet*"); imgrec.create_model("cnn-small", ["a", "b"])
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "load_dataset": "imgrec.data",
+    "ImageDataset": "imgrec.data",
+    "split_dataset": "imgrec.data",
+    "check_dataset": "imgrec.data",
+    "create_model": "imgrec.models",
+    "list_models": "imgrec.models",
+    "load_model": "imgrec.models",
+    "Predictor": "imgrec.inference",
+    "evaluate": "imgrec.evaluate",
+    "compare_runs": "imgrec.evaluate",
+    "train": "imgrec.train",
+    "Run": "imgrec.train",
+    "TrainConfig": "imgrec.config",
+    "DataConfig": "imgrec.config",
+    "Prediction": "imgrec.types",
+    "ImgrecError": "imgrec.errors",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'imgrec' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_LAZY])

@@ -1,0 +1,120 @@
+"""``imgrec data check | split | preview``."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from imgrec.cli.output import console, table, to_json, write_text
+from imgrec.errors import ImgrecError, MissingInputError
+
+SEVERITY_STYLE = {"error": "red", "warning": "yellow", "info": "cyan"}
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    data = sub.add_parser("data", help="inspect, split and preview datasets")
+    dsub = data.add_subparsers(dest="data_command", metavar="ACTION", required=True)
+
+    p = dsub.add_parser("check", help="counts, corrupt files, duplicates (also across splits), imbalance, tiny images")
+    p.add_argument("data")
+    p.add_argument("--out", default="data_check.json", help="JSON report path (default data_check.json)")
+    p.add_argument("--min-side", type=int, default=16, help="report images with a side under this")
+    p.add_argument("--near-dup-distance", type=int, default=4, help="max Hamming distance of perceptual hashes")
+    p.add_argument("--splits", help="a split manifest: flag duplicates that cross its splits")
+    p.add_argument("--strict", action="store_true", help="exit 65 when errors are found")
+    p.set_defaults(func=cmd_check)
+
+    p = dsub.add_parser("split", help="stratified, seeded, reproducible split manifest")
+    p.add_argument("data")
+    p.add_argument("--val", type=float, default=0.1)
+    p.add_argument("--test", type=float, default=0.1)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default="splits.json")
+    p.set_defaults(func=cmd_split)
+
+    p = dsub.add_parser("preview", help="grid image of augmented samples")
+    p.add_argument("data")
+    p.add_argument("--augment", default="standard", help="none, light, standard or strong")
+    p.add_argument("--n", type=int, default=6, help="number of source images")
+    p.add_argument("--variants", type=int, default=5, help="augmented copies per image")
+    p.add_argument("--size", type=int, default=96, help="cell size in pixels")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default="augment_preview.png")
+    p.set_defaults(func=cmd_preview)
+
+
+def _load(path: str) -> Any:
+    from imgrec.data import load_dataset
+
+    if path != "digits" and not Path(path).exists():
+        raise MissingInputError(f"Data not found: {path}")
+    return load_dataset(path)
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from imgrec.data import check_dataset, load_splits
+    from imgrec.errors import DataError
+
+    ds = _load(args.data)
+    splits = load_splits(ds, args.splits) if args.splits else None
+    with console.status(f"checking {len(ds)} images..."):
+        report = check_dataset(ds, min_side=args.min_side, near_dup_distance=args.near_dup_distance, splits=splits)
+    data = report.to_dict()
+    console.print(table(f"{ds.name}: {len(ds)} images, {ds.num_classes} classes", ["class", "images"],
+                        sorted(ds.class_counts().items())))
+    for prob in data.get("problems", []):
+        style = SEVERITY_STYLE.get(prob["severity"], "white")
+        console.print(f"[{style}]{prob['severity']}[/] {prob['code']}: {prob['message']}")
+    if not data.get("problems"):
+        console.print("[green]no problems found[/]")
+    write_text(args.out, to_json(data))
+    console.print(f"report: {args.out}")
+    errors = [p for p in data.get("problems", []) if p["severity"] == "error"]
+    if args.strict and errors:
+        raise DataError(f"{len(errors)} error(s) found in {args.data}; see {args.out}.")
+    return 0
+
+
+def cmd_split(args: argparse.Namespace) -> int:
+    from imgrec.data import split_dataset
+    from imgrec.errors import OutputError
+
+    ds = _load(args.data)
+    splits = split_dataset(ds, val=args.val, test=args.test, seed=args.seed)
+    try:
+        splits.save(args.out)
+    except OSError as exc:
+        raise OutputError(f"Cannot write {args.out}: {exc}") from None
+    rows = [[name, len(part), *[part.class_counts().get(c, 0) for c in ds.classes]]
+            for name, part in (("train", splits.train), ("val", splits.val), ("test", splits.test))]
+    console.print(table(None, ["split", "images", *ds.classes], rows))
+    console.print(f"manifest: {args.out}")
+    return 0
+
+
+def cmd_preview(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from imgrec.imaging.draw import save_png
+    from imgrec.transforms import preview_grid
+
+    ds = _load(args.data)
+    rng = np.random.default_rng(args.seed)
+    picks = rng.choice(len(ds), size=min(args.n, len(ds)), replace=False)
+    images = []
+    for i in picks:
+        try:
+            images.append(ds.load(int(i)))
+        except ImgrecError as exc:  # show the rest; say which one failed
+            console.print(f"[yellow]skipped[/] {ds.sources[int(i)]}: {exc}")
+    grid = preview_grid(images, args.augment, seed=args.seed, variants=args.variants, cell=args.size)
+    try:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        save_png(grid, args.out)
+    except OSError as exc:
+        from imgrec.errors import OutputError
+
+        raise OutputError(f"Cannot write {args.out}: {exc}") from None
+    console.print(f"preview: {args.out}")
+    return 0

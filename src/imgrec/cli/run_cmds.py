@@ -1,0 +1,195 @@
+"""``imgrec models | train | evaluate | compare``."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from imgrec.cli.output import console, table, to_json, write_text
+from imgrec.config import DataConfig, TrainConfig, load_yaml, parse_overrides
+from imgrec.errors import ConfigError
+
+# CLI flag -> TrainConfig field (flags default to None: "not given")
+TRAIN_FLAGS = (
+    "model", "epochs", "batch_size", "optimizer", "lr", "weight_decay", "warmup_epochs", "label_smoothing",
+    "dropout", "class_weights", "early_stopping", "monitor", "augment", "image_size", "weights", "freeze",
+    "head_epochs", "seed", "device", "num_threads",
+)
+DATA_FLAGS = ("val", "test", "split_seed")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("models", help="list model names with family, parameters, input size, offline weights")
+    p.add_argument("pattern", nargs="?", default="*", help="shell pattern, e.g. 'resnet*'")
+    p.add_argument("--all", action="store_true", help="include every timm architecture")
+    p.add_argument("--format", choices=("table", "json"), default="table")
+    p.set_defaults(func=cmd_models)
+
+    p = sub.add_parser("train", help="train a model on a folder of labeled images")
+    _train_args(p)
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("evaluate", help="evaluate a run on its test split or on another folder")
+    p.add_argument("run", help="run directory (runs/<model>-<n>)")
+    p.add_argument("data", nargs="?", help="labeled images to evaluate on (default: the run's test split)")
+    p.add_argument("--top-k", type=int, nargs="+", default=[1, 3, 5])
+    p.add_argument("--format", choices=("table", "json"), default="table")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("compare", help="leaderboard of runs: accuracy, F1, train time, latency, size")
+    p.add_argument("runs", nargs="+", help="run directories")
+    p.add_argument("--format", choices=("table", "json"), default="table")
+    p.set_defaults(func=cmd_compare)
+
+
+def _train_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("data", nargs="?", help="images: class folders, train/val/test layout, .zip, .csv, idx, 'digits'")
+    p.add_argument("--model", "-m", help="model name (see `imgrec models`); default hog-svm")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--optimizer", choices=("adamw", "sgd"))
+    p.add_argument("--lr", type=float)
+    p.add_argument("--weight-decay", type=float)
+    p.add_argument("--warmup-epochs", type=float)
+    p.add_argument("--label-smoothing", type=float)
+    p.add_argument("--dropout", type=float)
+    p.add_argument("--class-weights", choices=("none", "auto"))
+    p.add_argument("--early-stopping", type=int, metavar="PATIENCE")
+    p.add_argument("--monitor", choices=("val_accuracy", "val_loss", "val_macro_f1"))
+    p.add_argument("--augment", choices=("none", "light", "standard", "strong"))
+    p.add_argument("--image-size", type=int)
+    p.add_argument("--pretrained", action="store_true", default=None, help="start from published weights (online)")
+    p.add_argument("--weights", help="local pretrained weights (.safetensors or .pth state dict) or URL")
+    p.add_argument("--freeze", choices=("none", "backbone"))
+    p.add_argument("--head-epochs", type=int, help="two-stage: train the head alone first for N epochs")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--device")
+    p.add_argument("--threads", dest="num_threads", type=int)
+    p.add_argument("--val", type=float, help="validation fraction when the data is not pre-split")
+    p.add_argument("--test", type=float, help="test fraction when the data is not pre-split")
+    p.add_argument("--split-seed", type=int)
+    p.add_argument("--splits", help="reuse a split manifest from `imgrec data split`")
+    p.add_argument("--config", help="YAML file with train:/data: keys (CLI flags win)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="any TrainConfig field")
+    p.add_argument("--model-arg", action="append", default=[], metavar="KEY=VALUE", help="model option, e.g. C=10")
+    p.add_argument("--out", help="run directory (default runs/<model>-<n>)")
+    p.add_argument("--resume", metavar="RUN", help="continue an interrupted run from its last checkpoint")
+
+
+def build_configs(args: argparse.Namespace) -> tuple[TrainConfig, DataConfig]:
+    """defaults <- YAML <- flags <- --set."""
+    raw: dict[str, Any] = load_yaml(args.config) if getattr(args, "config", None) else {}
+    unknown = set(raw) - {"train", "data"}
+    if unknown:
+        raise ConfigError(f"Config file keys must be 'train' and 'data'; received {sorted(unknown)}.")
+    train_cfg = dict(raw.get("train") or {})
+    data_cfg = dict(raw.get("data") or {})
+    train_cfg.update({k: getattr(args, k) for k in TRAIN_FLAGS if getattr(args, k, None) is not None})
+    if getattr(args, "pretrained", None):
+        train_cfg["pretrained"] = True
+    data_cfg.update({k.replace("split_", ""): getattr(args, k) for k in DATA_FLAGS if getattr(args, k, None) is not None})
+    train_cfg.update(parse_overrides(getattr(args, "set", [])))
+    if getattr(args, "model_arg", None):
+        train_cfg["model_args"] = {**train_cfg.get("model_args", {}), **_typed(parse_overrides(args.model_arg))}
+    return TrainConfig.from_dict(train_cfg), DataConfig.from_dict(data_cfg)
+
+
+def _typed(values: dict[str, str]) -> dict[str, Any]:
+    import yaml
+
+    return {k: yaml.safe_load(v) for k, v in values.items()}
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from imgrec.models import get_model_spec, list_models
+    from imgrec.models.offline import weights_status
+
+    rows = []
+    for name in list_models(args.pattern, include_timm=args.all):
+        spec = get_model_spec(name)
+        rows.append([name, spec.family, _params(spec.params), spec.default_size, weights_status(spec), spec.description])
+    cols = ["model", "family", "params", "input", "pretrained weights", "description"]
+    if args.format == "json":
+        console.print_json(to_json([dict(zip(cols, r, strict=True)) for r in rows]))
+    else:
+        console.print(table(None, cols, rows))
+    return 0
+
+
+def _params(n: int | None) -> str:
+    if n is None:
+        return "-"
+    return f"{n / 1e6:.1f}M" if n >= 1e6 else f"{n / 1e3:.0f}k" if n >= 1e3 else str(n)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from imgrec.cli.progress import RichProgress
+    from imgrec.train import read_run_config, train
+
+    if args.resume:
+        data, cfg, dcfg = read_run_config(args.resume)
+        out, resume = args.resume, True
+    else:
+        if not args.data:
+            raise ConfigError("train needs the data to train on (a folder, .zip, .csv, idx folder or 'digits').")
+        cfg, dcfg = build_configs(args)
+        data, out, resume = args.data, args.out, False
+    _check_data_arg(data)
+    console.print(f"training [bold]{cfg.model}[/] on {data}")
+    run = train(data, cfg, data_config=dcfg, out=out, splits=args.splits, callbacks=[RichProgress()], resume=resume)
+    print_run_summary(run)
+    return 0
+
+
+def _check_data_arg(data: str) -> None:
+    from imgrec.errors import MissingInputError
+
+    if data != "digits" and not Path(data).exists():
+        raise MissingInputError(f"Data not found: {data}")
+
+
+def print_run_summary(run: Any) -> None:
+    """Metrics per split, skipped files, and where the report is."""
+    rows = [[split, m.get("accuracy"), m.get("macro_f1"), m.get("weighted_f1"), m.get("n")] for split, m in run.metrics.items()]
+    console.print(table(None, ["split", "accuracy", "macro F1", "weighted F1", "images"], rows))
+    if run.bad_files:
+        console.print(f"[yellow]skipped {len(run.bad_files)} unreadable file(s):[/]")
+        for src, msg in run.bad_files[:20]:
+            console.print(f"  {src}: {msg}")
+    console.print(f"run: [bold]{run.path}[/]  report: {run.report}")
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from imgrec.train.runs import evaluate_run
+
+    result, out_dir = evaluate_run(args.run, args.data, top_k=tuple(args.top_k))
+    m = result.metrics
+    if args.format == "json":
+        console.print_json(to_json(m))
+        return 0
+    console.print(table(None, ["accuracy", *[f"top-{k}" for k in m.get("top_k", {})], "macro F1", "weighted F1", "images"],
+                        [[m["accuracy"], *m.get("top_k", {}).values(), m["macro_f1"], m["weighted_f1"], m["n"]]]))
+    per = m["per_class"]
+    console.print(table("per class", ["class", "precision", "recall", "F1", "support"],
+                        [[c, v["precision"], v["recall"], v["f1"], v["support"]] for c, v in per.items()]))
+    if result.bad:
+        console.print(f"[yellow]skipped {len(result.bad)} unreadable file(s)[/]")
+    console.print(f"report: {out_dir / 'report.html'}")
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from imgrec.evaluate import compare_runs
+
+    rows = compare_runs(args.runs)
+    if args.format == "json":
+        console.print_json(to_json(rows))
+        return 0
+    cols = list(rows[0]) if rows else []
+    console.print(table("leaderboard", cols, [[r[c] for c in cols] for r in rows]))
+    return 0
+
+
+def save_json(path: str, data: Any) -> None:
+    write_text(path, to_json(data))

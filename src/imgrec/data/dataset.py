@@ -1,0 +1,188 @@
+"""The dataset type every reader returns: sources, integer labels, class names, splits."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import zipfile
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+from imgrec.errors import DataError, ImgrecError
+from imgrec.imaging import DEFAULT_LIMITS, DecodeLimits, decode, load_image
+
+ZIP_SEP = "!/"
+
+
+@dataclass
+class ImageDataset:
+    """A labeled set of images, backed by files, a zip archive, or in-memory arrays.
+
+    Attributes:
+        classes: class names; ``labels`` index into it.
+        labels: int64 array ``(N,)``.
+        sources: one string per item: a file path, ``archive.zip!/inner/path``, or
+            ``name[i]`` for in-memory items.
+        arrays: in-memory images ``(N, H, W, 3)`` or ``(N, H, W)`` uint8, or None.
+        splits: per-item ``"train"``/``"val"``/``"test"`` when the data came pre-split.
+        name: a short human name (folder name, "fashion-mnist", ...).
+        root: where it was read from.
+
+    Example:
+        >>> import numpy as np
+        >>> ds = ImageDataset.from_arrays(np.zeros((4, 8, 8), np.uint8), [0, 1, 0, 1], ["a", "b"])
+        >>> len(ds), ds.load(1).shape
+        (4, (8, 8, 3))
+    """
+
+    classes: list[str]
+    labels: np.ndarray
+    sources: list[str]
+    arrays: np.ndarray | None = None
+    splits: np.ndarray | None = None
+    name: str = "dataset"
+    root: str = ""
+    limits: DecodeLimits = field(default=DEFAULT_LIMITS, repr=False)
+
+    def __post_init__(self) -> None:
+        self.labels = np.asarray(self.labels, dtype=np.int64)
+        if len(self.sources) != len(self.labels):
+            raise DataError(
+                f"Dataset has {len(self.sources)} items but {len(self.labels)} labels."
+            )
+        self._zip_lock = threading.Lock()
+        self._zips: dict[str, zipfile.ZipFile] = {}
+
+    @classmethod
+    def from_arrays(
+        cls, images: np.ndarray, labels: Sequence[int] | np.ndarray, classes: list[str], name: str = "arrays"
+    ) -> ImageDataset:
+        """Wrap in-memory uint8 images (gray ``(N,H,W)`` or RGB ``(N,H,W,3)``)."""
+        images = np.asarray(images)
+        if images.dtype != np.uint8 or images.ndim not in (3, 4):
+            raise DataError(
+                f"Expected uint8 images shaped (N,H,W) or (N,H,W,3); received {images.dtype} {images.shape}."
+            )
+        sources = [f"{name}[{i}]" for i in range(len(images))]
+        return cls(classes=list(classes), labels=np.asarray(labels), sources=sources, arrays=images, name=name, root=name)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    def load(self, i: int, min_side: int | None = None) -> np.ndarray:
+        """Decode item ``i`` to RGB uint8 ``(H, W, 3)``; raises InvalidImageError when broken."""
+        if self.arrays is not None:
+            img = self.arrays[i]
+            return np.repeat(img[..., None], 3, axis=2) if img.ndim == 2 else img
+        src = self.sources[i]
+        if ZIP_SEP in src:
+            return decode(self._read_zip(src), limits=self.limits, min_side=min_side, name=src)
+        return load_image(src, limits=self.limits, min_side=min_side)
+
+    def _read_zip(self, src: str) -> bytes:
+        archive, inner = src.split(ZIP_SEP, 1)
+        with self._zip_lock:
+            zf = self._zips.get(archive)
+            if zf is None:
+                zf = self._zips[archive] = zipfile.ZipFile(archive)
+            info = zf.getinfo(inner)
+            if info.file_size > self.limits.max_bytes:
+                from imgrec.errors import ImageTooLargeError
+
+                raise ImageTooLargeError(f"{src} is {info.file_size / 1e6:.1f} MB; over the limit.")
+            return zf.read(info)
+
+    def subset(self, indices: Sequence[int] | np.ndarray) -> ImageDataset:
+        """A dataset of the given items (same classes)."""
+        idx = np.asarray(indices, dtype=np.int64)
+        return replace(
+            self,
+            labels=self.labels[idx],
+            sources=[self.sources[i] for i in idx],
+            arrays=None if self.arrays is None else self.arrays[idx],
+            splits=None if self.splits is None else self.splits[idx],
+        )
+
+    def class_counts(self) -> dict[str, int]:
+        counts = np.bincount(self.labels, minlength=self.num_classes)
+        return {c: int(n) for c, n in zip(self.classes, counts, strict=True)}
+
+    def fingerprint(self) -> str:
+        """sha256 of the item list and labels (content of in-memory arrays included)."""
+        h = hashlib.sha256()
+        h.update("\n".join(self.classes).encode())
+        base = self.root.rstrip("/") + "/"
+        for src, lab in zip(self.sources, self.labels.tolist(), strict=True):
+            rel = src[len(base):] if src.startswith(base) else src
+            h.update(f"{rel}\t{lab}\n".encode())
+        if self.arrays is not None:
+            h.update(np.ascontiguousarray(self.arrays).tobytes())
+        return h.hexdigest()[:16]
+
+
+@dataclass
+class Materialized:
+    """Images decoded and prepared into one array, plus the items that failed."""
+
+    images: np.ndarray
+    labels: np.ndarray
+    kept: np.ndarray
+    bad: list[tuple[str, str]]
+
+
+def materialize(
+    ds: ImageDataset,
+    prepare: Callable[[np.ndarray], np.ndarray],
+    *,
+    min_side: int | None = None,
+    workers: int = 4,
+    progress: Callable[[int], None] | None = None,
+) -> Materialized:
+    """Decode and ``prepare`` every item; unreadable ones are skipped and listed, never raised.
+
+    Args:
+        ds: the dataset.
+        prepare: maps an RGB uint8 image to a fixed-shape uint8 array.
+        min_side: passed to the decoder (reduced-size JPEG decoding).
+        workers: decoding threads (PIL releases the GIL while decoding).
+        progress: called with the number of items done so far, now and then.
+    """
+
+    def one(i: int) -> np.ndarray | str:
+        try:
+            return prepare(ds.load(i, min_side=min_side))
+        except ImgrecError as exc:
+            return str(exc)
+        except MemoryError:
+            raise
+        except Exception as exc:  # a reader bug must not lose the whole run
+            return f"{type(exc).__name__}: {exc}"
+
+    n = len(ds)
+    if ds.arrays is not None or workers <= 1:
+        results = [one(i) for i in range(n)]
+    else:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            results = []
+            for k, r in enumerate(pool.map(one, range(n), chunksize=32)):
+                results.append(r)
+                if progress and k % 256 == 0:
+                    progress(k)
+    kept = [i for i, r in enumerate(results) if not isinstance(r, str)]
+    bad = [(ds.sources[i], str(r)) for i, r in enumerate(results) if isinstance(r, str)]
+    images = np.stack([results[i] for i in kept]) if kept else np.zeros((0, 1, 1, 3), np.uint8)
+    return Materialized(images=images, labels=ds.labels[kept], kept=np.asarray(kept, np.int64), bad=bad)
+
+
+def relative_source(ds: ImageDataset, src: str) -> str:
+    """A source path relative to the dataset root, for reports."""
+    base = ds.root.rstrip("/") + "/"
+    return src[len(base):] if src.startswith(base) else Path(src).name

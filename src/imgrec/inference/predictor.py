@@ -1,0 +1,185 @@
+"""``Predictor``: a run directory in, typed predictions out — the one way to predict."""
+
+from __future__ import annotations
+
+import glob
+import math
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any, Union
+
+import numpy as np
+
+from imgrec.errors import ImgrecError, MissingInputError, UsageError
+from imgrec.imaging import IMAGE_SUFFIXES, decode, load_image
+from imgrec.models import Classifier, load_model
+from imgrec.transforms.preprocess import Preprocessing
+from imgrec.types import UNKNOWN, ClassScore, ItemError, Prediction
+
+ImageInput = Union[str, Path, bytes, np.ndarray]
+
+
+class Predictor:
+    """Turns images (paths, bytes or RGB arrays) into :class:`~imgrec.types.Prediction` s.
+
+    The preprocessing recorded in the run is rebuilt from ``model.json``, so predictions
+    match what the model saw in training.
+
+    Example:
+        >>> # p = Predictor.from_run("runs/hog-svm-1")
+        >>> # p.predict(["cat.jpg"], top_k=3)[0].label
+    """
+
+    def __init__(self, model: Classifier, meta: dict[str, Any] | None = None, run_dir: Path | None = None) -> None:
+        self.model = model
+        self.meta = dict(meta or {})
+        self.run_dir = run_dir
+
+    @classmethod
+    def from_run(cls, path: str | Path, backend: str | None = None) -> Predictor:
+        """Load the model of a run directory (written by ``imgrec train``).
+
+        Args:
+            path: the run directory.
+            backend: "auto"/None (the run's own), or the model family to insist on.
+        """
+        model, meta = load_model(path)
+        if backend not in (None, "auto", model.family):
+            raise UsageError(
+                f"Backend {backend!r} is not available for this run; it has a {model.family!r} model."
+            )
+        return cls(model, meta, Path(path))
+
+    @property
+    def classes(self) -> list[str]:
+        return self.model.classes
+
+    @property
+    def preprocessing(self) -> Preprocessing:
+        return self.model.preprocessing
+
+    @property
+    def name(self) -> str:
+        return self.run_dir.name if self.run_dir else self.model.name
+
+    def predict_proba(self, batch: np.ndarray) -> np.ndarray:
+        """Probabilities for a prepared uint8 batch ``(N, S, S, 3)``."""
+        return np.asarray(self.model.predict_proba(batch), dtype=np.float32)
+
+    def load(self, item: ImageInput) -> np.ndarray:
+        """Decode one input through the safe path (large JPEGs at reduced size)."""
+        prep = self.preprocessing
+        min_side = math.ceil(prep.size / prep.crop_pct) if prep.crop_pct > 0 else prep.size
+        if isinstance(item, np.ndarray):
+            return _check_array(item)
+        if isinstance(item, bytes | bytearray):
+            return decode(bytes(item), min_side=min_side)
+        return load_image(item, min_side=min_side)
+
+    def predict(
+        self,
+        images: Iterable[ImageInput],
+        *,
+        top_k: int = 1,
+        threshold: float | None = None,
+        batch_size: int = 32,
+    ) -> list[Prediction | ItemError]:
+        """Predict many images; a bad one becomes an :class:`ItemError`, the rest go on.
+
+        Args:
+            images: paths, encoded bytes or RGB uint8 arrays.
+            top_k: how many classes to return per image.
+            threshold: below this top probability the label is ``"unknown"``.
+            batch_size: images per model call.
+        """
+        _check_options(top_k, threshold)
+        out: list[Prediction | ItemError] = []
+        for chunk in _chunks(list(images), batch_size):
+            out.extend(self._predict_chunk(chunk, top_k, threshold))
+        return out
+
+    def predict_one(self, image: ImageInput, *, top_k: int = 1, threshold: float | None = None) -> Prediction:
+        """Predict one image; raises the decode error instead of returning it."""
+        _check_options(top_k, threshold)
+        arr = self.preprocessing.prepare(self.load(image))
+        return self._to_predictions(self.predict_proba(arr[None]), [_name(image)], top_k, threshold)[0]
+
+    def _predict_chunk(
+        self, chunk: Sequence[ImageInput], top_k: int, threshold: float | None
+    ) -> list[Prediction | ItemError]:
+        slots: list[Prediction | ItemError | None] = [None] * len(chunk)
+        ready, where = [], []
+        for i, item in enumerate(chunk):
+            try:
+                ready.append(self.preprocessing.prepare(self.load(item)))
+                where.append(i)
+            except ImgrecError as exc:
+                slots[i] = ItemError(code=exc.code, message=str(exc), path=_name(item))
+        if ready:
+            proba = self.predict_proba(np.stack(ready))
+            names = [_name(chunk[i]) for i in where]
+            for i, pred in zip(where, self._to_predictions(proba, names, top_k, threshold), strict=True):
+                slots[i] = pred
+        return [s for s in slots if s is not None]
+
+    def _to_predictions(
+        self, proba: np.ndarray, names: Sequence[str | None], top_k: int, threshold: float | None
+    ) -> list[Prediction]:
+        k = min(top_k, len(self.classes))
+        order = np.argsort(-proba, axis=1, kind="stable")[:, :k]
+        preds = []
+        for row, idx, name in zip(proba, order, names, strict=True):
+            top = tuple(ClassScore(self.classes[j], float(row[j])) for j in idx)
+            label = top[0].label if threshold is None or top[0].score >= threshold else UNKNOWN
+            preds.append(Prediction(label=label, score=top[0].score, top_k=top, path=name))
+        return preds
+
+
+def _check_options(top_k: int, threshold: float | None) -> None:
+    if top_k < 1:
+        raise UsageError(f"top_k must be >= 1; received {top_k}.")
+    if threshold is not None and not 0.0 <= threshold <= 1.0:
+        raise UsageError(f"threshold must be a probability in [0, 1]; received {threshold}.")
+
+
+def _check_array(arr: np.ndarray) -> np.ndarray:
+    if arr.dtype != np.uint8 or arr.ndim != 3 or arr.shape[2] != 3:
+        raise UsageError(f"Expected an RGB uint8 array (H, W, 3); received {arr.dtype} {arr.shape}.")
+    return arr
+
+
+def _name(item: ImageInput) -> str | None:
+    return str(item) if isinstance(item, str | Path) else None
+
+
+def _chunks(items: list[ImageInput], size: int) -> Iterator[list[ImageInput]]:
+    for start in range(0, len(items), max(1, size)):
+        yield items[start : start + size]
+
+
+def collect_images(patterns: Iterable[str | Path]) -> list[str]:
+    """Expand files, folders (recursively, image suffixes) and glob patterns, in order.
+
+    A path that does not exist and a pattern that matches nothing raise MissingInputError.
+
+    Example:
+        >>> # collect_images(["img1.jpg", "folder/", "*.png"])
+    """
+    out: list[str] = []
+    for pat in patterns:
+        p = Path(pat)
+        if p.is_dir():
+            out += sorted(
+                str(f) for f in p.rglob("*")
+                if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES and not f.name.startswith(".")
+            )
+        elif p.exists():
+            out.append(str(p))
+        elif glob.has_magic(str(pat)):
+            hits = sorted(glob.glob(str(pat), recursive=True))
+            if not hits:
+                raise MissingInputError(f"No file matches the pattern {str(pat)!r}.")
+            out += [h for h in hits if Path(h).is_file()]
+        else:
+            raise MissingInputError(f"Input not found: {p}")
+    return list(dict.fromkeys(out))

@@ -1,0 +1,141 @@
+"""The model artifact: a run directory with ``model.json`` and weights, readable without imgrec's
+training code, loaded without running any code from the files (no pickle).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import platform
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from imgrec.errors import MissingInputError, ModelFileError, OutputError
+from imgrec.models.base import Classifier
+from imgrec.models.registry import get_loader
+
+FORMAT = "imgrec-model"
+FORMAT_VERSION = 1
+META_FILE = "model.json"
+
+
+def versions() -> dict[str, str]:
+    """Versions of the interpreter and the libraries that shape a model's behaviour."""
+    from importlib import metadata
+
+    out = {"python": platform.python_version()}
+    for pkg in ("imgrec", "numpy", "scikit-learn", "torch", "timm", "onnxruntime"):
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            continue
+    return out
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write JSON through a temp file, fsync and rename, so readers never see half a file."""
+    write_bytes_atomic(path, (json.dumps(data, indent=2, sort_keys=False, default=str) + "\n").encode())
+
+
+def write_bytes_atomic(path: Path, payload: bytes) -> None:
+    """Write bytes atomically (temp file in the same folder, fsync, rename)."""
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(payload)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise OutputError(f"Cannot write {path}: {exc.strerror or exc}") from None
+
+
+def save_model(model: Classifier, run_dir: str | Path, meta: dict[str, Any] | None = None) -> Path:
+    """Write ``model.json`` and the weights into ``run_dir``.
+
+    Args:
+        model: a fitted classifier.
+        run_dir: the run directory (created when missing).
+        meta: extra entries for model.json (training config, data, metrics).
+    """
+    run = Path(run_dir)
+    try:
+        run.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"Cannot create run directory {run}: {exc.strerror or exc}") from None
+    files = model.save_weights(run)
+    record = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "task": "classification",
+        "model": model.name,
+        "family": model.family,
+        "classes": model.classes,
+        "preprocessing": model.preprocessing.to_dict(),
+        "model_args": model.model_args,
+        "num_params": model.num_params(),
+        "files": files,
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "versions": versions(),
+        **(meta or {}),
+    }
+    write_json_atomic(run / META_FILE, record)
+    return run
+
+
+def read_meta(run_dir: str | Path) -> dict[str, Any]:
+    """Parse and check ``model.json``."""
+    run = Path(run_dir)
+    if not run.exists():
+        raise MissingInputError(f"Run directory not found: {run}")
+    path = run / META_FILE if run.is_dir() else run
+    if not path.is_file():
+        raise ModelFileError(
+            f"{run} is not a model run: {META_FILE} is missing. Expected the folder written by "
+            "`imgrec train` (runs/<model>-<n>/)."
+        )
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelFileError(f"{path} is not valid JSON: {exc}") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise ModelFileError(f"{path} is not an imgrec model file (format {FORMAT!r} expected).")
+    if int(meta.get("format_version", 0)) > FORMAT_VERSION:
+        raise ModelFileError(
+            f"{path} has format version {meta.get('format_version')}; this imgrec reads up to "
+            f"{FORMAT_VERSION}. Upgrade imgrec."
+        )
+    for key in ("model", "family", "classes", "preprocessing", "files"):
+        if key not in meta:
+            raise ModelFileError(f"{path} lacks the required entry {key!r}.")
+    return meta
+
+
+def load_model(run_dir: str | Path) -> tuple[Classifier, dict[str, Any]]:
+    """Load a classifier and its metadata from a run directory.
+
+    Example:
+        >>> # model, meta = load_model("runs/hog-svm-1")
+    """
+    run = Path(run_dir)
+    meta = read_meta(run)
+    run = run if run.is_dir() else run.parent
+    for role, name in dict(meta["files"]).items():
+        target = (run / str(name)).resolve()
+        if run.resolve() not in target.parents:
+            raise ModelFileError(f"model.json names a {role} file outside the run folder: {name!r}.")
+        if not target.is_file():
+            raise ModelFileError(f"The run {run} lacks its {role} file {name!r}.")
+    return get_loader(str(meta["family"]))(run, meta), meta
+
+
+def update_meta(run_dir: str | Path, **entries: Any) -> dict[str, Any]:
+    """Merge entries into an existing model.json (atomically)."""
+    meta = read_meta(run_dir)
+    meta.update(entries)
+    write_json_atomic(Path(run_dir) / META_FILE, meta)
+    return meta

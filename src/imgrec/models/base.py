@@ -1,0 +1,96 @@
+"""One interface across backends: every classifier maps prepared uint8 batches to probabilities."""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from imgrec.transforms.preprocess import Preprocessing
+
+Family = Literal["classical", "torch", "onnx"]
+
+
+class Classifier(abc.ABC):
+    """A trained (or trainable) image classifier.
+
+    Every backend takes the same input: a uint8 batch ``(N, size, size, 3)`` already
+    prepared with :attr:`preprocessing` (``Preprocessing.prepare``); normalization with
+    mean/std, if any, happens inside the model. ``predict_proba`` returns float32
+    ``(N, num_classes)`` rows summing to 1.
+
+    Attributes:
+        name: registered model name (``"hog-svm"``, ``"resnet18"``).
+        family: backend family.
+        classes: class names, index-aligned with probability columns.
+        preprocessing: how inputs were prepared in training.
+        model_args: keyword arguments the model was built with (recorded in the artifact).
+    """
+
+    family: Family = "classical"
+
+    def __init__(
+        self, name: str, classes: list[str], preprocessing: Preprocessing, model_args: Mapping[str, Any] | None = None
+    ) -> None:
+        self.name = name
+        self.classes = list(classes)
+        self.preprocessing = preprocessing
+        self.model_args = dict(model_args or {})
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    @abc.abstractmethod
+    def predict_proba(self, batch: np.ndarray) -> np.ndarray:
+        """Class probabilities for a prepared uint8 batch."""
+
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        """Index of the most probable class per image."""
+        return np.asarray(self.predict_proba(batch)).argmax(axis=1)
+
+    @abc.abstractmethod
+    def save_weights(self, run_dir: Path) -> dict[str, str]:
+        """Write learned state into ``run_dir`` (no pickle); return {role: file name}."""
+
+    @abc.abstractmethod
+    def num_params(self) -> int:
+        """Number of learned scalars (for listings and comparisons)."""
+
+
+# Loads a classifier of one family from a run directory and its parsed model.json.
+Loader = Callable[[Path, dict[str, Any]], Classifier]
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A registered model: what it is and how to build an untrained one.
+
+    Attributes:
+        name: registry name.
+        family: "classical" or "torch".
+        description: one line for `imgrec models`.
+        default_size: default input side in pixels.
+        build: ``build(name, classes, preprocessing, **model_args) -> Classifier``; the pretrained
+            and weights options arrive in ``model_args``.
+        default_lr: learning rate used when the config leaves it unset (torch).
+        params: approximate parameter count for 10 classes, or None when unknown.
+        timm_name: the timm architecture, for models built by timm.
+        tags: free-form labels (``"lowres"``, ``"transformer"``).
+    """
+
+    name: str
+    family: Family
+    description: str
+    default_size: int
+    build: Callable[..., Classifier]
+    default_lr: float = 1e-3
+    params: int | None = None
+    timm_name: str | None = None
+    mean: tuple[float, float, float] | None = None
+    std: tuple[float, float, float] | None = None
+    tags: tuple[str, ...] = field(default=())

@@ -1,0 +1,265 @@
+"""``imgrec.train``: data in, an evaluated run directory out. Reads top to bottom."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from imgrec.config import DataConfig, TrainConfig
+from imgrec.data import ImageDataset, load_dataset, load_splits, materialize, split_dataset, validate_trainable
+from imgrec.errors import ConfigError, DatasetError, MissingInputError, OutputError
+from imgrec.evaluate import evaluate_arrays, write_report
+from imgrec.imaging import image_size
+from imgrec.inference import Predictor
+from imgrec.models import Classifier, create_model, get_model_spec, save_model
+from imgrec.models.artifact import write_json_atomic
+from imgrec.train.callbacks import Callback
+from imgrec.transforms.augment import create_augmenter
+from imgrec.types import History
+
+log = logging.getLogger(__name__)
+RUN_CONFIG = "config.json"
+
+
+@dataclass
+class Run:
+    """A finished training run.
+
+    Attributes:
+        path: the run directory (``model.json``, weights, ``report.html``...).
+        metrics: evaluation figures per split name (``"val"``, ``"test"``).
+        history: per-epoch figures (deep models).
+        bad_files: ``(source, message)`` of every image skipped as unreadable.
+    """
+
+    path: Path
+    metrics: dict[str, Any]
+    history: History | None = None
+    bad_files: list[tuple[str, str]] = field(default_factory=list)
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def report(self) -> Path:
+        return self.path / "report.html"
+
+
+def train(
+    data: ImageDataset | str | Path,
+    config: TrainConfig | None = None,
+    *,
+    data_config: DataConfig | None = None,
+    out: str | Path | None = None,
+    splits: str | Path | None = None,
+    callbacks: Sequence[Callback] = (),
+    resume: bool = False,
+    runs_root: str | Path = "runs",
+) -> Run:
+    """Train, evaluate and save a model; returns the :class:`Run`.
+
+    Args:
+        data: a dataset or anything ``load_dataset`` reads (folder, zip, CSV, idx, "digits").
+        config: training settings (model name, epochs, ...); defaults to ``TrainConfig()``.
+        data_config: split fractions and seed, bad-file tolerance.
+        out: the run directory; default ``runs/<model>-<n>``.
+        splits: a split manifest (``imgrec data split --out``) to reuse.
+        callbacks: progress hooks (the CLI passes a progress bar).
+        resume: continue an interrupted run in ``out`` from its last checkpoint.
+        runs_root: parent folder of automatically named runs.
+
+    Example:
+        >>> import imgrec, tempfile
+        >>> run = imgrec.train("digits", imgrec.TrainConfig(model="hog-svm"),
+        ...                    out=tempfile.mkdtemp() + "/run")
+        >>> run.metrics["test"]["accuracy"] > 0.9
+        True
+    """
+    cfg = config or TrainConfig()
+    dcfg = data_config or DataConfig()
+    ds = data if isinstance(data, ImageDataset) else load_dataset(data)
+    run_dir = _prepare_run_dir(out, cfg.model, runs_root, resume)
+    _check_classes(ds)
+    parts = load_splits(ds, splits) if splits else split_dataset(ds, val=dcfg.val, test=dcfg.test, seed=dcfg.seed)
+    _write_run_config(run_dir, data, cfg, dcfg)
+    parts.save(run_dir / "splits.json")
+
+    model = _build_model(cfg, ds, parts.train)
+    arrays, bad = _materialize_splits(model, {"train": parts.train, "val": parts.val, "test": parts.test})
+    validate_trainable(ds, [s for s, _ in bad], max_bad_fraction=dcfg.max_bad_fraction)
+
+    started = time.perf_counter()
+    history = _fit(model, arrays, cfg, run_dir, callbacks, resume)
+    train_seconds = time.perf_counter() - started
+
+    predictor = Predictor(model, run_dir=run_dir)
+    results = {
+        name: evaluate_arrays(predictor, x, y, model.classes, sources=src)
+        for name, (x, y, src) in arrays.items()
+        if name != "train" and len(y)
+    }
+    meta = _run_meta(cfg, ds, parts, bad, results, train_seconds)
+    save_model(model, run_dir, meta)
+    write_report(run_dir, meta=meta, results=results, history=history.epochs if history else None,
+                 dataset=ds, bad_files=bad)
+    log.info("run written to %s", run_dir)
+    return Run(run_dir, {k: r.metrics for k, r in results.items()}, history, bad, meta)
+
+
+def _check_classes(ds: ImageDataset) -> None:
+    counts = ds.class_counts()
+    if len(counts) < 2:
+        raise DatasetError(
+            f"Training needs at least 2 classes; {ds.name} has {len(counts)} ({', '.join(counts) or 'none'}). "
+            "Expected one sub-folder per class."
+        )
+    empty = [c for c, n in counts.items() if n == 0]
+    if empty:
+        raise DatasetError(f"These classes have no images: {', '.join(empty)}. Add images or remove the folders.")
+
+
+def _prepare_run_dir(out: str | Path | None, model: str, runs_root: str | Path, resume: bool) -> Path:
+    if out is None:
+        if resume:
+            raise ConfigError("resume needs the run directory to continue (out=...).")
+        out = next_run_dir(runs_root, model)
+    run = Path(out)
+    if resume and not (run / "checkpoints").is_dir():
+        raise MissingInputError(f"Nothing to resume in {run}: it has no checkpoints/ folder.")
+    if not resume and (run / "model.json").exists():
+        raise OutputError(f"{run} already holds a finished run; choose another --out or delete it.")
+    try:
+        run.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"Cannot create the run directory {run}: {exc.strerror or exc}") from None
+    return run
+
+
+def next_run_dir(root: str | Path, model: str) -> Path:
+    """``root/<model>-<n>`` with the first n not taken yet."""
+    base = Path(root)
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", model)
+    taken = {p.name for p in base.glob(f"{safe}-*")} if base.is_dir() else set()
+    n = 1
+    while f"{safe}-{n}" in taken:
+        n += 1
+    return base / f"{safe}-{n}"
+
+
+def _write_run_config(run_dir: Path, data: ImageDataset | str | Path, cfg: TrainConfig, dcfg: DataConfig) -> None:
+    source = str(Path(data).resolve()) if isinstance(data, str | Path) and data != "digits" else str(
+        data if not isinstance(data, ImageDataset) else data.root
+    )
+    write_json_atomic(run_dir / RUN_CONFIG, {"data": source, "training": cfg.to_dict(), "data_config": dcfg.to_dict()})
+
+
+def read_run_config(run_dir: str | Path) -> tuple[str, TrainConfig, DataConfig]:
+    """The data source and configs a run was started with (for ``--resume``)."""
+    path = Path(run_dir) / RUN_CONFIG
+    if not path.is_file():
+        raise MissingInputError(f"{run_dir} has no {RUN_CONFIG}; it was not started by imgrec train.")
+    raw = json.loads(path.read_text(encoding="utf-8"))
+    return raw["data"], TrainConfig.from_dict(raw["training"]), DataConfig.from_dict(raw["data_config"])
+
+
+def _build_model(cfg: TrainConfig, ds: ImageDataset, train_ds: ImageDataset) -> Classifier:
+    spec = get_model_spec(cfg.model)
+    size = cfg.image_size or min(spec.default_size, _typical_side(train_ds))
+    args = dict(cfg.model_args)
+    if spec.family == "torch":
+        args.update(pretrained=cfg.pretrained, weights=cfg.weights)
+        if cfg.dropout is not None:
+            args["dropout"] = cfg.dropout
+    elif cfg.pretrained or cfg.weights:
+        raise ConfigError(f"{cfg.model} is a classical model: pretrained weights do not apply to it.")
+    return create_model(cfg.model, ds.classes, image_size=size, grayscale=_is_grayscale(train_ds), **args)
+
+
+def _sample(ds: ImageDataset, n: int = 24) -> np.ndarray:
+    rng = np.random.default_rng(0)
+    return rng.choice(len(ds), size=min(n, len(ds)), replace=False) if len(ds) else np.zeros(0, np.int64)
+
+
+def _typical_side(ds: ImageDataset) -> int:
+    """Median shorter side of a sample of the images (header reads only)."""
+    if ds.arrays is not None:
+        return int(min(ds.arrays.shape[1:3]))
+    sides = []
+    for i in _sample(ds):
+        try:
+            w, h = image_size(ds.sources[i], ds.limits) if "!/" not in ds.sources[i] else ds.load(i).shape[1::-1]
+            sides.append(min(w, h))
+        except Exception:  # unreadable files are reported later by materialize
+            continue
+    return int(np.median(sides)) if sides else 10**6
+
+
+def _is_grayscale(ds: ImageDataset) -> bool:
+    if ds.arrays is not None:
+        return ds.arrays.ndim == 3
+    seen = 0
+    for i in _sample(ds, 12):
+        try:
+            img = ds.load(int(i))
+        except Exception:
+            continue
+        seen += 1
+        if not (np.array_equal(img[..., 0], img[..., 1]) and np.array_equal(img[..., 1], img[..., 2])):
+            return False
+    return seen > 0
+
+
+def _materialize_splits(
+    model: Classifier, parts: dict[str, ImageDataset]
+) -> tuple[dict[str, tuple[np.ndarray, np.ndarray, list[str]]], list[tuple[str, str]]]:
+    arrays, bad = {}, []
+    for name, part in parts.items():
+        m = materialize(part, model.preprocessing.prepare, min_side=model.preprocessing.size)
+        arrays[name] = (m.images, m.labels, [part.sources[i] for i in m.kept])
+        bad += m.bad
+    return arrays, bad
+
+
+def _fit(
+    model: Classifier,
+    arrays: dict[str, tuple[np.ndarray, np.ndarray, list[str]]],
+    cfg: TrainConfig,
+    run_dir: Path,
+    callbacks: Sequence[Callback],
+    resume: bool,
+) -> History | None:
+    x_train, y_train, _ = arrays["train"]
+    if model.family == "classical":
+        model.fit(x_train, y_train)  # type: ignore[attr-defined]
+        return None
+    from imgrec.train.loop import fit_torch
+
+    x_val, y_val, _ = arrays["val"]
+    val = (x_val, y_val) if len(y_val) else None
+    return fit_torch(model, (x_train, y_train), val, cfg, run_dir=run_dir, callbacks=callbacks,  # type: ignore[arg-type]
+                     resume=resume, augment=create_augmenter(cfg.augment))
+
+
+def _run_meta(
+    cfg: TrainConfig, ds: ImageDataset, parts: Any, bad: list[tuple[str, str]], results: dict[str, Any], seconds: float
+) -> dict[str, Any]:
+    summary = {split: {k: r.metrics[k] for k in ("accuracy", "macro_f1") if k in r.metrics} for split, r in results.items()}
+    return {
+        "training": cfg.to_dict(),
+        "data": {
+            "name": ds.name,
+            "root": ds.root,
+            "fingerprint": ds.fingerprint(),
+            "splits": {"train": len(parts.train), "val": len(parts.val), "test": len(parts.test)},
+            "class_counts": ds.class_counts(),
+            "bad_files": len(bad),
+        },
+        "metrics": summary,
+        "timing": {"train_seconds": round(seconds, 3)},
+    }
