@@ -44,7 +44,9 @@ def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'imgrec' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
+    mod = importlib.import_module(module)
+    # `imgrec.evaluate` is the (callable) package itself, so `imgrec.evaluate.report` keeps working
+    value = mod if module == f"imgrec.{name}" else getattr(mod, name)
     globals()[name] = value
     return value
 

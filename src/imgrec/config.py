@@ -69,9 +69,9 @@ def _coerce(raw: Any, hint: Any, where: str) -> Any:
     origin = typing.get_origin(hint)
     args = typing.get_args(hint)
     if origin in (typing.Union, types.UnionType):
-        if raw is None or (isinstance(raw, str) and raw.lower() in ("none", "null", "")):
-            if type(None) in args:
-                return None
+        is_none = raw is None or (isinstance(raw, str) and raw.lower() in ("none", "null", ""))
+        if is_none and type(None) in args:
+            return None
         inner = [a for a in args if a is not type(None)]
         return _coerce(raw, inner[0], where)
     if origin is typing.Literal:
@@ -96,9 +96,7 @@ def _coerce(raw: Any, hint: Any, where: str) -> Any:
                 raise ValueError
             return hint(raw)
         except (TypeError, ValueError):
-            raise ConfigError(
-                f"{where} expects {hint.__name__}; received {raw!r}."
-            ) from None
+            raise ConfigError(f"{where} expects {hint.__name__}; received {raw!r}.") from None
     if origin in (dict, Mapping) or hint is dict:
         if not isinstance(raw, Mapping):
             raise ConfigError(f"{where} expects a mapping; received {raw!r}.")
@@ -122,9 +120,10 @@ class DataConfig(_Config):
     min_side: int = _why("images with a side under this many pixels are reported as tiny", 16)
 
     def validate(self) -> None:
-        _check(0 <= self.val < 1 and 0 <= self.test < 1 and self.val + self.test < 1,
-               f"val and test must be fractions in [0, 1) that sum below 1; "
-               f"received val={self.val}, test={self.test}.")
+        _check(
+            0 <= self.val < 1 and 0 <= self.test < 1 and self.val + self.test < 1,
+            f"val and test must be fractions in [0, 1) that sum below 1; received val={self.val}, test={self.test}.",
+        )
         _check(0 <= self.max_bad_fraction <= 1, "max_bad_fraction must be in [0, 1].")
 
 
@@ -142,10 +141,16 @@ class TrainConfig(_Config):
     warmup_epochs: float = _why("linear warm-up before the cosine decay, avoids early blow-ups", 1.0)
     label_smoothing: float = _why("soften one-hot targets; helps calibration and noisy labels", 0.0)
     dropout: float | None = _why("dropout before the classifier; None keeps the model's default", None)
-    class_weights: typing.Literal["none", "auto"] = _why("'auto' weights the loss by inverse class frequency for imbalanced data", "none")
+    class_weights: typing.Literal["none", "auto"] = _why(
+        "'auto' weights the loss by inverse class frequency for imbalanced data", "none"
+    )
     early_stopping: int = _why("stop after this many epochs without improvement of `monitor`; 0 = off", 0)
-    monitor: typing.Literal["val_accuracy", "val_loss", "val_macro_f1"] = _why("validation figure that picks the best checkpoint", "val_accuracy")
-    augment: typing.Literal["none", "light", "standard", "strong"] = _why("augmentation preset for training images", "light")
+    monitor: typing.Literal["val_accuracy", "val_loss", "val_macro_f1"] = _why(
+        "validation figure that picks the best checkpoint", "val_accuracy"
+    )
+    augment: typing.Literal["none", "light", "standard", "strong"] = _why(
+        "augmentation preset for training images", "light"
+    )
     image_size: int | None = _why("model input side in pixels; None = model default, capped at the data's size", None)
     pretrained: bool = _why("start from published pretrained weights (downloads when online)", False)
     weights: str | None = _why("local pretrained weights (.safetensors or a .pth state dict)", None)
@@ -166,10 +171,11 @@ class TrainConfig(_Config):
         _check(self.lr is None or self.lr > 0, f"lr must be > 0; received {self.lr}.")
         _check(0 <= self.label_smoothing < 1, "label_smoothing must be in [0, 1).")
         _check(self.dropout is None or 0 <= self.dropout < 1, "dropout must be in [0, 1).")
-        _check(self.head_epochs >= 0 and self.early_stopping >= 0,
-               "head_epochs and early_stopping must be >= 0.")
-        _check(self.image_size is None or self.image_size >= 8,
-               f"image_size must be >= 8 pixels; received {self.image_size}.")
+        _check(self.head_epochs >= 0 and self.early_stopping >= 0, "head_epochs and early_stopping must be >= 0.")
+        _check(
+            self.image_size is None or self.image_size >= 8,
+            f"image_size must be >= 8 pixels; received {self.image_size}.",
+        )
 
 
 def load_yaml(path: str | Path) -> dict[str, Any]:

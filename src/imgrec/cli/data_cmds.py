@@ -61,8 +61,13 @@ def cmd_check(args: argparse.Namespace) -> int:
     with console.status(f"checking {len(ds)} images..."):
         report = check_dataset(ds, min_side=args.min_side, near_dup_distance=args.near_dup_distance, splits=splits)
     data = report.to_dict()
-    console.print(table(f"{ds.name}: {len(ds)} images, {ds.num_classes} classes", ["class", "images"],
-                        sorted(ds.class_counts().items())))
+    console.print(
+        table(
+            f"{ds.name}: {len(ds)} images, {ds.num_classes} classes",
+            ["class", "images"],
+            sorted(ds.class_counts().items()),
+        )
+    )
     for prob in data.get("problems", []):
         style = SEVERITY_STYLE.get(prob["severity"], "white")
         console.print(f"[{style}]{prob['severity']}[/] {prob['code']}: {prob['message']}")
@@ -86,8 +91,10 @@ def cmd_split(args: argparse.Namespace) -> int:
         splits.save(args.out)
     except OSError as exc:
         raise OutputError(f"Cannot write {args.out}: {exc}") from None
-    rows = [[name, len(part), *[part.class_counts().get(c, 0) for c in ds.classes]]
-            for name, part in (("train", splits.train), ("val", splits.val), ("test", splits.test))]
+    rows = [
+        [name, len(part), *[part.class_counts().get(c, 0) for c in ds.classes]]
+        for name, part in (("train", splits.train), ("val", splits.val), ("test", splits.test))
+    ]
     console.print(table(None, ["split", "images", *ds.classes], rows))
     console.print(f"manifest: {args.out}")
     return 0

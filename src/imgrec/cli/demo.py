@@ -39,14 +39,22 @@ def cmd_demo(args: argparse.Namespace) -> int:
     console.print(f"data check: {len(problems)} note(s); report {out / 'data_check.json'}")
     splits = split_dataset(ds, val=0.1, test=0.1, seed=0)
     splits.save(out / "splits.json")
-    console.print(f"split train/val/test = {len(splits.train)}/{len(splits.val)}/{len(splits.test)} -> {out / 'splits.json'}")
+    console.print(
+        f"split train/val/test = {len(splits.train)}/{len(splits.val)}/{len(splits.test)} -> {out / 'splits.json'}"
+    )
 
     runs = []
     for model, extra in (("hog-svm", {}), ("cnn-small", {"epochs": args.epochs, "augment": "light"})):
         console.rule(f"2. train {model}")
         cfg = TrainConfig.from_dict({"model": model, "seed": 0, **extra})
-        run = train(folder, cfg, data_config=DataConfig(), out=next_run_dir(out / "runs", model),
-                    splits=out / "splits.json", callbacks=[RichProgress()])
+        run = train(
+            folder,
+            cfg,
+            data_config=DataConfig(),
+            out=next_run_dir(out / "runs", model),
+            splits=out / "splits.json",
+            callbacks=[RichProgress()],
+        )
         print_run_summary(run)
         runs.append(run.path)
 
@@ -58,7 +66,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
     console.rule("4. evaluate the better model on the test split")
     best = Path(board[0]["run"])
     result, eval_dir = evaluate_run(best)
-    console.print(f"{best.name}: test accuracy {result.metrics['accuracy']:.4f}, macro F1 {result.metrics['macro_f1']:.4f}")
-    console.print(f"[bold green]done[/] in {time.perf_counter() - started:.0f} s. Open the report: {eval_dir / 'report.html'}")
+    console.print(
+        f"{best.name}: test accuracy {result.metrics['accuracy']:.4f}, macro F1 {result.metrics['macro_f1']:.4f}"
+    )
+    console.print(
+        f"[bold green]done[/] in {time.perf_counter() - started:.0f} s. Open the report: {eval_dir / 'report.html'}"
+    )
     console.print(f"training report of the best run: {best / 'report.html'}")
     return 0

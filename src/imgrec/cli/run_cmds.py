@@ -12,9 +12,26 @@ from imgrec.errors import ConfigError
 
 # CLI flag -> TrainConfig field (flags default to None: "not given")
 TRAIN_FLAGS = (
-    "model", "epochs", "batch_size", "optimizer", "lr", "weight_decay", "warmup_epochs", "label_smoothing",
-    "dropout", "class_weights", "early_stopping", "monitor", "augment", "image_size", "weights", "freeze",
-    "head_epochs", "seed", "device", "num_threads",
+    "model",
+    "epochs",
+    "batch_size",
+    "optimizer",
+    "lr",
+    "weight_decay",
+    "warmup_epochs",
+    "label_smoothing",
+    "dropout",
+    "class_weights",
+    "early_stopping",
+    "monitor",
+    "augment",
+    "image_size",
+    "weights",
+    "freeze",
+    "head_epochs",
+    "seed",
+    "device",
+    "num_threads",
 )
 DATA_FLAGS = ("val", "test", "split_seed")
 
@@ -88,7 +105,9 @@ def build_configs(args: argparse.Namespace) -> tuple[TrainConfig, DataConfig]:
     train_cfg.update({k: getattr(args, k) for k in TRAIN_FLAGS if getattr(args, k, None) is not None})
     if getattr(args, "pretrained", None):
         train_cfg["pretrained"] = True
-    data_cfg.update({k.replace("split_", ""): getattr(args, k) for k in DATA_FLAGS if getattr(args, k, None) is not None})
+    data_cfg.update(
+        {k.replace("split_", ""): getattr(args, k) for k in DATA_FLAGS if getattr(args, k, None) is not None}
+    )
     train_cfg.update(parse_overrides(getattr(args, "set", [])))
     if getattr(args, "model_arg", None):
         train_cfg["model_args"] = {**train_cfg.get("model_args", {}), **_typed(parse_overrides(args.model_arg))}
@@ -108,7 +127,9 @@ def cmd_models(args: argparse.Namespace) -> int:
     rows = []
     for name in list_models(args.pattern, include_timm=args.all):
         spec = get_model_spec(name)
-        rows.append([name, spec.family, _params(spec.params), spec.default_size, weights_status(spec), spec.description])
+        rows.append(
+            [name, spec.family, _params(spec.params), spec.default_size, weights_status(spec), spec.description]
+        )
     cols = ["model", "family", "params", "input", "pretrained weights", "description"]
     if args.format == "json":
         console.print_json(to_json([dict(zip(cols, r, strict=True)) for r in rows]))
@@ -151,7 +172,10 @@ def _check_data_arg(data: str) -> None:
 
 def print_run_summary(run: Any) -> None:
     """Metrics per split, skipped files, and where the report is."""
-    rows = [[split, m.get("accuracy"), m.get("macro_f1"), m.get("weighted_f1"), m.get("n")] for split, m in run.metrics.items()]
+    rows = [
+        [split, m.get("accuracy"), m.get("macro_f1"), m.get("weighted_f1"), m.get("n")]
+        for split, m in run.metrics.items()
+    ]
     console.print(table(None, ["split", "accuracy", "macro F1", "weighted F1", "images"], rows))
     if run.bad_files:
         console.print(f"[yellow]skipped {len(run.bad_files)} unreadable file(s):[/]")
@@ -168,11 +192,21 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if args.format == "json":
         console.print_json(to_json(m))
         return 0
-    console.print(table(None, ["accuracy", *[f"top-{k}" for k in m.get("top_k", {})], "macro F1", "weighted F1", "images"],
-                        [[m["accuracy"], *m.get("top_k", {}).values(), m["macro_f1"], m["weighted_f1"], m["n"]]]))
+    console.print(
+        table(
+            None,
+            ["accuracy", *[f"top-{k}" for k in m.get("top_k", {})], "macro F1", "weighted F1", "images"],
+            [[m["accuracy"], *m.get("top_k", {}).values(), m["macro_f1"], m["weighted_f1"], m["n"]]],
+        )
+    )
     per = m["per_class"]
-    console.print(table("per class", ["class", "precision", "recall", "F1", "support"],
-                        [[c, v["precision"], v["recall"], v["f1"], v["support"]] for c, v in per.items()]))
+    console.print(
+        table(
+            "per class",
+            ["class", "precision", "recall", "F1", "support"],
+            [[c, v["precision"], v["recall"], v["f1"], v["support"]] for c, v in per.items()],
+        )
+    )
     if result.bad:
         console.print(f"[yellow]skipped {len(result.bad)} unreadable file(s)[/]")
     console.print(f"report: {out_dir / 'report.html'}")

@@ -12,8 +12,15 @@ from pathlib import Path
 
 import numpy as np
 
-from imgrec.errors import DataError, ImgrecError
+from imgrec.errors import (
+    DataError,
+    ImageTooLargeError,
+    ImgrecError,
+    InvalidImageError,
+    MissingInputError,
+)
 from imgrec.imaging import DEFAULT_LIMITS, DecodeLimits, decode, load_image
+from imgrec.imaging.decode import read_bytes
 
 ZIP_SEP = "!/"
 
@@ -51,15 +58,17 @@ class ImageDataset:
     def __post_init__(self) -> None:
         self.labels = np.asarray(self.labels, dtype=np.int64)
         if len(self.sources) != len(self.labels):
-            raise DataError(
-                f"Dataset has {len(self.sources)} items but {len(self.labels)} labels."
-            )
+            raise DataError(f"Dataset has {len(self.sources)} items but {len(self.labels)} labels.")
         self._zip_lock = threading.Lock()
         self._zips: dict[str, zipfile.ZipFile] = {}
 
     @classmethod
     def from_arrays(
-        cls, images: np.ndarray, labels: Sequence[int] | np.ndarray, classes: list[str], name: str = "arrays"
+        cls,
+        images: np.ndarray,
+        labels: Sequence[int] | np.ndarray,
+        classes: list[str],
+        name: str = "arrays",
     ) -> ImageDataset:
         """Wrap in-memory uint8 images (gray ``(N,H,W)`` or RGB ``(N,H,W,3)``)."""
         images = np.asarray(images)
@@ -68,7 +77,14 @@ class ImageDataset:
                 f"Expected uint8 images shaped (N,H,W) or (N,H,W,3); received {images.dtype} {images.shape}."
             )
         sources = [f"{name}[{i}]" for i in range(len(images))]
-        return cls(classes=list(classes), labels=np.asarray(labels), sources=sources, arrays=images, name=name, root=name)
+        return cls(
+            classes=list(classes),
+            labels=np.asarray(labels),
+            sources=sources,
+            arrays=images,
+            name=name,
+            root=name,
+        )
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -87,29 +103,57 @@ class ImageDataset:
             return decode(self._read_zip(src), limits=self.limits, min_side=min_side, name=src)
         return load_image(src, limits=self.limits, min_side=min_side)
 
+    def read_bytes(self, i: int) -> bytes:
+        """The stored bytes of item ``i``: the encoded file (or zip member), or the array's bytes.
+
+        Raises MissingInputError or InvalidImageError (unreadable, over the byte limit).
+        """
+        if self.arrays is not None:
+            return np.ascontiguousarray(self.arrays[i]).tobytes()
+        src = self.sources[i]
+        if ZIP_SEP in src:
+            return self._read_zip(src)
+        return read_bytes(src, self.limits)
+
     def _read_zip(self, src: str) -> bytes:
         archive, inner = src.split(ZIP_SEP, 1)
-        with self._zip_lock:
-            zf = self._zips.get(archive)
-            if zf is None:
-                zf = self._zips[archive] = zipfile.ZipFile(archive)
-            info = zf.getinfo(inner)
-            if info.file_size > self.limits.max_bytes:
-                from imgrec.errors import ImageTooLargeError
+        try:
+            with self._zip_lock:
+                zf = self._zips.get(archive)
+                if zf is None:
+                    zf = self._zips[archive] = zipfile.ZipFile(archive)
+                info = zf.getinfo(inner)
+                if info.file_size > self.limits.max_bytes:
+                    raise ImageTooLargeError(f"{src} is {info.file_size / 1e6:.1f} MB; over the limit.")
+                return zf.read(info)
+        except (FileNotFoundError, KeyError):
+            raise MissingInputError(f"Not found: {src}") from None
+        except (zipfile.BadZipFile, OSError, EOFError) as exc:
+            raise InvalidImageError(f"Cannot read {src} from its archive: {exc}", code="image_unreadable") from None
 
-                raise ImageTooLargeError(f"{src} is {info.file_size / 1e6:.1f} MB; over the limit.")
-            return zf.read(info)
+    def share_archive(self, archive: str, zf: zipfile.ZipFile) -> None:
+        """Reuse an already opened zip (reading a large central directory takes a while)."""
+        with self._zip_lock:
+            self._zips[archive] = zf
 
     def subset(self, indices: Sequence[int] | np.ndarray) -> ImageDataset:
         """A dataset of the given items (same classes)."""
         idx = np.asarray(indices, dtype=np.int64)
-        return replace(
+        out = replace(
             self,
             labels=self.labels[idx],
             sources=[self.sources[i] for i in idx],
             arrays=None if self.arrays is None else self.arrays[idx],
             splits=None if self.splits is None else self.splits[idx],
         )
+        out._zip_lock, out._zips = self._zip_lock, self._zips  # share open archives
+        return out
+
+    def relative(self, src: str) -> str:
+        """``src`` relative to the dataset root (``a.zip!/x/y.jpg`` under root ``a.zip``
+        gives ``x/y.jpg``); sources outside the root come back unchanged."""
+        rel = _strip_root(self.root, src)
+        return src if rel is None else rel
 
     def class_counts(self) -> dict[str, int]:
         counts = np.bincount(self.labels, minlength=self.num_classes)
@@ -119,10 +163,8 @@ class ImageDataset:
         """sha256 of the item list and labels (content of in-memory arrays included)."""
         h = hashlib.sha256()
         h.update("\n".join(self.classes).encode())
-        base = self.root.rstrip("/") + "/"
         for src, lab in zip(self.sources, self.labels.tolist(), strict=True):
-            rel = src[len(base):] if src.startswith(base) else src
-            h.update(f"{rel}\t{lab}\n".encode())
+            h.update(f"{self.relative(src)}\t{lab}\n".encode())
         if self.arrays is not None:
             h.update(np.ascontiguousarray(self.arrays).tobytes())
         return h.hexdigest()[:16]
@@ -184,5 +226,14 @@ def materialize(
 
 def relative_source(ds: ImageDataset, src: str) -> str:
     """A source path relative to the dataset root, for reports."""
-    base = ds.root.rstrip("/") + "/"
-    return src[len(base):] if src.startswith(base) else Path(src).name
+    rel = _strip_root(ds.root, src)
+    return Path(src).name if rel is None else rel
+
+
+def _strip_root(root: str, src: str) -> str | None:
+    if not root:
+        return None
+    for base in (root + ZIP_SEP, root.rstrip("/") + "/"):
+        if src.startswith(base):
+            return src[len(base) :]
+    return None

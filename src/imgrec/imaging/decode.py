@@ -73,9 +73,7 @@ def read_bytes(path: str | Path, limits: DecodeLimits = DEFAULT_LIMITS) -> bytes
     if p.is_dir():
         raise InvalidImageError(f"Expected an image file, received a directory: {p}")
     if size > limits.max_bytes:
-        raise ImageTooLargeError(
-            f"{p.name} is {size / 1e6:.1f} MB; the limit is {limits.max_bytes / 1e6:.1f} MB."
-        )
+        raise ImageTooLargeError(f"{p.name} is {size / 1e6:.1f} MB; the limit is {limits.max_bytes / 1e6:.1f} MB.")
     try:
         return p.read_bytes()
     except OSError as exc:
@@ -85,9 +83,7 @@ def read_bytes(path: str | Path, limits: DecodeLimits = DEFAULT_LIMITS) -> bytes
 def open_image(data: bytes, limits: DecodeLimits = DEFAULT_LIMITS, name: str = "image") -> Image.Image:
     """Open (lazily) after the format and size checks; pixels are not decoded yet."""
     if len(data) > limits.max_bytes:
-        raise ImageTooLargeError(
-            f"{name} is {len(data) / 1e6:.1f} MB; the limit is {limits.max_bytes / 1e6:.1f} MB."
-        )
+        raise ImageTooLargeError(f"{name} is {len(data) / 1e6:.1f} MB; the limit is {limits.max_bytes / 1e6:.1f} MB.")
     fmt = sniff_format(data[:16])
     if fmt is None or fmt not in limits.formats:
         what = "an unrecognised format" if fmt is None else fmt
@@ -107,8 +103,7 @@ def open_image(data: bytes, limits: DecodeLimits = DEFAULT_LIMITS, name: str = "
     w, h = im.size
     if w * h > limits.max_pixels:
         raise ImageTooLargeError(
-            f"{name} is {w}x{h} = {w * h / 1e6:.1f} megapixels; the limit is "
-            f"{limits.max_pixels / 1e6:.1f} megapixels."
+            f"{name} is {w}x{h} = {w * h / 1e6:.1f} megapixels; the limit is {limits.max_pixels / 1e6:.1f} megapixels."
         )
     if w < 1 or h < 1:
         raise InvalidImageError(f"{name} has an empty size {w}x{h}.")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
@@ -31,15 +33,35 @@ def make_grid(
     cap_h = caption_height if captions else 0
     canvas = Image.new("RGB", (cols * cell, rows * (cell + cap_h)), "white")
     draw = ImageDraw.Draw(canvas)
-    font = ImageFont.load_default()
+    font = caption_font(max(8, caption_height - 3))
     for i, img in enumerate(images):
         r, c = divmod(i, cols)
         x, y = c * cell, r * (cell + cap_h)
-        tile = center_crop(resize_shorter(img, cell, "bilinear" if min(img.shape[:2]) > cell else "nearest"), (cell, cell))
+        tile = center_crop(
+            resize_shorter(img, cell, "bilinear" if min(img.shape[:2]) > cell else "nearest"), (cell, cell)
+        )
         canvas.paste(Image.fromarray(np.ascontiguousarray(tile)), (x, y))
         if captions:
-            draw.text((x + 2, y + cell), str(captions[i])[: cell // 6], fill="black", font=font)
+            draw.text((x + 2, y + cell), _fit(str(captions[i]), font, cell - 4), fill="black", font=font)
     return np.asarray(canvas)
+
+
+@functools.lru_cache(maxsize=8)
+def caption_font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    """DejaVu Sans (shipped with matplotlib: has arrows and accents), else PIL's default."""
+    try:
+        import matplotlib
+
+        path = Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf"
+        return ImageFont.truetype(str(path), size)
+    except (ImportError, OSError):
+        return ImageFont.load_default()
+
+
+def _fit(text: str, font: ImageFont.FreeTypeFont | ImageFont.ImageFont, width: int) -> str:
+    while text and font.getlength(text) > width:
+        text = text[:-1]
+    return text
 
 
 def save_png(img: np.ndarray, path: str) -> None:

@@ -22,9 +22,7 @@ def resample_filter(name: str) -> Image.Resampling:
     try:
         return _RESAMPLE[name]
     except KeyError:
-        raise UsageError(
-            f"Unknown interpolation {name!r}; expected one of {', '.join(_RESAMPLE)}."
-        ) from None
+        raise UsageError(f"Unknown interpolation {name!r}; expected one of {', '.join(_RESAMPLE)}.") from None
 
 
 def resize(img: np.ndarray, size: tuple[int, int], interpolation: str = "bilinear") -> np.ndarray:

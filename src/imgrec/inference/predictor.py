@@ -6,7 +6,7 @@ import glob
 import math
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
 
@@ -16,7 +16,7 @@ from imgrec.models import Classifier, load_model
 from imgrec.transforms.preprocess import Preprocessing
 from imgrec.types import UNKNOWN, ClassScore, ItemError, Prediction
 
-ImageInput = Union[str, Path, bytes, np.ndarray]
+ImageInput = str | Path | bytes | np.ndarray
 
 
 class Predictor:
@@ -45,9 +45,7 @@ class Predictor:
         """
         model, meta = load_model(path)
         if backend not in (None, "auto", model.family):
-            raise UsageError(
-                f"Backend {backend!r} is not available for this run; it has a {model.family!r} model."
-            )
+            raise UsageError(f"Backend {backend!r} is not available for this run; it has a {model.family!r} model.")
         return cls(model, meta, Path(path))
 
     @property
@@ -170,7 +168,8 @@ def collect_images(patterns: Iterable[str | Path]) -> list[str]:
         p = Path(pat)
         if p.is_dir():
             out += sorted(
-                str(f) for f in p.rglob("*")
+                str(f)
+                for f in p.rglob("*")
                 if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES and not f.name.startswith(".")
             )
         elif p.exists():

@@ -45,6 +45,7 @@ def write_bytes_atomic(path: Path, payload: bytes) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; outputs are ordinary readable files
         with os.fdopen(fd, "wb") as fh:
             fh.write(payload)
             fh.flush()

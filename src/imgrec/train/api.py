@@ -106,8 +106,9 @@ def train(
     }
     meta = _run_meta(cfg, ds, parts, bad, results, train_seconds)
     save_model(model, run_dir, meta)
-    write_report(run_dir, meta=meta, results=results, history=history.epochs if history else None,
-                 dataset=ds, bad_files=bad)
+    write_report(
+        run_dir, meta=meta, results=results, history=history.epochs if history else None, dataset=ds, bad_files=bad
+    )
     log.info("run written to %s", run_dir)
     return Run(run_dir, {k: r.metrics for k, r in results.items()}, history, bad, meta)
 
@@ -153,8 +154,10 @@ def next_run_dir(root: str | Path, model: str) -> Path:
 
 
 def _write_run_config(run_dir: Path, data: ImageDataset | str | Path, cfg: TrainConfig, dcfg: DataConfig) -> None:
-    source = str(Path(data).resolve()) if isinstance(data, str | Path) and data != "digits" else str(
-        data if not isinstance(data, ImageDataset) else data.root
+    source = (
+        str(Path(data).resolve())
+        if isinstance(data, str | Path) and data != "digits"
+        else str(data if not isinstance(data, ImageDataset) else data.root)
     )
     write_json_atomic(run_dir / RUN_CONFIG, {"data": source, "training": cfg.to_dict(), "data_config": dcfg.to_dict()})
 
@@ -242,14 +245,24 @@ def _fit(
 
     x_val, y_val, _ = arrays["val"]
     val = (x_val, y_val) if len(y_val) else None
-    return fit_torch(model, (x_train, y_train), val, cfg, run_dir=run_dir, callbacks=callbacks,  # type: ignore[arg-type]
-                     resume=resume, augment=create_augmenter(cfg.augment))
+    return fit_torch(
+        model,
+        (x_train, y_train),
+        val,
+        cfg,
+        run_dir=run_dir,
+        callbacks=callbacks,  # type: ignore[arg-type]
+        resume=resume,
+        augment=create_augmenter(cfg.augment),
+    )
 
 
 def _run_meta(
     cfg: TrainConfig, ds: ImageDataset, parts: Any, bad: list[tuple[str, str]], results: dict[str, Any], seconds: float
 ) -> dict[str, Any]:
-    summary = {split: {k: r.metrics[k] for k in ("accuracy", "macro_f1") if k in r.metrics} for split, r in results.items()}
+    summary = {
+        split: {k: r.metrics[k] for k in ("accuracy", "macro_f1") if k in r.metrics} for split, r in results.items()
+    }
     return {
         "training": cfg.to_dict(),
         "data": {

@@ -58,4 +58,3 @@ def align_classes(ds: ImageDataset, classes: list[str]) -> ImageDataset:
     out = ds.subset(np.arange(len(ds)))
     out.labels, out.classes = lut[ds.labels], list(classes)
     return out
-

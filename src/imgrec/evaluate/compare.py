@@ -1,0 +1,103 @@
+"""Leaderboards across runs, read from model.json and metrics.json only (weights never load).
+
+Example:
+    >>> # rows = compare_runs(["runs/hog-svm-1", "runs/resnet18-1"])
+    >>> # rows[0]["run"], rows[0]["accuracy"]
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from imgrec.errors import ModelFileError
+from imgrec.models.artifact import read_meta
+
+METRICS_FILE = "metrics.json"
+COLUMNS = ("run", "model", "family", "split", "accuracy", "macro_f1", "train_seconds",
+           "ms_per_image", "size_mb", "params")
+
+
+def compare_runs(run_dirs: Iterable[str | Path]) -> list[dict[str, Any]]:
+    """One leaderboard row per run, best accuracy first (runs without figures last).
+
+    Each row has ``run, model, family, split`` (test when evaluated, else val),
+    ``accuracy, macro_f1, train_seconds, ms_per_image, size_mb`` (weight files on disk) and
+    ``params``; unknown figures are None.
+
+    Raises:
+        MissingInputError: a run directory does not exist.
+        ModelFileError: a directory is not a run, or its model.json/metrics.json is invalid.
+    """
+    rows = [_row(Path(d)) for d in run_dirs]
+    return sorted(rows, key=lambda r: (r["accuracy"] is None, -(r["accuracy"] or 0.0)))
+
+
+def _row(run: Path) -> dict[str, Any]:
+    meta = read_meta(run)
+    run = run if run.is_dir() else run.parent
+    split, figures = _split_figures(_read_metrics(run), _mapping(meta.get("metrics")))
+    timing = _mapping(meta.get("timing"))
+    return {
+        "run": run.name,
+        "path": str(run),
+        "model": meta.get("model"),
+        "family": meta.get("family"),
+        "split": split,
+        "accuracy": _float(figures.get("accuracy")),
+        "macro_f1": _float(figures.get("macro_f1")),
+        "train_seconds": _float(timing.get("train_seconds")),
+        "ms_per_image": _float(figures.get("ms_per_image")),
+        "size_mb": round(_weights_bytes(run, meta) / 1e6, 3),
+        "params": meta.get("num_params"),
+    }
+
+
+def _read_metrics(run: Path) -> dict[str, Any]:
+    path = run / METRICS_FILE
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelFileError(
+            f"{path} is not valid JSON ({exc}). Delete it and re-run `imgrec evaluate` on the run."
+        ) from None
+    if not isinstance(data, dict):
+        raise ModelFileError(f"{path} must hold a JSON object; received {type(data).__name__}.")
+    return data
+
+
+def _split_figures(
+    metrics: Mapping[str, Any], summary: Mapping[str, Any]
+) -> tuple[str | None, Mapping[str, Any]]:
+    """The split to rank by and its figures: metrics.json first, then model.json's summary."""
+    for source in (metrics, summary, _mapping(summary.get("splits"))):
+        for split in ("test", "val"):
+            figures = source.get(split)
+            if isinstance(figures, Mapping):
+                return split, figures
+    if isinstance(summary.get("accuracy"), (int, float)):
+        return summary.get("split"), summary
+    return None, {}
+
+
+def _weights_bytes(run: Path, meta: Mapping[str, Any]) -> int:
+    files = meta.get("files")
+    names = files.values() if isinstance(files, Mapping) else []
+    total = 0
+    for name in names:
+        path = run / str(name)
+        if path.is_file():
+            total += path.stat().st_size
+    return total
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _float(value: Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
