@@ -10,6 +10,7 @@ Source files are only ever opened for reading.
 from __future__ import annotations
 
 import io
+import logging
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,8 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from imgrec.errors import ImageTooLargeError, InvalidImageError, MissingInputError
+
+log = logging.getLogger(__name__)
 
 # magic prefix -> format name (PIL's names)
 _MAGIC: tuple[tuple[bytes, str], ...] = (
@@ -97,7 +100,9 @@ def open_image(data: bytes, limits: DecodeLimits = DEFAULT_LIMITS, name: str = "
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             im = Image.open(io.BytesIO(data), formats=[fmt])
     except Image.DecompressionBombError:
-        raise ImageTooLargeError(f"{name} has too many pixels to decode safely.") from None
+        raise ImageTooLargeError(
+            f"{name} has too many pixels to decode safely; the limit is {limits.max_pixels / 1e6:.1f} megapixels."
+        ) from None
     except Exception as exc:  # PIL raises many types for broken headers
         raise InvalidImageError(f"{name} is not a readable {fmt} image: {exc}") from None
     w, h = im.size
@@ -140,12 +145,21 @@ def decode(
                 _draft(im, min_side)
             im.seek(0)
             im.load()
-            im = ImageOps.exif_transpose(im)
+            im = _apply_orientation(im, name)
             return to_rgb_array(im)
     except (InvalidImageError, MemoryError):
         raise
     except Exception as exc:  # truncated data, bad EXIF, broken streams
         raise InvalidImageError(f"{name} could not be decoded: {exc}") from None
+
+
+def _apply_orientation(im: Image.Image, name: str) -> Image.Image:
+    """Apply EXIF orientation; a malformed EXIF block leaves the pixels as stored."""
+    try:
+        return ImageOps.exif_transpose(im)
+    except Exception as exc:  # broken EXIF must not reject a readable image
+        log.warning("%s: ignoring malformed EXIF orientation (%s)", name, exc)
+        return im
 
 
 def _draft(im: Image.Image, min_side: int) -> None:

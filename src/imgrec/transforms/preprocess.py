@@ -90,6 +90,7 @@ class Preprocessing:
 
     def normalize(self, batch: np.ndarray) -> np.ndarray:
         """uint8 ``(N, H, W, 3)`` -> float32 ``(N, 3, H, W)`` normalized with mean/std."""
-        x = batch.astype(np.float32) / 255.0
-        x = (x - np.asarray(self.mean, np.float32)) / np.asarray(self.std, np.float32)
+        scale = np.float32(1.0 / 255.0)
+        mean, std = np.asarray(self.mean, np.float32), np.asarray(self.std, np.float32)
+        x: np.ndarray = (batch.astype(np.float32) * scale - mean) / std
         return np.ascontiguousarray(x.transpose(0, 3, 1, 2))

@@ -1,0 +1,232 @@
+"""``load_dataset``: one entry point for folders, zips, CSV files, idx, CIFAR-10 and digits."""
+
+from __future__ import annotations
+
+import csv
+import logging
+import os
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from imgrec.data.arrays import find_cifar_dir, find_idx_files, read_cifar10, read_digits, read_idx
+from imgrec.data.dataset import ZIP_SEP, ImageDataset
+from imgrec.data.layout import LAYOUT_HELP, SPLIT_ALIASES, Layout, find_layout
+from imgrec.errors import DatasetError, MissingInputError
+from imgrec.registry import Registry
+
+log = logging.getLogger(__name__)
+
+Reader = Callable[[str], ImageDataset]
+FORMATS: Registry[Reader] = Registry("dataset format")
+
+
+def load_dataset(source: str | Path, *, format: str = "auto") -> ImageDataset:
+    """Read a labeled image dataset.
+
+    Args:
+        source: a class-per-folder directory, a directory with ``train/ val/ test/``, a
+            ``.zip`` of either (``archive.zip!/inner/folder`` reads a folder inside it), a
+            CSV with a ``path,label`` header, a directory of MNIST idx files or CIFAR-10
+            binary batches, or the name ``"digits"`` (scikit-learn's bundled digits).
+        format: ``"auto"`` (judge by the source) or one of :func:`list_formats`.
+
+    Raises:
+        MissingInputError: the path does not exist.
+        DatasetError: nothing usable there; the message says which layout is expected.
+
+    Example:
+        >>> ds = load_dataset("digits")
+        >>> len(ds), ds.classes[:3]
+        (1797, ['0', '1', '2'])
+    """
+    src = str(source)
+    fmt = detect_format(src) if format == "auto" else format
+    return FORMATS.get(fmt)(src)
+
+
+def list_formats() -> list[str]:
+    """Names accepted by ``load_dataset(..., format=...)``."""
+    return FORMATS.names()
+
+
+def detect_format(source: str) -> str:
+    """The reader for ``source``, judged by what is on disk."""
+    path = Path(source)
+    if not path.exists():
+        if source == "digits":
+            return "digits"
+        if ZIP_SEP in source and Path(source.split(ZIP_SEP, 1)[0]).is_file():
+            return "zip"
+        raise MissingInputError(f"Data not found: {source}. {LAYOUT_HELP}")
+    if path.is_file():
+        return _file_format(path)
+    if find_idx_files(path):
+        return "idx"
+    if find_cifar_dir(path) is not None:
+        return "cifar10-bin"
+    return "folder"
+
+
+def _file_format(path: Path) -> str:
+    if path.suffix.lower() == ".csv":
+        return "csv"
+    if path.suffix.lower() == ".zip" or zipfile.is_zipfile(path):
+        return "zip"
+    raise DatasetError(f"Cannot read a dataset from the file {path}. {LAYOUT_HELP}")
+
+
+@FORMATS.register("folder")
+def read_folder(source: str) -> ImageDataset:
+    """A class-per-folder directory, or ``train/ val/ test/`` holding class folders."""
+    root = Path(source)
+    if not root.is_dir():
+        raise _missing_or_not_dir(root)
+    files, dirs = _walk(root)
+    layout = find_layout(files, dirs, str(root))
+    base = str(root.absolute())
+    sources = [os.path.join(base, rel) for rel in layout.items]
+    return _from_layout(layout, sources, name=root.absolute().name, root=base)
+
+
+def _walk(root: Path) -> tuple[list[str], list[str]]:
+    files: list[str] = []
+    dirs: list[str] = []
+    for cur, subdirs, names in os.walk(root, followlinks=True):
+        subdirs[:] = [d for d in subdirs if not d.startswith(".")]
+        rel = os.path.relpath(cur, root).replace(os.sep, "/")
+        prefix = "" if rel == "." else rel + "/"
+        dirs += [prefix + d for d in subdirs]
+        files += [prefix + n for n in names if not n.startswith(".")]
+    return files, dirs
+
+
+@FORMATS.register("zip")
+def read_zip(source: str) -> ImageDataset:
+    """A zip holding either folder layout; ``archive.zip!/inner`` reads a folder inside it."""
+    archive, _, inner = source.partition(ZIP_SEP)
+    path = Path(archive)
+    if not path.is_file():
+        raise MissingInputError(f"Zip archive not found: {archive}")
+    try:
+        zf = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise DatasetError(f"{archive} is not a readable zip archive: {exc}") from None
+    inner = inner.strip("/")
+    files, dirs = _zip_entries(zf, inner)
+    layout = find_layout(files, dirs, source)
+    base = str(path.absolute())
+    lead = inner + "/" if inner else ""
+    sources = [f"{base}{ZIP_SEP}{lead}{rel}" for rel in layout.items]
+    root = f"{base}{ZIP_SEP}{inner}" if inner else base
+    ds = _from_layout(layout, sources, name=Path(inner).name if inner else path.stem, root=root)
+    ds.share_archive(base, zf)
+    return ds
+
+
+def _zip_entries(zf: zipfile.ZipFile, inner: str) -> tuple[list[str], list[str]]:
+    lead = inner + "/" if inner else ""
+    files: list[str] = []
+    dirs: list[str] = []
+    for name in zf.namelist():
+        if not name.startswith(lead):
+            continue
+        rel = name[len(lead) :]
+        if rel.endswith("/"):
+            dirs.append(rel.rstrip("/"))
+        elif rel:
+            files.append(rel)
+    if inner and not files:
+        raise MissingInputError(f"{zf.filename} has no folder {inner!r} (or it is empty).")
+    return files, dirs
+
+
+@FORMATS.register("csv")
+def read_csv(source: str) -> ImageDataset:
+    """A CSV with a ``path,label`` header (optional ``split``); paths relative to its folder."""
+    path = Path(source)
+    if not path.is_file():
+        raise MissingInputError(f"CSV file not found: {source}")
+    rows = _csv_rows(path)
+    names = sorted({label for _, label, _ in rows}, key=_label_key)
+    index = {c: i for i, c in enumerate(names)}
+    base = str(path.absolute().parent)
+    sources = [os.path.normpath(os.path.join(base, p)) for p, _, _ in rows]
+    splits = [s for _, _, s in rows]
+    has_splits = any(splits)
+    return ImageDataset(
+        classes=names,
+        labels=np.array([index[label] for _, label, _ in rows], dtype=np.int64),
+        sources=sources,
+        splits=np.array([_split_name(s, path) for s in splits]) if has_splits else None,
+        name=path.stem,
+        root=base,
+    )
+
+
+_PATH_COLUMNS = ("path", "file", "filename", "image", "filepath")
+_LABEL_COLUMNS = ("label", "class", "category")
+
+
+def _csv_rows(path: Path) -> list[tuple[str, str, str]]:
+    with open(path, newline="", encoding="utf-8-sig") as fh:
+        reader = csv.reader(fh)
+        header = [h.strip().lower() for h in next(reader, [])]
+        pcol = next((header.index(c) for c in _PATH_COLUMNS if c in header), None)
+        lcol = next((header.index(c) for c in _LABEL_COLUMNS if c in header), None)
+        if pcol is None or lcol is None:
+            raise DatasetError(
+                f"{path}: expected a header row with 'path' and 'label' columns "
+                f"(e.g. 'path,label' then 'cats/1.jpg,cat'); received {header or 'an empty file'}."
+            )
+        scol = header.index("split") if "split" in header else None
+        rows = [_csv_row(r, pcol, lcol, scol, path, n) for n, r in enumerate(reader, start=2) if any(r)]
+    if not rows:
+        raise DatasetError(f"{path} has a header but no rows; expected one 'path,label' row per image.")
+    return rows
+
+
+def _csv_row(row: list[str], pcol: int, lcol: int, scol: int | None, path: Path, line: int) -> tuple[str, str, str]:
+    try:
+        item, label = row[pcol].strip(), row[lcol].strip()
+        split = row[scol].strip().lower() if scol is not None else ""
+    except IndexError:
+        raise DatasetError(f"{path}, line {line}: expected {max(pcol, lcol) + 1} columns, received {row}.") from None
+    if not item or not label:
+        raise DatasetError(f"{path}, line {line}: the path and the label must not be empty; received {row}.")
+    return item, label, split
+
+
+def _split_name(value: str, path: Path) -> str:
+    name = value and SPLIT_ALIASES.get(value)
+    if value and not name:
+        raise DatasetError(f"{path}: unknown split {value!r}; expected train, val or test.")
+    return name or "train"
+
+
+def _label_key(label: str) -> tuple[int, int | str]:
+    return (0, int(label)) if label.lstrip("-").isdigit() else (1, label)
+
+
+def _from_layout(layout: Layout, sources: list[str], *, name: str, root: str) -> ImageDataset:
+    return ImageDataset(
+        classes=layout.classes,
+        labels=np.asarray(layout.labels, dtype=np.int64),
+        sources=sources,
+        splits=None if layout.splits is None else np.asarray(layout.splits),
+        name=name,
+        root=root,
+    )
+
+
+def _missing_or_not_dir(path: Path) -> Exception:
+    if not path.exists():
+        return MissingInputError(f"Data folder not found: {path}")
+    return DatasetError(f"Expected a folder, received the file {path}. {LAYOUT_HELP}")
+
+
+FORMATS.add("idx", read_idx)
+FORMATS.add("cifar10-bin", read_cifar10)
+FORMATS.add("digits", read_digits)

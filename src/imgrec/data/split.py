@@ -1,0 +1,244 @@
+"""Stratified, seeded train/val/test splits and their JSON manifest."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from imgrec.data.dataset import ImageDataset
+from imgrec.errors import DatasetError, MissingInputError, OutputError, UsageError
+
+SPLIT_NAMES = ("train", "val", "test")
+MANIFEST_FORMAT = "imgrec-splits"
+MANIFEST_VERSION = 1
+
+
+@dataclass
+class Splits:
+    """Three views of one dataset and how they were made.
+
+    Attributes:
+        train: the training items.
+        val: the validation items (model selection, early stopping).
+        test: the held-out items (final figures only); may be empty.
+        dataset: the dataset the indices point into.
+        indices: item indices of ``dataset`` per split name.
+        seed: the seed the split was drawn with.
+        fractions: the requested ``val`` and ``test`` fractions.
+    """
+
+    train: ImageDataset
+    val: ImageDataset
+    test: ImageDataset
+    dataset: ImageDataset
+    indices: dict[str, np.ndarray]
+    seed: int = 0
+    fractions: dict[str, float] = field(default_factory=dict)
+
+    @classmethod
+    def from_indices(
+        cls,
+        ds: ImageDataset,
+        indices: dict[str, np.ndarray],
+        seed: int,
+        fractions: dict[str, float],
+    ) -> Splits:
+        """Build the three subsets from per-split index arrays."""
+        idx = {name: np.sort(np.asarray(indices.get(name, []), dtype=np.int64)) for name in SPLIT_NAMES}
+        parts = {name: ds.subset(i) for name, i in idx.items()}
+        return cls(parts["train"], parts["val"], parts["test"], ds, idx, seed, dict(fractions))
+
+    def sizes(self) -> dict[str, int]:
+        """Number of items per split."""
+        return {name: len(i) for name, i in self.indices.items()}
+
+    def item_splits(self) -> np.ndarray:
+        """The split name of every item of ``dataset`` (``""`` for items in none)."""
+        out = np.full(len(self.dataset), "", dtype="<U5")
+        for name, idx in self.indices.items():
+            out[idx] = name
+        return out
+
+    def manifest(self) -> dict[str, Any]:
+        """The JSON-able record: seed, fractions, fingerprint, classes, items per split."""
+        ds = self.dataset
+        return {
+            "format": MANIFEST_FORMAT,
+            "version": MANIFEST_VERSION,
+            "seed": self.seed,
+            "fractions": self.fractions,
+            "dataset": {
+                "name": ds.name,
+                "root": ds.root,
+                "size": len(ds),
+                "fingerprint": ds.fingerprint(),
+            },
+            "classes": list(ds.classes),
+            "sizes": self.sizes(),
+            "splits": {name: [ds.relative(ds.sources[i]) for i in idx.tolist()] for name, idx in self.indices.items()},
+        }
+
+    def save(self, path: str | Path) -> Path:
+        """Write the manifest as JSON (atomically); returns the path."""
+        return _write_json(Path(path), self.manifest())
+
+
+def split_dataset(ds: ImageDataset, *, val: float = 0.1, test: float = 0.1, seed: int = 0) -> Splits:
+    """Split stratified by class; the same seed gives the same split.
+
+    Pre-split data (``ds.splits``) keeps its split: a validation part is carved from
+    ``train`` (stratified, fraction ``val``) when there is none, and ``test`` stays empty
+    when the data has none. Every class keeps at least one training item.
+
+    Args:
+        ds: the dataset.
+        val: fraction of the items for validation.
+        test: fraction of the items for the test (ignored for pre-split data).
+        seed: the random seed.
+
+    Example:
+        >>> import numpy as np
+        >>> ds = ImageDataset.from_arrays(np.zeros((20, 4, 4), np.uint8), [0, 1] * 10, ["a", "b"])
+        >>> split_dataset(ds, val=0.2, test=0.2, seed=0).sizes()
+        {'train': 12, 'val': 4, 'test': 4}
+    """
+    _check_fractions(val, test)
+    rng = np.random.default_rng(seed)
+    if ds.splits is not None:
+        indices = _keep_presplit(ds.splits, ds.labels, val, rng)
+    else:
+        indices = _stratified(ds.labels, np.arange(len(ds)), {"val": val, "test": test}, rng)
+    return Splits.from_indices(ds, indices, seed, {"val": val, "test": test})
+
+
+def _check_fractions(val: float, test: float) -> None:
+    if not (0 <= val < 1 and 0 <= test < 1 and val + test < 1):
+        raise UsageError(f"val and test must be fractions in [0, 1) that sum below 1; received val={val}, test={test}.")
+
+
+def _keep_presplit(
+    splits: np.ndarray, labels: np.ndarray, val: float, rng: np.random.Generator
+) -> dict[str, np.ndarray]:
+    given = {name: np.flatnonzero(splits == name) for name in SPLIT_NAMES}
+    if len(given["val"]) or val <= 0:
+        return given
+    carved = _stratified(labels[given["train"]], given["train"], {"val": val}, rng)
+    return {"train": carved["train"], "val": carved["val"], "test": given["test"]}
+
+
+def _stratified(
+    labels: np.ndarray, items: np.ndarray, fractions: dict[str, float], rng: np.random.Generator
+) -> dict[str, np.ndarray]:
+    """Share ``items`` out per class; totals follow the fractions (largest remainder)."""
+    classes = np.unique(labels)
+    members = [rng.permutation(items[labels == c]) for c in classes]
+    sizes = np.array([len(m) for m in members])
+    out: dict[str, list[np.ndarray]] = defaultdict(list)
+    taken = np.zeros(len(classes), dtype=np.int64)
+    for name, frac in fractions.items():
+        counts = _allocate(sizes, frac, rng)
+        counts = np.minimum(counts, np.maximum(sizes - taken - 1, 0))  # keep one to train on
+        for k, m in enumerate(members):
+            out[name].append(m[taken[k] : taken[k] + counts[k]])
+        taken += counts
+    out["train"] = [m[t:] for m, t in zip(members, taken, strict=True)]
+    empty = np.zeros(0, np.int64)
+    return {name: np.concatenate(parts) if parts else empty for name, parts in out.items()}
+
+
+def _allocate(sizes: np.ndarray, frac: float, rng: np.random.Generator) -> np.ndarray:
+    """Per-class counts summing to ``round(total * frac)``, proportional to class sizes."""
+    exact = sizes * frac
+    counts = np.floor(exact).astype(np.int64)
+    missing = round(float(sizes.sum()) * frac) - int(counts.sum())
+    if missing > 0:
+        remainder = exact - counts + rng.random(len(sizes)) * 1e-6  # seeded tie-break
+        counts[np.argsort(-remainder)[:missing]] += 1
+    return counts
+
+
+def load_splits(ds: ImageDataset, manifest_path: str | Path) -> Splits:
+    """Re-apply a saved manifest to ``ds``.
+
+    Raises:
+        MissingInputError: the manifest file does not exist.
+        DatasetError: the manifest is unreadable or does not match ``ds`` (the message
+            names what differs: classes, missing or extra items, labels).
+    """
+    data = _read_manifest(Path(manifest_path))
+    where: dict[str, list[int]] = defaultdict(list)
+    for i, s in enumerate(ds.sources):
+        where[ds.relative(s)].append(i)
+    problems = _compare(ds, data, where)
+    if problems:
+        raise DatasetError(
+            f"The split manifest {manifest_path} does not match the dataset {ds.root or ds.name}: "
+            + "; ".join(problems)
+            + ". Split again (imgrec data split) or use the data it was made for."
+        )
+    indices = {
+        name: np.asarray([where[s].pop(0) for s in data["splits"].get(name, [])], np.int64) for name in SPLIT_NAMES
+    }
+    fractions = {k: float(v) for k, v in data.get("fractions", {}).items()}
+    return Splits.from_indices(ds, indices, int(data.get("seed", 0)), fractions)
+
+
+def _read_manifest(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise MissingInputError(f"Split manifest not found: {path}")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DatasetError(f"{path} is not a readable JSON split manifest: {exc}") from None
+    if not isinstance(data, dict) or data.get("format") != MANIFEST_FORMAT or not isinstance(data.get("splits"), dict):
+        raise DatasetError(f"{path} is not an imgrec split manifest (expected format {MANIFEST_FORMAT!r}).")
+    return data
+
+
+def _compare(ds: ImageDataset, data: dict[str, Any], where: dict[str, list[int]]) -> list[str]:
+    problems = []
+    if list(data.get("classes", [])) != list(ds.classes):
+        problems.append(f"classes differ (manifest {data.get('classes')}, dataset {ds.classes})")
+    listed: dict[str, int] = defaultdict(int)
+    for items in data["splits"].values():
+        for s in items:
+            listed[s] += 1
+    missing = [s for s, n in listed.items() if len(where.get(s, ())) < n]
+    extra = [s for s, idx in where.items() if len(idx) > listed.get(s, 0)]
+    if missing:
+        problems.append(f"{len(missing)} item(s) of the manifest are not in the dataset ({_few(missing)})")
+    if extra:
+        problems.append(f"{len(extra)} item(s) of the dataset are not in the manifest ({_few(extra)})")
+    fingerprint = data.get("dataset", {}).get("fingerprint")
+    if not problems and fingerprint and fingerprint != ds.fingerprint():
+        problems.append("the items are the same but their labels or content changed (fingerprint differs)")
+    return problems
+
+
+def _few(items: list[str], n: int = 5) -> str:
+    more = f" and {len(items) - n} more" if len(items) > n else ""
+    return ", ".join(items[:n]) + more
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> Path:
+    tmp = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(data, fh, indent=1)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        if tmp is not None and os.path.exists(tmp):
+            os.unlink(tmp)
+        raise OutputError(f"Cannot write the split manifest {path}: {exc.strerror or exc}") from None
+    return path
