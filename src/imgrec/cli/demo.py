@@ -8,9 +8,9 @@ import argparse
 import time
 from pathlib import Path
 
-from imgrec.cli.output import console, table, to_json, write_text
+from imgrec.cli.output import console, to_json, write_text
 from imgrec.cli.progress import RichProgress
-from imgrec.cli.run_cmds import print_run_summary
+from imgrec.cli.run_cmds import leaderboard_table, print_run_summary
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -60,11 +60,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     console.rule("3. compare")
     board = compare_runs(runs)
-    cols = list(board[0])
-    console.print(table("leaderboard", cols, [[r[c] for c in cols] for r in board]))
+    console.print(leaderboard_table(board))
 
     console.rule("4. evaluate the better model on the test split")
-    best = Path(board[0]["run"])
+    best = Path(board[0]["path"])
     result, eval_dir = evaluate_run(best)
     console.print(
         f"{best.name}: test accuracy {result.metrics['accuracy']:.4f}, macro F1 {result.metrics['macro_f1']:.4f}"

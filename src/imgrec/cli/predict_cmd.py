@@ -25,8 +25,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 def cmd_predict(args: argparse.Namespace) -> int:
     from imgrec.inference import Predictor, collect_images
 
-    paths = collect_images(args.inputs)
     predictor = Predictor.from_run(args.run, backend=args.backend)
+    paths = collect_images(args.inputs)
     results = predictor.predict(paths, top_k=args.top_k, threshold=args.threshold, batch_size=args.batch_size)
     text = render(results, args.format, args.top_k)
     if args.out:

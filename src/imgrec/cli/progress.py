@@ -18,7 +18,6 @@ from imgrec.cli.output import console
 from imgrec.train.callbacks import Callback
 
 COLUMNS = ("epoch", "lr", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "val_macro_f1", "seconds")
-WIDTH = 14
 
 
 class RichProgress(Callback):
@@ -59,9 +58,9 @@ class RichProgress(Callback):
     def on_epoch_end(self, epoch: int, row: dict[str, float]) -> None:
         cols = [c for c in COLUMNS if c in row]
         if not self.header_done:
-            console.print("".join(c.rjust(WIDTH) for c in cols), style="bold")
+            console.print("".join(c.rjust(max(len(c), 8) + 2) for c in cols), style="bold")
             self.header_done = True
-        console.print("".join(_cell(row[c]).rjust(WIDTH) for c in cols))
+        console.print("".join(_cell(row[c]).rjust(max(len(c), 8) + 2) for c in cols))
 
     def on_train_end(self, history: Any) -> None:
         if self.progress is not None:

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from imgrec.cli.output import console, table, to_json, write_text
+from imgrec.cli.output import console, table, to_json
 from imgrec.config import DataConfig, TrainConfig, load_yaml, parse_overrides
 from imgrec.errors import ConfigError
 
@@ -172,16 +172,17 @@ def _check_data_arg(data: str) -> None:
 
 def print_run_summary(run: Any) -> None:
     """Metrics per split, skipped files, and where the report is."""
-    rows = [
-        [split, m.get("accuracy"), m.get("macro_f1"), m.get("weighted_f1"), m.get("n")]
-        for split, m in run.metrics.items()
-    ]
+    rows = [[split, *_headline(m)] for split, m in run.metrics.items()]
     console.print(table(None, ["split", "accuracy", "macro F1", "weighted F1", "images"], rows))
     if run.bad_files:
         console.print(f"[yellow]skipped {len(run.bad_files)} unreadable file(s):[/]")
         for src, msg in run.bad_files[:20]:
             console.print(f"  {src}: {msg}")
     console.print(f"run: [bold]{run.path}[/]  report: {run.report}")
+
+
+def _headline(m: dict[str, Any]) -> list[Any]:
+    return [m.get("accuracy"), m.get("macro_f1"), m.get("weighted", {}).get("f1"), m.get("num_samples")]
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -192,25 +193,20 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if args.format == "json":
         console.print_json(to_json(m))
         return 0
-    console.print(
-        table(
-            None,
-            ["accuracy", *[f"top-{k}" for k in m.get("top_k", {})], "macro F1", "weighted F1", "images"],
-            [[m["accuracy"], *m.get("top_k", {}).values(), m["macro_f1"], m["weighted_f1"], m["n"]]],
-        )
-    )
+    topk = m.get("top_k_accuracy", {})
+    cols = ["accuracy", *[f"top-{k}" for k in topk], "macro F1", "weighted F1", "images"]
+    acc, macro, weighted, n = _headline(m)
+    console.print(table(None, cols, [[acc, *topk.values(), macro, weighted, n]]))
     per = m["per_class"]
-    console.print(
-        table(
-            "per class",
-            ["class", "precision", "recall", "F1", "support"],
-            [[c, v["precision"], v["recall"], v["f1"], v["support"]] for c, v in per.items()],
-        )
-    )
+    rows = [[c, v["precision"], v["recall"], v["f1"], v["support"]] for c, v in per.items()]
+    console.print(table("per class", ["class", "precision", "recall", "F1", "support"], rows))
     if result.bad:
         console.print(f"[yellow]skipped {len(result.bad)} unreadable file(s)[/]")
     console.print(f"report: {out_dir / 'report.html'}")
     return 0
+
+
+LEADERBOARD = ("run", "model", "split", "accuracy", "macro_f1", "train_seconds", "ms_per_image", "size_mb", "params")
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
@@ -219,11 +215,14 @@ def cmd_compare(args: argparse.Namespace) -> int:
     rows = compare_runs(args.runs)
     if args.format == "json":
         console.print_json(to_json(rows))
-        return 0
-    cols = list(rows[0]) if rows else []
-    console.print(table("leaderboard", cols, [[r[c] for c in cols] for r in rows]))
+    else:
+        console.print(leaderboard_table(rows))
     return 0
 
 
-def save_json(path: str, data: Any) -> None:
-    write_text(path, to_json(data))
+def leaderboard_table(rows: list[dict[str, Any]]) -> Any:
+    """The compare table: best first."""
+    body = [[r.get(c) if c != "params" else _params(r.get(c)) for c in LEADERBOARD] for r in rows]
+    return table("leaderboard", list(LEADERBOARD), body)
+
+

@@ -100,7 +100,7 @@ class Predictor:
         """Predict one image; raises the decode error instead of returning it."""
         _check_options(top_k, threshold)
         arr = self.preprocessing.prepare(self.load(image))
-        return self._to_predictions(self.predict_proba(arr[None]), [_name(image)], top_k, threshold)[0]
+        return self.to_predictions(self.predict_proba(arr[None]), [_name(image)], top_k, threshold)[0]
 
     def _predict_chunk(
         self, chunk: Sequence[ImageInput], top_k: int, threshold: float | None
@@ -116,13 +116,14 @@ class Predictor:
         if ready:
             proba = self.predict_proba(np.stack(ready))
             names = [_name(chunk[i]) for i in where]
-            for i, pred in zip(where, self._to_predictions(proba, names, top_k, threshold), strict=True):
+            for i, pred in zip(where, self.to_predictions(proba, names, top_k, threshold), strict=True):
                 slots[i] = pred
         return [s for s in slots if s is not None]
 
-    def _to_predictions(
-        self, proba: np.ndarray, names: Sequence[str | None], top_k: int, threshold: float | None
+    def to_predictions(
+        self, proba: np.ndarray, names: Sequence[str | None], top_k: int = 1, threshold: float | None = None
     ) -> list[Prediction]:
+        """Turn probability rows into predictions (top-k, ``unknown`` under ``threshold``)."""
         k = min(top_k, len(self.classes))
         order = np.argsort(-proba, axis=1, kind="stable")[:, :k]
         preds = []

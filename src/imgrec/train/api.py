@@ -176,6 +176,9 @@ def _build_model(cfg: TrainConfig, ds: ImageDataset, train_ds: ImageDataset) -> 
     size = cfg.image_size or min(spec.default_size, _typical_side(train_ds))
     args = dict(cfg.model_args)
     if spec.family == "torch":
+        from imgrec.train.loop import seed_everything
+
+        seed_everything(cfg.seed)  # the initial weights are part of a seeded run
         args.update(pretrained=cfg.pretrained, weights=cfg.weights)
         if cfg.dropout is not None:
             args["dropout"] = cfg.dropout

@@ -1,0 +1,97 @@
+"""``imgrec serve RUN [RUN ...] --host 127.0.0.1 --port 8000 [--api-key-file keys.txt]``."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import socket
+from pathlib import Path
+from typing import Any
+
+from imgrec.cli.output import console
+from imgrec.errors import MissingInputError, OutputError
+
+log = logging.getLogger(__name__)
+
+# CLI flag -> ServeConfig field (flags default to None: "not given")
+SERVE_FLAGS = (
+    "max_batch_size",
+    "max_wait_ms",
+    "queue_size",
+    "max_images_per_request",
+    "request_timeout_s",
+    "workers_threads",
+    "graceful_timeout_s",
+)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "serve",
+        help="serve trained runs over HTTP (JSON API, web page, metrics)",
+        description="Serve one or more runs; each is named after its folder (POST /v1/models/NAME/predict).",
+    )
+    p.add_argument("runs", nargs="+", help="run directories (runs/<model>-<n>)")
+    p.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=int, default=8000, help="TCP port (0 picks a free one)")
+    p.add_argument("--api-key-file", help="require API keys: one per line (# comments); also IMGREC_API_KEYS")
+    p.add_argument("--max-batch-size", type=int, help="images per model call; 1 turns micro-batching off")
+    p.add_argument("--max-wait-ms", type=float, help="how long a batch waits for more images")
+    p.add_argument("--queue-size", type=int, help="images waiting per model before 503 overloaded")
+    p.add_argument("--max-upload-mb", type=float, help="largest request body in MB (413 above)")
+    p.add_argument("--max-images-per-request", type=int, help="files one request may carry")
+    p.add_argument("--request-timeout-s", type=float, help="deadline of one request (503 deadline_exceeded)")
+    p.add_argument("--workers-threads", type=int, help="threads decoding uploads")
+    p.add_argument("--graceful-timeout-s", type=float, help="on SIGTERM, time for in-flight requests")
+    p.set_defaults(func=cmd_serve)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Load the runs, bind the socket, print the URL, serve until SIGINT/SIGTERM."""
+    import uvicorn
+
+    from imgrec.serve import ServeConfig, create_app, load_api_keys
+
+    for run in args.runs:
+        if not Path(run).exists():
+            raise MissingInputError(f"Run directory not found: {run}")
+    config = ServeConfig.from_dict({**_overrides(args), "api_keys": load_api_keys(args.api_key_file)})
+    app = create_app(args.runs, config)
+    sock = _bind(args.host, args.port)
+    host, port = sock.getsockname()[:2]
+    names = ", ".join(Path(r).resolve().name for r in args.runs)
+    console.out(f"imgrec serving {names} at {_url(host, port)} (web page at /, API docs at /docs)")
+    if config.auth_enabled:
+        console.out(f"API keys required ({len(config.api_keys)} configured); /healthz and /readyz stay open.")
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app, log_config=None, timeout_graceful_shutdown=int(config.graceful_timeout_s) or None, access_log=True
+        )
+    )
+    server.run(sockets=[sock])
+    return 0
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    values = {flag: getattr(args, flag) for flag in SERVE_FLAGS if getattr(args, flag, None) is not None}
+    if getattr(args, "max_upload_mb", None) is not None:
+        values["max_upload_bytes"] = int(args.max_upload_mb * 1024 * 1024)
+    return values
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise OutputError(f"Cannot listen on {host}:{port}: {exc.strerror or exc}. Pick another --port.") from None
+    sock.set_inheritable(True)
+    return sock
+
+
+def _url(host: str, port: int) -> str:
+    shown = f"[{host}]" if ":" in host else host
+    return f"http://{shown}:{port}/"
