@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import glob
-import math
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -11,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from imgrec.errors import ImgrecError, MissingInputError, UsageError
-from imgrec.imaging import IMAGE_SUFFIXES, decode, load_image
+from imgrec.imaging import DEFAULT_LIMITS, IMAGE_SUFFIXES, DecodeLimits, decode, load_image
 from imgrec.models import Classifier, load_model
 from imgrec.transforms.preprocess import Preprocessing
 from imgrec.types import UNKNOWN, ClassScore, ItemError, Prediction
@@ -64,15 +63,13 @@ class Predictor:
         """Probabilities for a prepared uint8 batch ``(N, S, S, 3)``."""
         return np.asarray(self.model.predict_proba(batch), dtype=np.float32)
 
-    def load(self, item: ImageInput) -> np.ndarray:
+    def load(self, item: ImageInput, limits: DecodeLimits = DEFAULT_LIMITS) -> np.ndarray:
         """Decode one input through the safe path (large JPEGs at reduced size)."""
-        prep = self.preprocessing
-        min_side = math.ceil(prep.size / prep.crop_pct) if prep.crop_pct > 0 else prep.size
         if isinstance(item, np.ndarray):
             return _check_array(item)
         if isinstance(item, bytes | bytearray):
-            return decode(bytes(item), min_side=min_side)
-        return load_image(item, min_side=min_side)
+            return decode(bytes(item), limits=limits, min_side=self.preprocessing.min_side, name="upload")
+        return load_image(item, limits=limits, min_side=self.preprocessing.min_side)
 
     def predict(
         self,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -45,6 +46,11 @@ class Preprocessing:
     mean: tuple[float, float, float] = IMAGENET_MEAN
     std: tuple[float, float, float] = IMAGENET_STD
     grayscale: bool = False
+
+    @property
+    def min_side(self) -> int:
+        """The smallest decoded side that still fills the input (for reduced-size JPEG decoding)."""
+        return math.ceil(self.size / self.crop_pct) if self.crop_pct > 0 else self.size
 
     def prepare(self, img: np.ndarray) -> np.ndarray:
         """Resize/crop one RGB uint8 image to the model's input size."""

@@ -1,0 +1,92 @@
+"""One predict request: admit, decode in threads, batch through the model, shape the answer."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any, cast
+
+import numpy as np
+
+from imgrec.errors import ImgrecError
+from imgrec.serve.batching import NotRunning, QueueFull
+from imgrec.serve.errors import ApiError, unavailable
+from imgrec.serve.service import ServedModel, Service
+from imgrec.serve.uploads import Upload, prepare_upload
+from imgrec.types import Prediction
+
+
+async def answer(
+    service: Service, served: ServedModel, uploads: list[Upload], top_k: int, threshold: float | None, started: float
+) -> list[dict[str, Any]]:
+    """Per-image results in upload order, within the request deadline.
+
+    A request whose only image is bad raises that image's error (its 4xx); in a multi-image
+    request bad images become error entries and the others are still predicted.
+    """
+    remaining = service.config.request_timeout_s - (time.monotonic() - started)
+    with service.admit(served, len(uploads)):
+        try:
+            results = await asyncio.wait_for(
+                _predict(service, served, uploads, top_k, threshold), max(remaining, 0.001)
+            )
+        except asyncio.TimeoutError:
+            raise unavailable(
+                "deadline_exceeded",
+                f"The request was not answered within {service.config.request_timeout_s:g} s; retry later.",
+                service.retry,
+            ) from None
+    _count(service, served.name, results)
+    if len(results) == 1 and isinstance(results[0], ImgrecError):
+        raise ApiError.from_imgrec(results[0])
+    return [_entry(r, u) for r, u in zip(results, uploads, strict=True)]
+
+
+async def _predict(
+    service: Service, served: ServedModel, uploads: list[Upload], top_k: int, threshold: float | None
+) -> list[Prediction | ImgrecError]:
+    loop = asyncio.get_running_loop()
+    prep, limits = served.predictor.preprocessing, service.config.decode_limits
+    prepared = await asyncio.gather(
+        *(loop.run_in_executor(service.pool, prepare_upload, u, prep, limits) for u in uploads)
+    )
+    errors = {i: p for i, p in enumerate(prepared) if isinstance(p, ImgrecError)}
+    ok = [i for i in range(len(prepared)) if i not in errors]
+    preds: dict[int, Prediction] = {}
+    if ok:
+        rows = await _model_rows(service, served, [cast(np.ndarray, prepared[i]) for i in ok])
+        names = [uploads[i].filename for i in ok]
+        preds = dict(zip(ok, served.predictor.to_predictions(np.stack(rows), names, top_k, threshold), strict=True))
+    return [errors[i] if i in errors else preds[i] for i in range(len(prepared))]
+
+
+async def _model_rows(service: Service, served: ServedModel, images: list[np.ndarray]) -> list[np.ndarray]:
+    try:
+        return await served.batcher.submit(images)
+    except QueueFull as exc:
+        raise unavailable("overloaded", f"{exc} Retry after the Retry-After delay.", service.retry) from None
+    except NotRunning:
+        raise unavailable("not_ready", "The model is shutting down; retry shortly.", service.retry) from None
+
+
+def _entry(result: Prediction | ImgrecError, upload: Upload) -> dict[str, Any]:
+    if isinstance(result, ImgrecError):
+        return {"filename": upload.filename, "error": {"code": result.code, "message": result.message}}
+    return {
+        "filename": upload.filename,
+        "label": result.label,
+        "score": round(result.score, 6),
+        "top_k": [{"label": c.label, "score": round(c.score, 6)} for c in result.top_k],
+    }
+
+
+def _count(service: Service, model: str, results: list[Prediction | ImgrecError]) -> None:
+    bad = [r for r in results if isinstance(r, ImgrecError)]
+    metrics = service.metrics
+    if len(results) > len(bad):
+        metrics.images.labels(model=model, outcome="predicted").inc(len(results) - len(bad))
+    if bad:
+        metrics.images.labels(model=model, outcome="error").inc(len(bad))
+        if len(results) > 1:  # a single bad image is counted as the request's error
+            for err in bad:
+                metrics.errors.labels(code=err.code).inc()

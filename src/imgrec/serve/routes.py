@@ -1,0 +1,134 @@
+"""The API routes: predict, model listing, health, readiness and metrics."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.responses import JSONResponse, Response
+
+from imgrec.serve.auth import require_key
+from imgrec.serve.errors import unavailable
+from imgrec.serve.predict import answer
+from imgrec.serve.schemas import Health, ModelDetail, ModelList, PredictResponse, error_responses
+from imgrec.serve.service import Service
+from imgrec.serve.uploads import read_uploads
+
+UPLOAD_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "description": (
+            "One or many images: multipart fields `file` / `files`, or the raw bytes of one image "
+            "(Content-Type image/* or application/octet-stream; an optional `X-Filename` header names it)."
+        ),
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "properties": {
+                        "file": {"type": "string", "format": "binary", "description": "one image"},
+                        "files": {
+                            "type": "array",
+                            "items": {"type": "string", "format": "binary"},
+                            "description": "several images (repeat the field)",
+                        },
+                    },
+                }
+            },
+            "image/*": {"schema": {"type": "string", "format": "binary"}},
+        },
+    }
+}
+
+
+def api_router(service: Service) -> APIRouter:
+    """The ``/v1`` routes; they need an API key when the service has keys."""
+    cfg = service.config
+    deps = [Depends(require_key(cfg.api_keys))] if cfg.auth_enabled else []
+    router = APIRouter(prefix="/v1", dependencies=deps, responses=error_responses(401, 403) if deps else None)
+
+    @router.get("/models", tags=["models"], response_model=ModelList, summary="List the served models")
+    async def list_models() -> dict[str, Any]:
+        return {"models": [m.summary() for m in service.models.values()]}
+
+    @router.get(
+        "/models/{name}",
+        tags=["models"],
+        response_model=ModelDetail,
+        responses=error_responses(404),
+        summary="Classes, preprocessing and evaluation summary of one model",
+    )
+    async def get_model(name: str = Path(description="model name (see GET /v1/models)")) -> dict[str, Any]:
+        return service.get(name).detail()
+
+    _add_predict(router, service)
+    return router
+
+
+def _add_predict(router: APIRouter, service: Service) -> None:
+    cfg = service.config
+
+    @router.post(
+        "/models/{name}/predict",
+        tags=["predict"],
+        response_model=PredictResponse,
+        responses=error_responses(400, 404, 413, 415, 422, 503),
+        openapi_extra=UPLOAD_BODY,
+        summary="Classify one or many images",
+    )
+    async def predict(
+        request: Request,
+        name: str = Path(description="model name (see GET /v1/models)"),
+        top_k: int = Query(cfg.top_k_default, ge=1, le=cfg.top_k_max, description="classes per image"),
+        threshold: float | None = Query(
+            None, ge=0.0, le=1.0, description="below this top score the label is 'unknown'"
+        ),
+    ) -> Response:
+        """Images from concurrent requests are micro-batched into shared model calls.
+
+        Per-image failures in a multi-image request come back as `error` entries; a
+        request whose only image is bad gets that error's status (415 or 422).
+        """
+        started = time.monotonic()
+        served = service.get(name)
+        service.check_capacity(served)  # a fast 503 before the body is even read
+        uploads = await read_uploads(request, cfg.max_images_per_request)
+        results = await answer(service, served, uploads, top_k, threshold, started)
+        body = {
+            "model": served.name,
+            "predictions": results,
+            "latency_ms": round((time.monotonic() - started) * 1000, 2),
+            "request_id": request.state.request_id,
+        }
+        return JSONResponse(body)
+
+
+def ops_router(service: Service) -> APIRouter:
+    """Liveness, readiness (open) and Prometheus metrics (needs a key when keys are set)."""
+    router = APIRouter(tags=["health"])
+
+    @router.get("/healthz", response_model=Health, summary="Liveness: the process answers")
+    async def healthz() -> dict[str, Any]:
+        return {"status": "ok", "models": list(service.models)}
+
+    @router.get("/readyz", response_model=Health, responses=error_responses(503), summary="Readiness: models loaded")
+    async def readyz() -> dict[str, Any]:
+        if not service.ready:
+            raise unavailable("not_ready", "Models are loading or the server is shutting down.", service.retry)
+        return {"status": "ok", "models": [n for n, m in service.models.items() if m.batcher.running]}
+
+    deps = [Depends(require_key(service.config.api_keys))] if service.config.auth_enabled else []
+
+    @router.get(
+        "/metrics",
+        dependencies=deps,
+        summary="Prometheus metrics",
+        response_class=Response,
+        responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text format"}},
+    )
+    async def metrics() -> Response:
+        payload, content_type = service.metrics.render()
+        return Response(payload, media_type=content_type)
+
+    return router

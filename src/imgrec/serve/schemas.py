@@ -1,0 +1,148 @@
+"""Response models of the HTTP API (they shape the OpenAPI document and its examples)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class ClassScoreOut(BaseModel):
+    label: str = Field(description="class name")
+    score: float = Field(description="probability in [0, 1]")
+
+
+class ImagePrediction(BaseModel):
+    """The prediction for one uploaded image."""
+
+    filename: str | None = Field(description="the uploaded file's name, when it had one")
+    label: str = Field(description="the best class, or 'unknown' when its score is under `threshold`")
+    score: float = Field(description="probability of the best class")
+    top_k: list[ClassScoreOut] = Field(description="the best classes, best first")
+
+
+class ItemErrorOut(BaseModel):
+    code: str = Field(description="stable snake_case error code, e.g. image_invalid")
+    message: str = Field(description="what was wrong and how to fix it")
+
+
+class ImageFailure(BaseModel):
+    """An image of a multi-image request that could not be predicted; the others were."""
+
+    filename: str | None
+    error: ItemErrorOut
+
+
+class PredictResponse(BaseModel):
+    model_config = ConfigDict(
+        protected_namespaces=(),
+        json_schema_extra={
+            "examples": [
+                {
+                    "model": "resnet18-1",
+                    "predictions": [
+                        {
+                            "filename": "cat.jpg",
+                            "label": "cat",
+                            "score": 0.93,
+                            "top_k": [{"label": "cat", "score": 0.93}, {"label": "dog", "score": 0.05}],
+                        },
+                        {"filename": "notes.txt", "error": {"code": "unsupported_media_type", "message": "..."}},
+                    ],
+                    "latency_ms": 12.4,
+                    "request_id": "3f2b9c0e5d7a4e51a1f0c2b7d9e8f601",
+                }
+            ]
+        },
+    )
+
+    model: str = Field(description="the model that answered")
+    predictions: list[ImagePrediction | ImageFailure] = Field(description="one entry per image, in upload order")
+    latency_ms: float = Field(description="server time for the whole request")
+    request_id: str
+
+
+class ModelSummary(BaseModel):
+    model_config = ConfigDict(protected_namespaces=())
+
+    name: str = Field(description="the name used in URLs (the run directory name)")
+    architecture: str = Field(description="registered model name, e.g. resnet18 or hog-svm")
+    family: str = Field(description="backend: classical, torch or onnx")
+    num_classes: int
+    image_size: int = Field(description="model input side in pixels")
+
+
+class ModelDetail(ModelSummary):
+    model_config = ConfigDict(
+        protected_namespaces=(),
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "hog-svm-1",
+                    "architecture": "hog-svm",
+                    "family": "classical",
+                    "num_classes": 2,
+                    "image_size": 64,
+                    "classes": ["ants", "bees"],
+                    "preprocessing": {"size": 64, "crop_pct": 1.0, "interpolation": "bilinear"},
+                    "metrics": {"test": {"accuracy": 0.71, "macro_f1": 0.7}},
+                    "num_params": 1765,
+                    "created": "2024-05-01T10:00:00+00:00",
+                }
+            ]
+        },
+    )
+
+    classes: list[str]
+    preprocessing: dict[str, Any] = Field(description="resize/crop/normalization the model expects")
+    metrics: dict[str, Any] = Field(description="evaluation summary from model.json (per split)")
+    num_params: int | None = None
+    created: str | None = None
+
+
+class ModelList(BaseModel):
+    models: list[ModelSummary]
+
+
+class Health(BaseModel):
+    status: str = Field(description="'ok' when alive / ready")
+    models: list[str] = Field(default_factory=list, description="models loaded and accepting work")
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(description="stable snake_case code (see the API description)")
+    message: str
+    request_id: str | None = None
+
+
+class ErrorResponse(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "error": {
+                        "code": "image_invalid",
+                        "message": "photo.jpg could not be decoded: image file is truncated",
+                        "request_id": "3f2b9c0e5d7a4e51a1f0c2b7d9e8f601",
+                    }
+                }
+            ]
+        }
+    )
+
+    error: ErrorDetail
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` entries for the given error statuses."""
+    words = {
+        400: "Malformed request",
+        401: "API key required",
+        403: "API key not accepted",
+        404: "Unknown model",
+        413: "Body over the upload limit",
+        415: "Not an allowed image format",
+        422: "Invalid or too large image, or an invalid parameter",
+        503: "Overloaded, past the deadline, or not ready (see Retry-After)",
+    }
+    return {s: {"model": ErrorResponse, "description": words.get(s, "Error")} for s in statuses}

@@ -1,0 +1,186 @@
+// imgrec web page: pick a model, drop images, see top-k bars. Plain JS, no framework.
+"use strict";
+
+(function () {
+  const AUTH = document.body.dataset.auth === "true";
+  const CHUNK = 16; // images per request
+  const $ = (id) => document.getElementById(id);
+  const els = {
+    model: $("model"), topK: $("top-k"), key: $("api-key"), keyControl: $("key-control"),
+    info: $("model-info"), drop: $("dropzone"), input: $("file-input"), status: $("status"),
+    results: $("results"),
+  };
+  const models = new Map();
+
+  function el(tag, cls, text) {
+    const node = document.createElement(tag);
+    if (cls) node.className = cls;
+    if (text !== undefined) node.textContent = text;
+    return node;
+  }
+
+  function headers() {
+    const key = els.key.value.trim();
+    return AUTH && key ? { Authorization: "Bearer " + key } : {};
+  }
+
+  function setStatus(text, isError) {
+    els.status.textContent = text;
+    els.status.classList.toggle("error", Boolean(isError));
+  }
+
+  async function api(path, options) {
+    const opts = Object.assign({}, options || {});
+    opts.headers = Object.assign({}, opts.headers || {}, headers());
+    const response = await fetch(path, opts);
+    let body = null;
+    try { body = await response.json(); } catch (e) { body = null; }
+    if (!response.ok) {
+      const err = (body && body.error) || { code: "http_" + response.status, message: response.statusText };
+      const error = new Error(err.message);
+      error.code = err.code;
+      error.status = response.status;
+      throw error;
+    }
+    return body;
+  }
+
+  async function loadModels() {
+    try {
+      const body = await api("/v1/models");
+      els.model.replaceChildren();
+      models.clear();
+      for (const m of body.models) {
+        models.set(m.name, m);
+        const opt = el("option", "", m.name + " · " + m.architecture);
+        opt.value = m.name;
+        els.model.append(opt);
+      }
+      setStatus(body.models.length ? "" : "No model is served.", !body.models.length);
+      await showModel();
+    } catch (err) {
+      if (err.status === 401 || err.status === 403) {
+        setStatus(err.status === 401 ? "Enter your API key to start." : "That API key is not accepted.", true);
+        els.key.focus();
+      } else {
+        setStatus("Cannot list models: " + err.message, true);
+      }
+    }
+  }
+
+  async function showModel() {
+    const name = els.model.value;
+    els.info.replaceChildren();
+    if (!name) return;
+    try {
+      const d = await api("/v1/models/" + encodeURIComponent(name));
+      els.info.append(el("b", "", d.architecture), " · " + d.family + " · " + d.image_size + "px · ");
+      els.info.append(d.num_classes + " classes: ");
+      for (const c of d.classes.slice(0, 12)) els.info.append(el("span", "chip", c));
+      if (d.classes.length > 12) els.info.append("…");
+      const test = d.metrics && (d.metrics.test || d.metrics.val);
+      if (test && typeof test.accuracy === "number") {
+        els.info.append(" · accuracy " + (100 * test.accuracy).toFixed(1) + "%");
+      }
+    } catch (err) {
+      els.info.textContent = err.message;
+    }
+  }
+
+  function makeCard(file) {
+    const card = el("article", "card");
+    const imgBox = el("div", "card-img");
+    const img = el("img");
+    img.alt = file.name;
+    img.src = URL.createObjectURL(file);
+    img.onload = () => URL.revokeObjectURL(img.src);
+    imgBox.append(img);
+    const body = el("div", "card-body");
+    const head = el("div", "card-head");
+    const label = el("span", "label pending", "predicting…");
+    const score = el("span", "score");
+    head.append(label, score);
+    const bars = el("ul", "bars");
+    const meta = el("div", "meta");
+    body.append(head, el("div", "filename", file.name), bars, meta);
+    card.append(imgBox, body);
+    return { card, label, score, bars, meta };
+  }
+
+  function fillCard(view, result, latency) {
+    if (result.error) return failCard(view, result.error);
+    view.label.textContent = result.label;
+    view.label.classList.remove("pending");
+    view.score.textContent = (100 * result.score).toFixed(1) + "%";
+    view.bars.replaceChildren();
+    for (const c of result.top_k) {
+      const row = el("li", "bar-row");
+      const track = el("div", "bar-track");
+      const fill = el("div", "bar-fill");
+      track.append(fill);
+      row.append(el("span", "bar-label", c.label), track, el("span", "bar-value", (100 * c.score).toFixed(1) + "%"));
+      row.title = c.label + ": " + (100 * c.score).toFixed(2) + "%";
+      view.bars.append(row);
+      requestAnimationFrame(() => { fill.style.width = Math.max(0.5, 100 * c.score).toFixed(2) + "%"; });
+    }
+    view.meta.textContent = latency;
+  }
+
+  function failCard(view, error) {
+    view.card.classList.add("failed");
+    view.label.textContent = "not recognised";
+    view.label.classList.remove("pending");
+    view.bars.replaceChildren(el("div", "err-code", error.code), el("div", "err-msg", error.message));
+  }
+
+  async function predict(files) {
+    const name = els.model.value;
+    if (!name) { setStatus("Choose a model first.", true); return; }
+    const views = files.map(makeCard);
+    els.results.prepend(...views.map((v) => v.card));
+    setStatus("Predicting " + files.length + " image" + (files.length > 1 ? "s" : "") + "…");
+    let done = 0;
+    for (let i = 0; i < files.length; i += CHUNK) {
+      const part = files.slice(i, i + CHUNK);
+      const form = new FormData();
+      for (const f of part) form.append("files", f, f.name);
+      const t0 = performance.now();
+      try {
+        const url = "/v1/models/" + encodeURIComponent(name) + "/predict?top_k=" + els.topK.value;
+        const body = await api(url, { method: "POST", body: form });
+        const rtt = performance.now() - t0;
+        const latency = "server " + body.latency_ms.toFixed(1) + " ms · round trip " + rtt.toFixed(0) + " ms";
+        body.predictions.forEach((r, j) => fillCard(views[i + j], r, latency));
+      } catch (err) {
+        part.forEach((_, j) => failCard(views[i + j], { code: err.code || "error", message: err.message }));
+      }
+      done += part.length;
+    }
+    setStatus("Done: " + done + " image" + (done > 1 ? "s" : "") + " with " + name + ".");
+  }
+
+  function onFiles(list) {
+    const files = Array.from(list || []).filter((f) => f.size > 0);
+    if (files.length) predict(files);
+  }
+
+  els.input.addEventListener("change", () => { onFiles(els.input.files); els.input.value = ""; });
+  ["dragenter", "dragover"].forEach((t) => els.drop.addEventListener(t, (e) => {
+    e.preventDefault(); els.drop.classList.add("dragover");
+  }));
+  ["dragleave", "drop"].forEach((t) => els.drop.addEventListener(t, (e) => {
+    e.preventDefault(); els.drop.classList.remove("dragover");
+  }));
+  els.drop.addEventListener("drop", (e) => onFiles(e.dataTransfer && e.dataTransfer.files));
+  els.model.addEventListener("change", showModel);
+
+  if (AUTH) {
+    els.keyControl.hidden = false;
+    els.key.value = sessionStorage.getItem("imgrec-key") || "";
+    els.key.addEventListener("change", () => {
+      sessionStorage.setItem("imgrec-key", els.key.value.trim());
+      loadModels();
+    });
+  }
+  loadModels();
+})();

@@ -1,0 +1,127 @@
+"""The web page in a real browser: upload images, see labels, bars and latency (Playwright + Chromium)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from tests.conftest import make_image_folder
+
+from imgrec.config import TrainConfig
+
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+]
+CLASSES = {"circle", "square", "stripes"}
+
+
+def _chromium() -> str:
+    path = os.environ.get("IMGREC_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        path = ""
+    if not path or not Path(path).exists():
+        reason = "no browser for the web page test: needs the playwright package and Chromium at /usr/bin/chromium"
+        if os.environ.get("CI") == "true":
+            pytest.fail(reason + " (required under CI=true)")
+        pytest.skip(reason)
+    return path
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    executable = _chromium()
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS, headless=True)
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="module")
+def shapes_and_run(tmp_path_factory) -> tuple[Path, Path]:
+    from imgrec.train import train
+
+    root = tmp_path_factory.mktemp("web") / "shapes"
+    make_image_folder(root, per_class=10, seed=6, size=64)
+    return root, train(root, TrainConfig(model="hog-svm"), out=root.parent / "runs" / "hog-svm-1").path
+
+
+@contextmanager
+def live_server(app) -> Iterator[str]:
+    """A real uvicorn server for ``app`` in a thread on a free loopback port."""
+    import uvicorn
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(app, log_config=None, lifespan="on"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    end = time.monotonic() + 20
+    while not server.started and time.monotonic() < end:
+        time.sleep(0.02)
+    try:
+        assert server.started, "uvicorn did not start"
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}/"
+    finally:
+        server.should_exit = True
+        thread.join(20)
+        sock.close()
+
+
+def test_upload_images_and_see_labels_bars_and_latency(browser, shapes_and_run, tmp_path):
+    from playwright.sync_api import expect
+
+    from imgrec.serve import create_app
+
+    shapes, run = shapes_and_run
+    images = [sorted((shapes / c).glob("*.png"))[0] for c in ("circle", "stripes", "square")]
+    with live_server(create_app([run])) as url:
+        page = browser.new_page(viewport={"width": 1180, "height": 820})
+        page.goto(url)
+        page.wait_for_selector("#model option[value='hog-svm-1']", state="attached")
+        page.wait_for_selector("#model-info .chip")
+        page.set_input_files("#file-input", [str(p) for p in images])
+        expect(page.locator(".card .label:not(.pending)")).to_have_count(3, timeout=20_000)
+        labels = page.locator(".card .label").all_inner_texts()
+        assert len(labels) == 3 and set(labels) <= CLASSES
+        assert page.locator(".card .bar-row").count() == 9  # top 5 asked, 3 classes each
+        page.wait_for_timeout(600)  # let the bars' width transition finish for the screenshot
+        widths = page.eval_on_selector_all(".bar-fill", "els => els.map(e => e.getBoundingClientRect().width)")
+        assert all(w > 0 for w in widths) and max(widths) > 20
+        assert "ms" in page.locator(".card .meta").first.inner_text()
+        assert page.locator(".card.failed").count() == 0
+        page.screenshot(path=str(tmp_path / "web_page.png"), full_page=True)
+        page.close()
+
+
+def test_with_api_keys_the_page_asks_for_a_key_then_works(browser, shapes_and_run):
+    from imgrec.serve import ServeConfig, create_app
+
+    shapes, run = shapes_and_run
+    image = sorted((shapes / "circle").glob("*.png"))[0]
+    with live_server(create_app([run], ServeConfig(api_keys=("page-key-1",)))) as url:
+        page = browser.new_page()
+        page.goto(url)
+        page.wait_for_selector("#status.error")
+        assert "API key" in page.locator("#status").inner_text()
+        page.fill("#api-key", "page-key-1")
+        page.dispatch_event("#api-key", "change")
+        page.wait_for_selector("#model option[value='hog-svm-1']", state="attached")
+        page.set_input_files("#file-input", str(image))
+        page.wait_for_selector(".card .label:not(.pending)")
+        assert page.locator(".card .label").inner_text() in CLASSES
+        page.close()
