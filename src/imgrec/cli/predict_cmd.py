@@ -17,7 +17,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--threshold", type=float, help="below this probability the label is 'unknown'")
     p.add_argument("--format", choices=("table", "json", "csv"), default="table")
     p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--backend", default="auto", help="auto (the run's own) or a model family")
+    p.add_argument(
+        "--backend",
+        default="auto",
+        help="auto (model.onnx when exported, else the run's own), torch, classical, onnx or onnx-int8",
+    )
     p.add_argument("--out", help="write the output to this file instead of the terminal")
     p.set_defaults(func=cmd_predict)
 
@@ -53,6 +57,6 @@ def render(results: list[Prediction | ItemError], fmt: str, top_k: int) -> Any:
 def _row(r: Prediction | ItemError, top_k: int) -> list[Any]:
     if isinstance(r, ItemError):
         return [r.path, None, None, *[None] * (top_k - 1), f"{r.code}: {r.message}"]
-    rest = [f"{c.label} {c.score:.3f}" for c in r.top_k[1:top_k]]
+    rest: list[str | None] = [f"{c.label} {c.score:.3f}" for c in r.top_k[1:top_k]]
     rest += [None] * (top_k - 1 - len(rest))
     return [r.path, r.label, round(r.score, 4), *rest, None]

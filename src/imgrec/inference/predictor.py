@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import glob
+import logging
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -11,10 +12,11 @@ import numpy as np
 
 from imgrec.errors import ImgrecError, MissingInputError, UsageError
 from imgrec.imaging import DEFAULT_LIMITS, IMAGE_SUFFIXES, DecodeLimits, decode, load_image
-from imgrec.models import Classifier, load_model
+from imgrec.models import Classifier, load_model, read_meta
 from imgrec.transforms.preprocess import Preprocessing
 from imgrec.types import UNKNOWN, ClassScore, ItemError, Prediction
 
+log = logging.getLogger(__name__)
 ImageInput = str | Path | bytes | np.ndarray
 
 
@@ -40,11 +42,17 @@ class Predictor:
 
         Args:
             path: the run directory.
-            backend: "auto"/None (the run's own), or the model family to insist on.
+            backend: None or "auto": the ONNX export (``model.onnx``) when the run has one and
+                onnxruntime is installed, else the run's own model; or insist on one of
+                "torch", "classical", "onnx", "onnx-int8" (``model.int8.onnx``).
+
+        Raises:
+            UsageError: the run has no such backend (the message lists those it has).
+
+        Example:
+            >>> # Predictor.from_run("runs/resnet18-1", backend="onnx-int8").model.family
         """
-        model, meta = load_model(path)
-        if backend not in (None, "auto", model.family):
-            raise UsageError(f"Backend {backend!r} is not available for this run; it has a {model.family!r} model.")
+        model, meta = _load_backend(Path(path), backend)
         return cls(model, meta, Path(path))
 
     @property
@@ -129,6 +137,35 @@ class Predictor:
             label = top[0].label if threshold is None or top[0].score >= threshold else UNKNOWN
             preds.append(Prediction(label=label, score=top[0].score, top_k=top, path=name))
         return preds
+
+
+def _load_backend(path: Path, backend: str | None) -> tuple[Classifier, dict[str, Any]]:
+    """The run's model through the requested backend (see :meth:`Predictor.from_run`)."""
+    from imgrec.models import onnx_backend
+
+    meta = read_meta(path)
+    run = path if path.is_dir() else path.parent
+    own = str(meta["family"])
+    exports = onnx_backend.onnx_files(run)
+    choice = backend or "auto"
+    if choice == "auto":
+        choice = "onnx" if "onnx" in exports and _has_onnxruntime() else own
+    if choice == own:
+        return load_model(path)
+    if choice not in exports:
+        have = ", ".join(map(repr, [own, *exports]))
+        hint = " Create them with `imgrec export RUN --format onnx [--int8]`." if choice.startswith("onnx") else ""
+        raise UsageError(f"Backend {choice!r} is not available for {run}; it has: {have}.{hint}")
+    return onnx_backend.load_onnx(run, meta, int8=choice == "onnx-int8"), meta
+
+
+def _has_onnxruntime() -> bool:
+    import importlib.util
+
+    found = importlib.util.find_spec("onnxruntime") is not None
+    if not found:
+        log.info("model.onnx present but onnxruntime is not installed; using the run's own model")
+    return found
 
 
 def _check_options(top_k: int, threshold: float | None) -> None:

@@ -244,8 +244,11 @@ def _fit(
     if model.family == "classical":
         model.fit(x_train, y_train)  # type: ignore[attr-defined]
         return None
+    from imgrec.models.torch_classifier import TorchClassifier
     from imgrec.train.loop import fit_torch
 
+    if not isinstance(model, TorchClassifier):
+        raise ConfigError(f"{model.name} ({model.family}) cannot be trained; only classical and torch models can.")
     x_val, y_val, _ = arrays["val"]
     val = (x_val, y_val) if len(y_val) else None
     return fit_torch(

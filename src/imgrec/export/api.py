@@ -1,0 +1,275 @@
+"""``export_run``: a trained run in, checked ONNX files (fp32, optionally static int8) out.
+
+Every file is checked against its source on real images before it is kept: the fp32 graph
+against the torch model (top-1 agreement gate), the int8 graph against the fp32 graph
+(accuracy-drop gate). A file that fails is not written and a ModelFileError (exit 65) carries
+the figures. Files are staged in a hidden folder of the run and renamed into place, so a
+reader never sees half a model; the figures are recorded in ``model.json`` under ``exports``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import hashlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from imgrec.errors import OutputError, UsageError
+from imgrec.export import onnx_export, parity, quantize
+from imgrec.export.classical import refuse_unexportable
+from imgrec.export.samples import Samples, load_samples
+from imgrec.models import Classifier, load_model, read_meta
+from imgrec.models.artifact import update_meta
+from imgrec.models.onnx_backend import INT8_FILE, ONNX_FILE, load_onnx, load_onnx_file
+
+FORMATS = ("onnx",)
+CHECK_SPLITS = ("val", "test")
+CALIBRATION_SPLITS = ("train",)
+FP32_FAILED = (
+    "model.onnx was not written. If the architecture exports differently, try --exporter dynamo; "
+    "to accept it anyway, lower --min-agreement."
+)
+INT8_FAILED = (
+    "model.int8.onnx was not written (model.onnx was). Calibrate on more representative images "
+    "(--calibration FOLDER, more of them with --calibration-size), or raise --max-drop."
+)
+STALE = "The file was changed or does not belong to this run's weights; export again: imgrec export {run}"
+
+
+@dataclass
+class ExportedFile:
+    """One checked export.
+
+    Attributes:
+        backend: "onnx" or "onnx-int8" (the Predictor backend that loads it).
+        path: the file.
+        size_bytes: its size on disk.
+        reference: what it was compared with ("torch" or "model.onnx").
+        parity: the comparison figures.
+        gate: the rule it passed, in words.
+        details: exporter, opset, quantization settings, checksum.
+    """
+
+    backend: str
+    path: Path
+    size_bytes: int
+    reference: str
+    parity: parity.Parity
+    gate: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "file": self.path.name, "bytes": self.size_bytes, "reference": self.reference,
+            "gate": self.gate, "passed": True, **self.parity.to_dict(), **self.details,
+        }
+
+
+@dataclass
+class ExportReport:
+    """What ``export_run`` wrote: the files with their figures, and the source's size."""
+
+    run_dir: Path
+    source_bytes: int
+    files: list[ExportedFile]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "run": str(self.run_dir), "source_bytes": self.source_bytes,
+            "files": {f.backend: f.to_dict() for f in self.files},
+        }
+
+
+def export_run(
+    run_dir: str | Path,
+    *,
+    format: str = "onnx",
+    int8: bool = False,
+    data: str | Path | None = None,
+    calibration: str | Path | None = None,
+    samples: int = 256,
+    calibration_size: int = 256,
+    min_agreement: float = 0.99,
+    max_drop: float = 1.0,
+    opset: int = onnx_export.DEFAULT_OPSET,
+    exporter: str = "auto",
+) -> ExportReport:
+    """Export a torch run to ``model.onnx`` (and ``model.int8.onnx`` with ``int8``), checked.
+
+    Args:
+        run_dir: the run directory.
+        format: only "onnx".
+        int8: also write the static int8 (QDQ, per-channel) model.
+        data: images for the checks; default the run's validation (else test) split.
+        calibration: images for int8 calibration; default the run's training split.
+        samples: at most this many check images.
+        calibration_size: at most this many calibration images.
+        min_agreement: fp32 gate: the least top-1 agreement with the torch model (0.99 = 99%).
+        max_drop: int8 gate: the most top-1 accuracy lost against fp32, in percentage points.
+        opset: ONNX opset (the dynamo exporter uses at least 18).
+        exporter: "auto", "torchscript" or "dynamo".
+
+    Raises:
+        UsageError: bad options, or a model that cannot be exported (classical features).
+        ModelFileError: an export failed its gate (the message has the figures).
+
+    Example:
+        >>> # report = export_run("runs/resnet18-1", int8=True, calibration="photos/val")
+        >>> # report.files[0].parity.top1_agreement
+    """
+    run = Path(run_dir)
+    _check_options(format, samples, calibration_size, min_agreement, max_drop)
+    refuse_unexportable(run, read_meta(run))
+    model, meta = load_model(run)
+    check = load_samples(run, data, model.preprocessing, model.classes, splits=CHECK_SPLITS, limit=samples)
+    files = [_export_fp32(run, model, check, min_agreement, opset, exporter)]
+    if int8:
+        calib = load_samples(
+            run, calibration, model.preprocessing, model.classes, splits=CALIBRATION_SPLITS,
+            limit=calibration_size, seed=1,
+        )
+        files.append(_export_int8(run, model, files[0].path, check, calib, max_drop))
+    return ExportReport(run, _source_bytes(run, meta), files)
+
+
+def _check_options(fmt: str, samples: int, calibration_size: int, min_agreement: float, max_drop: float) -> None:
+    if fmt not in FORMATS:
+        raise UsageError(f"Export format {fmt!r} is not supported; choose one of: {', '.join(FORMATS)}.")
+    if samples < 1 or calibration_size < 1:
+        raise UsageError(f"samples and calibration_size must be >= 1; received {samples}, {calibration_size}.")
+    parity.check_fraction("min_agreement", min_agreement)
+    if not 0.0 <= max_drop <= 100.0:
+        raise UsageError(f"max_drop is in accuracy points, 0 to 100; received {max_drop}.")
+
+
+def _export_fp32(
+    run: Path, model: Classifier, check: Samples, min_agreement: float, opset: int, exporter: str
+) -> ExportedFile:
+    with _staging(run) as tmp:
+        used = onnx_export.export_torch(model, tmp / "raw.onnx", opset=opset, exporter=exporter)
+        staged = tmp / ONNX_FILE
+        onnx_export.write_with_metadata(tmp / "raw.onnx", staged, onnx_export.metadata(model, {"exporter": used}))
+        candidate = load_onnx_file(staged)
+        figures = parity.compare(model, candidate, check)
+        parity.agreement_gate(figures, min_agreement, f"The ONNX export of {run}", FP32_FAILED)
+        details = {"exporter": used, "opset": _opset(staged), **_stamp(staged)}
+        path = _publish(staged, run / ONNX_FILE)
+    done = ExportedFile("onnx", path, path.stat().st_size, "torch", figures,
+                        f"top-1 agreement >= {min_agreement:.2%}", details)
+    _record(run, done)
+    return done
+
+
+def _export_int8(
+    run: Path, model: Classifier, fp32_path: Path, check: Samples, calib: Samples, max_drop: float
+) -> ExportedFile:
+    fp32 = load_onnx_file(fp32_path)
+    with _staging(run) as tmp:
+        settings = quantize.quantize_int8(fp32_path, tmp / "raw.onnx", calib.images)
+        extra = {"quantization": quantize.SCHEME, "calibration": calib.describe()}
+        staged = tmp / INT8_FILE
+        onnx_export.write_with_metadata(tmp / "raw.onnx", staged, onnx_export.metadata(model, extra))
+        figures = parity.compare(fp32, load_onnx_file(staged), check)
+        drop = parity.drop_gate(figures, max_drop, f"The int8 export of {run}", INT8_FAILED)
+        details = {**settings, "calibration": calib.describe(), "gated_drop_points": round(drop, 4), **_stamp(staged)}
+        path = _publish(staged, run / INT8_FILE)
+    done = ExportedFile("onnx-int8", path, path.stat().st_size, ONNX_FILE, figures,
+                        f"accuracy drop <= {max_drop:g} points", details)
+    _record(run, done)
+    return done
+
+
+def check_exports(
+    run_dir: str | Path,
+    *,
+    data: str | Path | None = None,
+    samples: int = 256,
+    min_agreement: float = 0.99,
+    max_drop: float = 1.0,
+) -> ExportReport:
+    """Check the ONNX files a run already has against their sources, without exporting again.
+
+    Raises:
+        UsageError: the run has no ONNX export.
+        ModelFileError: a file fails its gate (tampered with, or stale), or cannot be loaded.
+    """
+    run = Path(run_dir)
+    _check_options("onnx", samples, 1, min_agreement, max_drop)
+    if not (run / ONNX_FILE).is_file():
+        raise UsageError(f"{run} has no {ONNX_FILE} to check; create it with `imgrec export {run} --format onnx`.")
+    model, meta = load_model(run)
+    check = load_samples(run, data, model.preprocessing, model.classes, splits=CHECK_SPLITS, limit=samples)
+    fp32 = load_onnx(run, meta)
+    figures = parity.compare(model, fp32, check)
+    parity.agreement_gate(figures, min_agreement, str(run / ONNX_FILE), STALE.format(run=run))
+    files = [ExportedFile("onnx", fp32.path, fp32.path.stat().st_size, "torch", figures,
+                          f"top-1 agreement >= {min_agreement:.2%}", _stamp(fp32.path))]
+    if (run / INT8_FILE).is_file():
+        figures8 = parity.compare(fp32, load_onnx(run, meta, int8=True), check)
+        parity.drop_gate(figures8, max_drop, str(run / INT8_FILE), STALE.format(run=run))
+        files.append(ExportedFile("onnx-int8", run / INT8_FILE, (run / INT8_FILE).stat().st_size, ONNX_FILE,
+                                  figures8, f"accuracy drop <= {max_drop:g} points", _stamp(run / INT8_FILE)))
+    return ExportReport(run, _source_bytes(run, meta), files)
+
+
+# ---------------------------------------------------------------- files
+
+
+@contextlib.contextmanager
+def _staging(run: Path) -> Iterator[Path]:
+    """A hidden temporary folder inside the run (same file system: the final rename is atomic)."""
+    try:
+        tmp = Path(tempfile.mkdtemp(prefix=".export-", dir=run))
+    except OSError as exc:
+        raise OutputError(f"Cannot write into {run}: {exc.strerror or exc}") from None
+    try:
+        yield tmp
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _publish(staged: Path, final: Path) -> Path:
+    """fsync the staged file and rename it over ``final``."""
+    try:
+        with open(staged, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.chmod(staged, 0o644)
+        os.replace(staged, final)
+    except OSError as exc:
+        raise OutputError(f"Cannot write {final}: {exc.strerror or exc}") from None
+    return final
+
+
+def _stamp(path: Path) -> dict[str, Any]:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return {"sha256": digest.hexdigest()}
+
+
+def _opset(path: Path) -> int | None:
+    import onnx
+
+    proto = onnx.load(str(path), load_external_data=False)
+    return next((int(o.version) for o in proto.opset_import if o.domain in ("", "ai.onnx")), None)
+
+
+def _record(run: Path, done: ExportedFile) -> None:
+    """Merge one export's figures into model.json under ``exports``."""
+    exports = dict(read_meta(run).get("exports") or {})
+    exports[done.backend] = {
+        **done.to_dict(), "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+    update_meta(run, exports=exports)
+
+
+def _source_bytes(run: Path, meta: dict[str, Any]) -> int:
+    files = [run / str(name) for name in dict(meta.get("files") or {}).values()]
+    return sum(f.stat().st_size for f in files if f.is_file())
