@@ -1,0 +1,110 @@
+"""Train a deep model on full Fashion-MNIST and print test accuracy, wall time and peak memory.
+
+Reads ../shared/data/fashion-mnist with imgrec's own reader, prepares the images the way
+``imgrec train`` does (28 px, grayscale), trains with ``fit_torch`` on all 60k training images
+(no validation split: nothing is selected on the test set) and evaluates once on the 10k test
+images.
+
+Usage:
+    .venv/bin/python benchmarks/deep.py                              # cnn-bn, 6 epochs
+    .venv/bin/python benchmarks/deep.py --model cnn-small --epochs 10 --lr 1e-3
+    .venv/bin/python benchmarks/deep.py --train-limit 5000 --epochs 1  # a quick smoke run
+
+Note: wall time depends on what else runs on the machine; the load average is printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import SHARED_DATA, peak_rss_mb, print_machine
+
+
+def parse_args() -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", default="cnn-bn")
+    p.add_argument("--data", default=str(SHARED_DATA / "fashion-mnist"))
+    p.add_argument("--epochs", type=int, default=6)
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--lr", type=float, default=None, help="default: the model's")
+    p.add_argument("--augment", default="flip", help="'flip' (horizontal flips only) or an imgrec preset")
+    p.add_argument("--label-smoothing", type=float, default=0.1)
+    p.add_argument("--threads", type=int, default=None, help="torch threads; default: all cores")
+    p.add_argument("--train-limit", type=int, default=0, help="use only the first N training images")
+    p.add_argument("--seed", type=int, default=0)
+    return p.parse_args()
+
+
+def load_arrays(path: str, size: int, limit: int) -> tuple[list[str], tuple, tuple, float]:
+    """Train and test arrays prepared like ``imgrec train`` prepares them, and the seconds it took."""
+    from imgrec.data import load_dataset, materialize
+    from imgrec.transforms.preprocess import Preprocessing
+
+    started = time.perf_counter()
+    ds = load_dataset(path)
+    if ds.splits is None:
+        raise SystemExit(f"{path} is not pre-split into train/test")
+    prep = Preprocessing(size=size, grayscale=True)
+    out = []
+    for split in ("train", "test"):
+        idx = np.flatnonzero(ds.splits == split)
+        if split == "train" and limit:
+            idx = idx[:limit]
+        m = materialize(ds.subset(idx), prep.prepare)
+        out.append((m.images, m.labels))
+    return ds.classes, out[0], out[1], time.perf_counter() - started
+
+
+def make_augment(name: str):  # type: ignore[no-untyped-def]
+    from imgrec.transforms.augment import create_augmenter
+
+    if name == "flip":
+        return create_augmenter("none", flip=0.5)
+    return None if name == "none" else create_augmenter(name)
+
+
+def main() -> None:
+    args = parse_args()
+    from imgrec.config import TrainConfig
+    from imgrec.models import create_model
+    from imgrec.train.loop import fit_torch, seed_everything
+
+    classes, (x_train, y_train), (x_test, y_test), load_s = load_arrays(args.data, 28, args.train_limit)
+    seed_everything(args.seed)
+    model = create_model(args.model, classes, image_size=28, grayscale=True)
+    cfg = TrainConfig(
+        model=args.model, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+        label_smoothing=args.label_smoothing, num_threads=args.threads, device="cpu",
+    )
+    load_before = os.getloadavg()
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory() as run_dir:
+        history = fit_torch(model, (x_train, y_train), None, cfg, run_dir=Path(run_dir),
+                            augment=make_augment(args.augment))
+    train_s = time.perf_counter() - started
+    test_acc = float(np.mean(model.predict(x_test) == y_test))
+    report = {
+        "model": args.model, "params": model.num_params(), "epochs": args.epochs,
+        "train_images": len(y_train), "test_images": len(y_test), "test_accuracy": round(test_acc, 4),
+        "train_seconds": round(train_s, 1), "load_prepare_seconds": round(load_s, 1),
+        "seconds_per_epoch": [round(r["seconds"], 1) for r in history.epochs],
+        "train_accuracy_last": round(history.epochs[-1]["train_accuracy"], 4),
+        "peak_rss_mb": round(peak_rss_mb(), 1),
+        "loadavg_before_after": [round(load_before[0], 2), round(os.getloadavg()[0], 2)],
+    }
+    print(json.dumps(report, indent=2))
+    print("machine:")
+    print_machine()
+
+
+if __name__ == "__main__":
+    main()
