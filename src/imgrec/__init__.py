@@ -40,7 +40,29 @@ _LAZY = {
 __all__ = sorted(_LAZY)
 
 
+_SUBPACKAGES = frozenset(
+    {
+        "config",
+        "errors",
+        "types",
+        "registry",
+        "imaging",
+        "data",
+        "transforms",
+        "features",
+        "models",
+        "inference",
+        "export",
+        "serve",
+        "analyzers",
+        "library",
+    }
+)
+
+
 def __getattr__(name: str) -> Any:
+    if name in _SUBPACKAGES:
+        return importlib.import_module(f"imgrec.{name}")
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'imgrec' has no attribute {name!r}")
