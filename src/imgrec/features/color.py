@@ -127,5 +127,6 @@ class PixelFeatures(BatchTransformer):
         p = int(min(self.pool, *X.shape[1:3]))
         n, h, w = X.shape[0], X.shape[1] // p * p, X.shape[2] // p * p
         img = gray_batch(X)[..., None] if self.grayscale else X.astype(np.float32)
-        img = img[:, :h, :w].reshape(n, h // p, p, w // p, p, img.shape[-1]).mean(axis=(2, 4))
-        return (img.reshape(n, -1) / 255.0).astype(np.float32)
+        if p > 1:
+            img = img[:, :h, :w].reshape(n, h // p, p, w // p, p, img.shape[-1]).mean(axis=(2, 4))
+        return (img.reshape(n, -1) / np.float32(255.0)).astype(np.float32)

@@ -184,6 +184,8 @@ def _build_model(cfg: TrainConfig, ds: ImageDataset, train_ds: ImageDataset) -> 
             args["dropout"] = cfg.dropout
     elif cfg.pretrained or cfg.weights:
         raise ConfigError(f"{cfg.model} is a classical model: pretrained weights do not apply to it.")
+    elif cfg.num_threads:
+        args.setdefault("threads", cfg.num_threads)
     return create_model(cfg.model, ds.classes, image_size=size, grayscale=_is_grayscale(train_ds), **args)
 
 
