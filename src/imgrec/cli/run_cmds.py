@@ -206,7 +206,16 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-LEADERBOARD = ("run", "model", "split", "accuracy", "macro_f1", "train_seconds", "ms_per_image", "size_mb", "params")
+LEADERBOARD = {
+    "run": "run",
+    "split": "split",
+    "accuracy": "acc",
+    "macro_f1": "macro F1",
+    "train_seconds": "train s",
+    "ms_per_image": "ms/img",
+    "size_mb": "MB",
+    "params": "params",
+}
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
@@ -223,6 +232,6 @@ def cmd_compare(args: argparse.Namespace) -> int:
 def leaderboard_table(rows: list[dict[str, Any]]) -> Any:
     """The compare table: best first."""
     body = [[r.get(c) if c != "params" else _params(r.get(c)) for c in LEADERBOARD] for r in rows]
-    return table("leaderboard", list(LEADERBOARD), body)
+    return table("leaderboard", list(LEADERBOARD.values()), body)
 
 

@@ -19,7 +19,7 @@ from imgrec.errors import ConfigError, DatasetError, MissingInputError, OutputEr
 from imgrec.evaluate import evaluate_arrays, write_report
 from imgrec.imaging import image_size
 from imgrec.inference import Predictor
-from imgrec.models import Classifier, create_model, get_model_spec, save_model
+from imgrec.models import Classifier, create_model, get_model_spec, read_meta, save_model
 from imgrec.models.artifact import write_json_atomic
 from imgrec.train.callbacks import Callback
 from imgrec.transforms.augment import create_augmenter
@@ -106,6 +106,7 @@ def train(
     }
     meta = _run_meta(cfg, ds, parts, bad, results, train_seconds)
     save_model(model, run_dir, meta)
+    meta = read_meta(run_dir)  # the full model.json record: model, family, classes, versions...
     write_report(
         run_dir, meta=meta, results=results, history=history.epochs if history else None, dataset=ds, bad_files=bad
     )
