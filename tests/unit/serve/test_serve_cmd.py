@@ -66,3 +66,16 @@ def test_importing_imgrec_serve_does_not_import_fastapi():
     code = "import sys, imgrec.serve; print('fastapi' in sys.modules, 'uvicorn' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False", "False"]
+
+
+def test_listening_socket_is_tcp_so_asyncio_disables_nagle():
+    """Without proto=IPPROTO_TCP asyncio skips TCP_NODELAY and keep-alive replies stall ~40 ms."""
+    import socket
+
+    from imgrec.cli.serve_cmd import _bind
+
+    sock = _bind("127.0.0.1", 0)
+    try:
+        assert sock.proto == socket.IPPROTO_TCP
+    finally:
+        sock.close()
