@@ -60,7 +60,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     sock = _bind(args.host, args.port)
     host, port = sock.getsockname()[:2]
     names = ", ".join(Path(r).resolve().name for r in args.runs)
-    console.out(f"imgrec serving {names} at {_url(host, port)} (web page at /, API docs at /docs)")
+    console.out(f"imgrec serving {names} at {_url(host, port)} (web page at /, OpenAPI at /openapi.json)")
     if config.auth_enabled:
         console.out(f"API keys required ({len(config.api_keys)} configured); /healthz and /readyz stay open.")
     server = uvicorn.Server(

@@ -68,6 +68,7 @@ def create_app(runs: Sequence[str | Path] | Mapping[str, Predictor], config: Ser
         openapi_tags=TAGS,
         lifespan=lifespan,
         redoc_url=None,
+        docs_url=None,  # Swagger UI loads its assets from a CDN: no page here that calls out
     )
     app.state.service = service
     app.add_middleware(ServeMiddleware, max_body=cfg.max_upload_bytes, metrics=metrics)
@@ -118,7 +119,7 @@ def _add_handlers(app: FastAPI, metrics: ServeMetrics, max_body: int) -> None:
 def _from_http(request: Request, exc: StarletteHTTPException) -> ApiError:
     code = api_errors.CODE_OF_STATUS.get(exc.status_code, "http_error")
     if exc.status_code == 404:
-        message = f"No route {request.method} {request.url.path}; see /docs for the API."
+        message = f"No route {request.method} {request.url.path}; see /openapi.json for the API."
     elif exc.status_code == 405:
         allowed = (exc.headers or {}).get("Allow", "")
         message = f"Method {request.method} is not allowed here" + (f"; use {allowed}." if allowed else ".")
