@@ -6,7 +6,7 @@ Reads ../shared/data/fashion-mnist with imgrec's own reader, prepares the images
 images.
 
 Usage:
-    .venv/bin/python benchmarks/deep.py                              # cnn-bn, 6 epochs
+    .venv/bin/python benchmarks/deep.py                              # cnn-bn, 10 epochs
     .venv/bin/python benchmarks/deep.py --model cnn-small --epochs 10 --lr 1e-3
     .venv/bin/python benchmarks/deep.py --train-limit 5000 --epochs 1  # a quick smoke run
 
@@ -33,10 +33,10 @@ def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", default="cnn-bn")
     p.add_argument("--data", default=str(SHARED_DATA / "fashion-mnist"))
-    p.add_argument("--epochs", type=int, default=6)
+    p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--lr", type=float, default=None, help="default: the model's")
-    p.add_argument("--augment", default="flip", help="'flip' (horizontal flips only) or an imgrec preset")
+    p.add_argument("--augment", default="flip-shift", help="'flip', 'flip-shift' or an imgrec preset name")
     p.add_argument("--label-smoothing", type=float, default=0.1)
     p.add_argument("--threads", type=int, default=None, help="torch threads; default: all cores")
     p.add_argument("--train-limit", type=int, default=0, help="use only the first N training images")
@@ -64,12 +64,31 @@ def load_arrays(path: str, size: int, limit: int) -> tuple[list[str], tuple, tup
     return ds.classes, out[0], out[1], time.perf_counter() - started
 
 
+def model_default_lr(name: str) -> float:
+    from imgrec.models import get_model_spec
+
+    return get_model_spec(name).default_lr
+
+
 def make_augment(name: str):  # type: ignore[no-untyped-def]
     from imgrec.transforms.augment import create_augmenter
 
     if name == "flip":
         return create_augmenter("none", flip=0.5)
+    if name == "flip-shift":  # plus a random shift of up to 8% of the side (2 px at 28 px)
+        return create_augmenter("none", flip=0.5, crop="pad", crop_pad=0.08)
     return None if name == "none" else create_augmenter(name)
+
+
+def epoch_printer():  # type: ignore[no-untyped-def]
+    from imgrec.train.callbacks import Callback
+
+    class Printer(Callback):
+        def on_epoch_end(self, epoch: int, row: dict[str, float]) -> None:
+            print(f"epoch {epoch}: train_loss {row['train_loss']:.4f} train_acc {row['train_accuracy']:.4f} "
+                  f"{row['seconds']:.0f}s load {os.getloadavg()[0]:.1f}", file=sys.stderr, flush=True)
+
+    return Printer()
 
 
 def main() -> None:
@@ -89,11 +108,12 @@ def main() -> None:
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as run_dir:
         history = fit_torch(model, (x_train, y_train), None, cfg, run_dir=Path(run_dir),
-                            augment=make_augment(args.augment))
+                            augment=make_augment(args.augment), callbacks=[epoch_printer()])
     train_s = time.perf_counter() - started
     test_acc = float(np.mean(model.predict(x_test) == y_test))
     report = {
-        "model": args.model, "params": model.num_params(), "epochs": args.epochs,
+        "model": args.model, "params": model.num_params(), "epochs": args.epochs, "augment": args.augment,
+        "lr": cfg.lr or model_default_lr(args.model), "batch_size": args.batch_size,
         "train_images": len(y_train), "test_images": len(y_test), "test_accuracy": round(test_acc, 4),
         "train_seconds": round(train_s, 1), "load_prepare_seconds": round(load_s, 1),
         "seconds_per_epoch": [round(r["seconds"], 1) for r in history.epochs],
