@@ -9,6 +9,23 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
+from imgrec.models.base import Classifier
+
+
+class BrightnessClassifier(Classifier):
+    """A real (if simple) two-class classifier ("dark", "light"): P(light) grows with brightness."""
+
+    def predict_proba(self, batch: np.ndarray) -> np.ndarray:
+        light = batch.reshape(len(batch), -1).mean(axis=1) / 255.0
+        return np.stack([1 - light, light], axis=1).astype(np.float32)
+
+    def save_weights(self, run_dir: Path) -> dict[str, str]:
+        return {}
+
+    def num_params(self) -> int:
+        return 0
+
+
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 

@@ -6,26 +6,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from tests.conftest import BrightnessClassifier
 
 from imgrec.errors import MissingInputError, UsageError
 from imgrec.inference import Predictor, collect_images
-from imgrec.models.base import Classifier
 from imgrec.transforms.preprocess import Preprocessing
 from imgrec.types import ItemError, Prediction
-
-
-class BrightnessClassifier(Classifier):
-    """A real (if simple) classifier: probability of 'light' grows with mean brightness."""
-
-    def predict_proba(self, batch: np.ndarray) -> np.ndarray:
-        light = batch.reshape(len(batch), -1).mean(axis=1) / 255.0
-        return np.stack([1 - light, light], axis=1).astype(np.float32)
-
-    def save_weights(self, run_dir: Path) -> dict[str, str]:
-        return {}
-
-    def num_params(self) -> int:
-        return 0
 
 
 @pytest.fixture

@@ -10,24 +10,10 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
+from tests.conftest import BrightnessClassifier
 
 from imgrec.inference import Predictor
-from imgrec.models.base import Classifier
 from imgrec.transforms.preprocess import Preprocessing
-
-
-class BrightnessClassifier(Classifier):
-    """A real (if simple) classifier: the probability of 'light' grows with mean brightness."""
-
-    def predict_proba(self, batch: np.ndarray) -> np.ndarray:
-        light = batch.reshape(len(batch), -1).mean(axis=1) / 255.0
-        return np.stack([1 - light, light], axis=1).astype(np.float32)
-
-    def save_weights(self, run_dir: Path) -> dict[str, str]:
-        return {}
-
-    def num_params(self) -> int:
-        return 0
 
 
 class RecordingClassifier(BrightnessClassifier):
