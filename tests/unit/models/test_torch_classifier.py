@@ -181,3 +181,15 @@ def test_freeze_backbone_and_head_split() -> None:
     assert m.module.head.training and not m.module.features[1].training
     m.freeze_backbone(False)
     assert all(p.requires_grad for p in m.module.parameters())
+
+
+def test_pretrained_uses_a_cached_copy_through_timm(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import timm
+
+    published = timm.create_model("resnet18", num_classes=1000)  # stands in for the ImageNet file
+    path = tmp_path / "model.safetensors"
+    save_file({k: v.contiguous() for k, v in published.state_dict().items()}, str(path))
+    monkeypatch.setattr(hub, "cached_pretrained", lambda name: path if name == "resnet18" else None)
+    m = create_model("resnet18", CLASSES, image_size=32, pretrained=True)
+    assert torch.equal(m.module.conv1.weight, published.conv1.weight)
+    assert m.module.fc.out_features == 3 and "pretrained" not in m.model_args
