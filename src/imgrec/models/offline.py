@@ -17,18 +17,14 @@ def weights_status(spec: ModelSpec) -> str:
         return "not needed"
     try:
         import timm
-        from huggingface_hub import try_to_load_from_cache
+
+        from imgrec.models.hub import cached_pretrained
     except ImportError:
         return "none"
     try:
-        cfg = timm.models.get_pretrained_cfg(spec.timm_name)
-    except Exception:  # older timm raise on names without a default tag
-        cfg = None
-    hub_id = getattr(cfg, "hf_hub_id", None) if cfg is not None else None
-    if not hub_id:
+        cfg = timm.get_pretrained_cfg(spec.timm_name)
+        if cfg is None or not (cfg.hf_hub_id or cfg.url):
+            return "none"
+        return "cached" if cached_pretrained(spec.timm_name) is not None else "download"
+    except Exception:  # a timm without a default tag for this name
         return "none"
-    for filename in ("model.safetensors", "pytorch_model.bin"):
-        hit = try_to_load_from_cache(hub_id, filename)
-        if isinstance(hit, str):
-            return "cached"
-    return "download"
