@@ -42,15 +42,18 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--epochs", type=int, default=12)
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--lr", type=float, default=None, help="default: the model's")
-    p.add_argument("--augment", default="flip", help="'flip', 'flip-shift' or an imgrec preset name")
+    p.add_argument("--augment", default="flip", help="imgrec augmentation preset (none, flip, flip-shift, light, ...)")
     p.add_argument("--label-smoothing", type=float, default=0.1)
     p.add_argument("--threads", type=int, default=None, help="torch threads; default: all cores")
-    p.add_argument("--train-limit", type=int, default=0, help="use only the first N training images")
+    p.add_argument("--train-limit", type=int, default=0, help="use only N training images (seeded random subset)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--image-size", type=int, default=28, help="input side in pixels (28 Fashion-MNIST, 32 CIFAR)")
+    p.add_argument("--color", action="store_true", help="keep RGB (CIFAR); default grayscale")
+    p.add_argument("--arg", action="append", default=[], metavar="KEY=VALUE", help="model argument, e.g. width=48")
     return p.parse_args()
 
 
-def load_arrays(path: str, size: int, limit: int) -> tuple[list[str], tuple, tuple, float]:
+def load_arrays(path: str, size: int, limit: int, color: bool) -> tuple[list[str], tuple, tuple, float]:
     """Train and test arrays prepared like ``imgrec train`` prepares them, and the seconds it took."""
     from imgrec.data import load_dataset, materialize
     from imgrec.transforms.preprocess import Preprocessing
@@ -59,12 +62,12 @@ def load_arrays(path: str, size: int, limit: int) -> tuple[list[str], tuple, tup
     ds = load_dataset(path)
     if ds.splits is None:
         raise SystemExit(f"{path} is not pre-split into train/test")
-    prep = Preprocessing(size=size, grayscale=True)
+    prep = Preprocessing(size=size, grayscale=not color)
     out = []
     for split in ("train", "test"):
         idx = np.flatnonzero(ds.splits == split)
-        if split == "train" and limit:
-            idx = idx[:limit]
+        if split == "train" and limit:  # a seeded random subset: the files are sorted by class
+            idx = np.sort(np.random.default_rng(0).permutation(idx)[:limit])
         m = materialize(ds.subset(idx), prep.prepare)
         out.append((m.images, m.labels))
     return ds.classes, out[0], out[1], time.perf_counter() - started
@@ -79,10 +82,6 @@ def model_default_lr(name: str) -> float:
 def make_augment(name: str):  # type: ignore[no-untyped-def]
     from imgrec.transforms.augment import create_augmenter
 
-    if name == "flip":
-        return create_augmenter("none", flip=0.5)
-    if name == "flip-shift":  # plus a random shift of up to 8% of the side (2 px at 28 px)
-        return create_augmenter("none", flip=0.5, crop="pad", crop_pad=0.08)
     return None if name == "none" else create_augmenter(name)
 
 
@@ -103,9 +102,11 @@ def main() -> None:
     from imgrec.models import create_model
     from imgrec.train.loop import fit_torch, seed_everything
 
-    classes, (x_train, y_train), (x_test, y_test), load_s = load_arrays(args.data, 28, args.train_limit)
+    size = args.image_size
+    classes, (x_train, y_train), (x_test, y_test), load_s = load_arrays(args.data, size, args.train_limit, args.color)
     seed_everything(args.seed)
-    model = create_model(args.model, classes, image_size=28, grayscale=True)
+    model_args = {k: json.loads(v) for k, _, v in (a.partition("=") for a in args.arg)}
+    model = create_model(args.model, classes, image_size=size, grayscale=not args.color, **model_args)
     cfg = TrainConfig(
         model=args.model, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
         label_smoothing=args.label_smoothing, num_threads=args.threads, device="cpu",
@@ -118,7 +119,8 @@ def main() -> None:
     train_s = time.perf_counter() - started
     test_acc = float(np.mean(model.predict(x_test) == y_test))
     report = {
-        "model": args.model, "params": model.num_params(), "epochs": args.epochs, "augment": args.augment,
+        "model": args.model, "model_args": model_args, "image_size": size, "color": args.color,
+        "params": model.num_params(), "epochs": args.epochs, "augment": args.augment,
         "lr": cfg.lr or model_default_lr(args.model), "batch_size": args.batch_size,
         "train_images": len(y_train), "test_images": len(y_test), "test_accuracy": round(test_acc, 4),
         "train_seconds": round(train_s, 1), "load_prepare_seconds": round(load_s, 1),

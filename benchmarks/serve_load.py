@@ -46,6 +46,9 @@ SERVE = (
 )
 
 
+EXTRA_FLAGS: list[str] = []  # flags every server gets (--threads)
+
+
 @dataclass
 class Stats:
     """What one load phase measured."""
@@ -83,7 +86,7 @@ def percentiles_ms(values: list[float]) -> str:
 @contextmanager
 def server(run: Path, *flags: str) -> Iterator[tuple[str, int]]:
     """Start `imgrec serve` on a free loopback port; yields (base URL, pid); SIGTERM at the end."""
-    cmd = [sys.executable, "-c", SERVE, "serve", str(run), "--port", "0", *flags]
+    cmd = [sys.executable, "-c", SERVE, "serve", str(run), "--port", "0", *EXTRA_FLAGS, *flags]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
         base = _read_url(proc)
@@ -136,6 +139,25 @@ def rss_mb(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return float("nan")
+
+
+@contextmanager
+def rss_samples(pid: int, every_s: float = 0.5) -> Iterator[list[float]]:
+    """The server's RSS (MB) every ``every_s`` seconds while the block runs."""
+    samples: list[float] = []
+    stop = threading.Event()
+
+    def loop() -> None:
+        while not stop.wait(every_s):
+            samples.append(rss_mb(pid))
+
+    thread = threading.Thread(target=loop, daemon=True)
+    thread.start()
+    try:
+        yield samples
+    finally:
+        stop.set()
+        thread.join()
 
 
 # ---- clients -----------------------------------------------------------------------------
@@ -304,14 +326,19 @@ def overload_phase(run: Path, images, capacity: float, args) -> None:
         url = base + f"v1/models/{run.name}/predict"
         asyncio.run(closed_loop(url, images, 4, 2.0, 50))
         before = rss_mb(pid)
-        with curl_probe(url, images[0][1]) as probe:
+        with curl_probe(url, images[0][1]) as probe, rss_samples(pid) as rss:
             stats = asyncio.run(open_loop(url, images, rate, args.duration, args.max_requests * 3))
         after = rss_mb(pid)
+        half = max(1, len(rss) // 2)
         report(f"OVERLOAD: open loop at {rate:.0f} req/s (~3x capacity), queue_size 32", stats)
         print(f"  offered        {stats.count / max(stats.send_seconds, 1e-9):.0f} req/s actually sent")
         print(f"  503 latency    {percentiles_ms(stats.latencies.get(503, []))}  (client-side)")
         print(f"  503 in-app     {percentiles_ms(stats.server.get(503, []))}  (Server-Timing)")
-        print(f"  server RSS     {before:.0f} MB before -> {after:.0f} MB after")
+        first, second = max(rss[:half], default=before), max(rss[half:], default=after)
+        print(
+            f"  server RSS     {before:.0f} MB before -> {after:.0f} MB after; peak {first:.0f} MB in the first "
+            f"half of the phase, {second:.0f} MB in the second ({len(rss)} samples)"
+        )
         print(f"  curl probe     {dict(probe.codes)} (status: count), one request every 0.25 s meanwhile")
         print(f"  probe 503      {percentiles_ms(probe.latencies.get(503, []))}")
         print(f"  probe 200      {percentiles_ms(probe.latencies.get(200, []))}")
@@ -326,7 +353,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--concurrency", type=int, default=16)
     p.add_argument("--duration", type=float, default=8.0, help="seconds per phase")
     p.add_argument("--max-requests", type=int, default=2000, help="cap on requests per closed-loop phase")
+    p.add_argument("--threads", type=int, help="the server's --threads (model math threads; default: its own)")
     args = p.parse_args(argv)
+    if args.threads:
+        EXTRA_FLAGS[:] = ["--threads", str(args.threads)]
+        print(f"server model threads: {args.threads}")
     print("machine:")
     print_machine()
     with tempfile.TemporaryDirectory() as tmp:

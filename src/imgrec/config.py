@@ -148,7 +148,7 @@ class TrainConfig(_Config):
     monitor: typing.Literal["val_accuracy", "val_loss", "val_macro_f1"] = _why(
         "validation figure that picks the best checkpoint", "val_accuracy"
     )
-    augment: typing.Literal["none", "light", "standard", "strong"] = _why(
+    augment: typing.Literal["none", "light", "flip", "flip-shift", "standard", "strong"] = _why(
         "augmentation preset for training images", "light"
     )
     image_size: int | None = _why("model input side in pixels; None = model default, capped at the data's size", None)

@@ -35,7 +35,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = dsub.add_parser("preview", help="grid image of augmented samples")
     p.add_argument("data")
-    p.add_argument("--augment", default="standard", help="none, light, standard or strong")
+    p.add_argument("--augment", default="standard", help="none, light, flip, flip-shift, standard or strong")
     p.add_argument("--n", type=int, default=6, help="number of source images")
     p.add_argument("--variants", type=int, default=5, help="augmented copies per image")
     p.add_argument("--size", type=int, default=96, help="cell size in pixels")

@@ -47,6 +47,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seconds", type=float, default=5.0, help="time per measurement at most (default 5)")
     p.add_argument("--warmup", type=int, default=2, help="untimed calls first (default 2)")
     p.add_argument("--format", choices=("table", "json"), default="table")
+    p.add_argument("--threads", type=int, help="CPU threads for the model math (default: one per physical core)")
     p.set_defaults(func=cmd_benchmark)
 
 
@@ -61,9 +62,17 @@ def cmd_export(args: argparse.Namespace) -> int:
         if not args.json:
             console.print(f"exporting [bold]{args.run}[/] to {args.format}{' (+ int8)' if args.int8 else ''}")
         report = export_run(
-            args.run, format=args.format, int8=args.int8, data=args.data, calibration=args.calibration,
-            samples=args.samples, calibration_size=args.calibration_size, min_agreement=args.min_agreement,
-            max_drop=args.max_drop, opset=args.opset, exporter=args.exporter,
+            args.run,
+            format=args.format,
+            int8=args.int8,
+            data=args.data,
+            calibration=args.calibration,
+            samples=args.samples,
+            calibration_size=args.calibration_size,
+            min_agreement=args.min_agreement,
+            max_drop=args.max_drop,
+            opset=args.opset,
+            exporter=args.exporter,
         )
     if args.json:
         console.print_json(to_json(report.to_dict()))
@@ -102,8 +111,16 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
     batches = _ints(args.batch, "--batch")
     images, labels, source = _bench_images(args)
     result = benchmark_run(
-        args.run, backends, batch_sizes=batches, images=images, labels=labels, source=source,
-        warmup=args.warmup, max_iters=args.iters, max_seconds=args.seconds,
+        args.run,
+        backends,
+        batch_sizes=batches,
+        images=images,
+        labels=labels,
+        source=source,
+        warmup=args.warmup,
+        max_iters=args.iters,
+        max_seconds=args.seconds,
+        threads=args.threads,
     )
     if args.format == "json":
         console.print_json(to_json(result.to_dict()))
@@ -123,8 +140,10 @@ BENCH_COLUMNS = ("backend", "batch", "p50 ms", "p95 ms", "images/s", "calls", "m
 
 
 def benchmark_table(result: Any) -> Any:
-    rows = [[r.backend, r.batch, r.p50_ms, r.p95_ms, r.images_per_s, r.iterations, r.model_mb, r.accuracy]
-            for r in result.rows]
+    rows = [
+        [r.backend, r.batch, r.p50_ms, r.p95_ms, r.images_per_s, r.iterations, r.model_mb, r.accuracy]
+        for r in result.rows
+    ]
     return table(f"inference speed of {result.run}", list(BENCH_COLUMNS), rows)
 
 

@@ -23,13 +23,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="auto (model.onnx when exported, else the run's own), torch, classical, onnx or onnx-int8",
     )
     p.add_argument("--out", help="write the output to this file instead of the terminal")
+    p.add_argument("--threads", type=int, help="CPU threads for the model math (default: one per physical core)")
     p.set_defaults(func=cmd_predict)
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
     from imgrec.inference import Predictor, collect_images
 
-    predictor = Predictor.from_run(args.run, backend=args.backend)
+    predictor = Predictor.from_run(args.run, backend=args.backend, threads=args.threads)
     paths = collect_images(args.inputs)
     results = predictor.predict(paths, top_k=args.top_k, threshold=args.threshold, batch_size=args.batch_size)
     text = render(results, args.format, args.top_k)

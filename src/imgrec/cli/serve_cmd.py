@@ -21,6 +21,7 @@ SERVE_FLAGS = (
     "max_images_per_request",
     "request_timeout_s",
     "workers_threads",
+    "model_threads",
     "graceful_timeout_s",
 )
 
@@ -42,6 +43,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-images-per-request", type=int, help="files one request may carry")
     p.add_argument("--request-timeout-s", type=float, help="deadline of one request (503 deadline_exceeded)")
     p.add_argument("--workers-threads", type=int, help="threads decoding uploads")
+    p.add_argument("--threads", dest="model_threads", type=int, help="CPU threads per model call (default: auto)")
     p.add_argument("--graceful-timeout-s", type=float, help="on SIGTERM, time for in-flight requests")
     p.set_defaults(func=cmd_serve)
 
@@ -61,6 +63,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     host, port = sock.getsockname()[:2]
     names = ", ".join(Path(r).resolve().name for r in args.runs)
     console.out(f"imgrec serving {names} at {_url(host, port)} (web page at /, OpenAPI at /openapi.json)")
+    console.out(
+        f"model threads {config.threads_per_model}, decode threads {config.workers_threads}, "
+        f"micro-batches of up to {config.max_batch_size} images (wait {config.max_wait_ms:g} ms)"
+    )
     if config.auth_enabled:
         console.out(f"API keys required ({len(config.api_keys)} configured); /healthz and /readyz stay open.")
     server = uvicorn.Server(

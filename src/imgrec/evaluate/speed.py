@@ -65,8 +65,13 @@ class SpeedResult:
     settings: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"run": self.run, "images": self.images, "machine": self.machine, "settings": self.settings,
-                "rows": [asdict(r) for r in self.rows]}
+        return {
+            "run": self.run,
+            "images": self.images,
+            "machine": self.machine,
+            "settings": self.settings,
+            "rows": [asdict(r) for r in self.rows],
+        }
 
 
 def cpu_model() -> str:
@@ -80,11 +85,14 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine() or "unknown"
 
 
-def machine_info() -> dict[str, Any]:
+def machine_info(threads: int | None = None) -> dict[str, Any]:
     """CPU model, logical and physical cores, the load average, and the threads each runtime uses."""
     info: dict[str, Any] = {
-        "cpu": cpu_model(), "logical_cores": os.cpu_count(), "physical_cores": physical_cores(),
-        "onnxruntime_threads": physical_cores(), "platform": platform.platform(),
+        "cpu": cpu_model(),
+        "logical_cores": os.cpu_count(),
+        "physical_cores": physical_cores(),
+        "onnxruntime_threads": threads or physical_cores(),
+        "platform": platform.platform(),
     }
     if hasattr(os, "getloadavg"):
         info["load_average"] = [round(v, 2) for v in os.getloadavg()]
@@ -95,9 +103,7 @@ def machine_info() -> dict[str, Any]:
     return info
 
 
-def time_calls(
-    fn: Callable[[], Any], *, warmup: int = 2, max_iters: int = 30, max_seconds: float = 5.0
-) -> list[float]:
+def time_calls(fn: Callable[[], Any], *, warmup: int = 2, max_iters: int = 30, max_seconds: float = 5.0) -> list[float]:
     """Seconds per call of ``fn`` after ``warmup`` calls; at least one, at most ``max_iters`` or ``max_seconds``."""
     for _ in range(max(0, warmup)):
         fn()
@@ -128,7 +134,11 @@ def _batch_of(images: np.ndarray, n: int) -> np.ndarray:
 
 
 def measure(
-    predictor: Predictor, backend: str, images: np.ndarray, batch_sizes: Sequence[int], labels: np.ndarray | None,
+    predictor: Predictor,
+    backend: str,
+    images: np.ndarray,
+    batch_sizes: Sequence[int],
+    labels: np.ndarray | None,
     **timing: Any,
 ) -> list[SpeedRow]:
     """Rows for one predictor: every batch size, plus its accuracy when ``labels`` are given."""
@@ -141,12 +151,18 @@ def measure(
     for b in batch_sizes:
         batch = _batch_of(images, b)
         times = np.asarray(time_calls(partial(predictor.predict_proba, batch), **timing), dtype=np.float64)
-        rows.append(SpeedRow(
-            backend=backend, batch=b, p50_ms=round(1000 * float(np.percentile(times, 50)), 3),
-            p95_ms=round(1000 * float(np.percentile(times, 95)), 3),
-            images_per_s=round(b / float(times.mean()), 2), iterations=len(times), model_mb=size_mb,
-            accuracy=accuracy,
-        ))
+        rows.append(
+            SpeedRow(
+                backend=backend,
+                batch=b,
+                p50_ms=round(1000 * float(np.percentile(times, 50)), 3),
+                p95_ms=round(1000 * float(np.percentile(times, 95)), 3),
+                images_per_s=round(b / float(times.mean()), 2),
+                iterations=len(times),
+                model_mb=size_mb,
+                accuracy=accuracy,
+            )
+        )
     return rows
 
 
@@ -166,6 +182,7 @@ def benchmark_run(
     warmup: int = 2,
     max_iters: int = 30,
     max_seconds: float = 5.0,
+    threads: int | None = None,
 ) -> SpeedResult:
     """Time each backend of a run at each batch size.
 
@@ -179,17 +196,19 @@ def benchmark_run(
         warmup: untimed calls before each measurement.
         max_iters: the most timed calls per measurement.
         max_seconds: the most time per measurement (at least one call is timed).
+        threads: CPU threads for each backend (see ``Predictor.from_run``); None: the defaults.
     """
     _check(backends, batch_sizes, warmup, max_iters, max_seconds)
     run = Path(run_dir)
     rows: list[SpeedRow] = []
     for backend in backends:
-        predictor = Predictor.from_run(run, backend=backend)
+        predictor = Predictor.from_run(run, backend=backend, threads=threads)
         data = images if images is not None else random_images(predictor.preprocessing.size)
-        rows += measure(predictor, backend, data, batch_sizes, labels,
-                        warmup=warmup, max_iters=max_iters, max_seconds=max_seconds)
+        rows += measure(
+            predictor, backend, data, batch_sizes, labels, warmup=warmup, max_iters=max_iters, max_seconds=max_seconds
+        )
     settings = {"batch_sizes": list(batch_sizes), "warmup": warmup, "max_iters": max_iters, "max_seconds": max_seconds}
-    return SpeedResult(str(run), rows, machine_info(), source, settings)
+    return SpeedResult(str(run), rows, machine_info(threads), source, settings)
 
 
 def _check(backends: Sequence[str], batch_sizes: Sequence[int], warmup: int, iters: int, seconds: float) -> None:

@@ -13,6 +13,7 @@ import numpy as np
 from imgrec.errors import ImgrecError, MissingInputError, UsageError
 from imgrec.imaging import DEFAULT_LIMITS, IMAGE_SUFFIXES, DecodeLimits, decode, load_image
 from imgrec.models import Classifier, load_model, read_meta
+from imgrec.models.base import check_threads
 from imgrec.transforms.preprocess import Preprocessing
 from imgrec.types import UNKNOWN, ClassScore, ItemError, Prediction
 
@@ -37,7 +38,7 @@ class Predictor:
         self.run_dir = run_dir
 
     @classmethod
-    def from_run(cls, path: str | Path, backend: str | None = None) -> Predictor:
+    def from_run(cls, path: str | Path, backend: str | None = None, threads: int | None = None) -> Predictor:
         """Load the model of a run directory (written by ``imgrec train``).
 
         Args:
@@ -45,6 +46,11 @@ class Predictor:
             backend: None or "auto": the ONNX export (``model.onnx``) when the run has one and
                 onnxruntime is installed, else the run's own model; or insist on one of
                 "torch", "classical", "onnx", "onnx-int8" (``model.int8.onnx``).
+            threads: CPU threads for the model's math: ONNX Runtime's intra-op threads, torch's
+                (process-wide) thread count, or the classical pipeline's BLAS/OpenMP cap.
+                None keeps the defaults (one per physical core). On a machine shared with
+                other work (a server's decode threads, other processes) fewer threads are
+                often faster: idle threads spin at every parallel step.
 
         Raises:
             UsageError: the run has no such backend (the message lists those it has).
@@ -52,7 +58,8 @@ class Predictor:
         Example:
             >>> # Predictor.from_run("runs/resnet18-1", backend="onnx-int8").model.family
         """
-        model, meta = _load_backend(Path(path), backend)
+        check_threads(threads)
+        model, meta = _load_backend(Path(path), backend, threads)
         return cls(model, meta, Path(path))
 
     @property
@@ -139,7 +146,7 @@ class Predictor:
         return preds
 
 
-def _load_backend(path: Path, backend: str | None) -> tuple[Classifier, dict[str, Any]]:
+def _load_backend(path: Path, backend: str | None, threads: int | None) -> tuple[Classifier, dict[str, Any]]:
     """The run's model through the requested backend (see :meth:`Predictor.from_run`)."""
     from imgrec.models import onnx_backend
 
@@ -151,12 +158,14 @@ def _load_backend(path: Path, backend: str | None) -> tuple[Classifier, dict[str
     if choice == "auto":
         choice = "onnx" if "onnx" in exports and _has_onnxruntime() else own
     if choice == own:
-        return load_model(path)
+        model, meta = load_model(path)
+        model.set_threads(threads)
+        return model, meta
     if choice not in exports:
         have = ", ".join(map(repr, [own, *exports]))
         hint = " Create them with `imgrec export RUN --format onnx [--int8]`." if choice.startswith("onnx") else ""
         raise UsageError(f"Backend {choice!r} is not available for {run}; it has: {have}.{hint}")
-    return onnx_backend.load_onnx(run, meta, int8=choice == "onnx-int8"), meta
+    return onnx_backend.load_onnx(run, meta, int8=choice == "onnx-int8", threads=threads), meta
 
 
 def _has_onnxruntime() -> bool:

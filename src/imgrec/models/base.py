@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from imgrec.errors import UsageError
 from imgrec.transforms.preprocess import Preprocessing
 
 Family = Literal["classical", "torch", "onnx"]
@@ -53,6 +54,13 @@ class Classifier(abc.ABC):
         """Index of the most probable class per image."""
         return np.asarray(self.predict_proba(batch)).argmax(axis=1)
 
+    def set_threads(self, threads: int | None) -> None:
+        """Use ``threads`` CPU threads for the math from now on (None: the backend's default).
+
+        Backends override this; the base class has no threads to set.
+        """
+        check_threads(threads)
+
     @abc.abstractmethod
     def save_weights(self, run_dir: Path) -> dict[str, str]:
         """Write learned state into ``run_dir`` (no pickle); return {role: file name}."""
@@ -60,6 +68,12 @@ class Classifier(abc.ABC):
     @abc.abstractmethod
     def num_params(self) -> int:
         """Number of learned scalars (for listings and comparisons)."""
+
+
+def check_threads(threads: int | None) -> None:
+    """Refuse a thread count below 1 (None means the backend's default)."""
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+        raise UsageError(f"threads must be an integer >= 1, or None for the default; received {threads!r}.")
 
 
 # Loads a classifier of one family from a run directory and its parsed model.json.

@@ -120,6 +120,11 @@ class ClassicalClassifier(Classifier):
             log.info("%s: %s", self.name, w)
         return self
 
+    def set_threads(self, threads: int | None) -> None:
+        """Cap BLAS/OpenMP threads in fit/predict (the ``threads`` model argument)."""
+        super().set_threads(threads)
+        self.model_args["threads"] = threads
+
     def _threads(self) -> contextlib.AbstractContextManager[Any]:
         """Cap BLAS/OpenMP threads while fitting or predicting when ``threads`` is set.
 

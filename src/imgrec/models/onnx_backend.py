@@ -207,6 +207,11 @@ class OnnxClassifier(Classifier):
         """Whether the graph is the int8 export."""
         return self.metadata.get("quantization", "none") != "none"
 
+    def set_threads(self, threads: int | None) -> None:
+        """Reopen the session with ``threads`` intra-op threads (None: one per physical core)."""
+        super().set_threads(threads)
+        self.session = open_session(self.path, threads)
+
     def predict_proba(self, batch: np.ndarray) -> np.ndarray:
         """Class probabilities, float32 ``(N, C)``, for a prepared uint8 batch."""
         x = self._check(batch)
@@ -286,7 +291,7 @@ def _check_io(session: Any, path: Path, num_classes: int) -> None:
         raise ModelFileError(f"{path} outputs {width} classes but its metadata lists {num_classes}.")
 
 
-def load_onnx(run_dir: Path, meta: dict[str, Any], int8: bool = False) -> OnnxClassifier:
+def load_onnx(run_dir: Path, meta: dict[str, Any], int8: bool = False, threads: int | None = None) -> OnnxClassifier:
     """Load a run's ONNX export (``model.onnx`` or, with ``int8``, ``model.int8.onnx``).
 
     Also the loader of the ``"onnx"`` family. The file's classes and preprocessing must match
@@ -297,7 +302,7 @@ def load_onnx(run_dir: Path, meta: dict[str, Any], int8: bool = False) -> OnnxCl
     path = run / default
     if not path.is_file():
         raise MissingInputError(f"{run} has no {path.name}; create it with `imgrec export {run} --format onnx`.")
-    model = load_onnx_file(path)
+    model = load_onnx_file(path, threads)
     if model.classes != [str(c) for c in meta["classes"]] or model.preprocessing != Preprocessing.from_dict(
         meta["preprocessing"]
     ):

@@ -84,6 +84,12 @@ class TorchClassifier(Classifier):
         x = x[..., :c].permute(0, 3, 1, 2).float().div_(255.0)
         return ((x - mean) / std).contiguous()
 
+    def set_threads(self, threads: int | None) -> None:
+        """Set torch's intra-op threads. Torch has one pool per process: this applies to all its models."""
+        super().set_threads(threads)
+        if threads is not None:
+            torch.set_num_threads(threads)
+
     def predict_proba(self, batch: np.ndarray) -> np.ndarray:
         """Class probabilities, float32 ``(N, C)``, computed in eval mode without autograd."""
         self.module.eval()
@@ -282,8 +288,7 @@ def _check_size(model: TorchClassifier) -> None:
         model.predict_proba(np.zeros((1, size, size, 3), np.uint8))
     except RuntimeError as exc:
         raise ConfigError(
-            f"{model.name} cannot take {size}x{size} images ({str(exc).splitlines()[0]}). "
-            "Use a larger image_size."
+            f"{model.name} cannot take {size}x{size} images ({str(exc).splitlines()[0]}). Use a larger image_size."
         ) from None
 
 

@@ -51,7 +51,8 @@ def create_app(runs: Sequence[str | Path] | Mapping[str, Predictor], config: Ser
     """
     cfg = config or ServeConfig()
     metrics = ServeMetrics()
-    service = Service(load_predictors(runs), cfg, metrics)
+    threads = cfg.model_threads if isinstance(runs, Mapping) else cfg.threads_per_model  # given predictors keep theirs
+    service = Service(load_predictors(runs, threads), cfg, metrics)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -35,6 +35,11 @@ class ServeConfig(_Config):
     queue_size: int = _why("images waiting per model; beyond it requests get 503 overloaded at once", 256)
     request_timeout_s: float = _why("deadline of one request; past it the answer is 503 deadline_exceeded", 30.0)
     workers_threads: int = _why("threads decoding and preparing uploads, off the event loop", 2)
+    model_threads: int | None = _why(
+        "CPU threads for the model math (torch, ONNX Runtime, BLAS); None: the physical cores the decode "
+        "threads leave, at least 1",
+        None,
+    )
     top_k_default: int = _why("classes returned per image when the request does not say", 5)
     top_k_max: int = _why("largest top_k a request may ask for (422 above)", 100)
     retry_after_s: int = _why("seconds sent in Retry-After with 503 answers", 1)
@@ -46,6 +51,10 @@ class ServeConfig(_Config):
             _check(getattr(self, name) >= 1, f"{name} must be >= 1; received {getattr(self, name)}.")
         for name in ("queue_size", "workers_threads", "top_k_default", "top_k_max"):
             _check(getattr(self, name) >= 1, f"{name} must be >= 1; received {getattr(self, name)}.")
+        _check(
+            self.model_threads is None or self.model_threads >= 1,
+            f"model_threads must be >= 1 or None; received {self.model_threads}.",
+        )
         _check(self.max_wait_ms >= 0, f"max_wait_ms must be >= 0; received {self.max_wait_ms}.")
         _check(self.request_timeout_s > 0, f"request_timeout_s must be > 0; received {self.request_timeout_s}.")
         _check(self.top_k_default <= self.top_k_max, "top_k_default must not exceed top_k_max.")
@@ -63,6 +72,20 @@ class ServeConfig(_Config):
     def decode_limits(self) -> DecodeLimits:
         """The limits every uploaded image is decoded under."""
         return DecodeLimits(max_pixels=self.max_pixels, max_bytes=self.max_upload_bytes, formats=self.allowed_formats)
+
+    @property
+    def threads_per_model(self) -> int:
+        """``model_threads``, or the physical cores left after the decode threads (at least 1).
+
+        Idle math threads spin at every parallel step, so a model that takes every core competes
+        with the decode threads and the event loop: on a 2-core machine under load, 2 torch
+        threads served 8x fewer requests/s than 1 (benchmarks/serve_load.py --threads).
+        """
+        if self.model_threads is not None:
+            return self.model_threads
+        from imgrec.models.onnx_backend import physical_cores
+
+        return max(1, physical_cores() - self.workers_threads)
 
     @property
     def auth_enabled(self) -> bool:

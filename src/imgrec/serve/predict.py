@@ -1,4 +1,4 @@
-"""One predict request: admit, decode in threads, batch through the model, shape the answer."""
+"""One admitted predict request: decode in threads, batch through the model, shape the answer."""
 
 from __future__ import annotations
 
@@ -21,21 +21,19 @@ async def answer(
 ) -> list[dict[str, Any]]:
     """Per-image results in upload order, within the request deadline.
 
-    A request whose only image is bad raises that image's error (its 4xx); in a multi-image
-    request bad images become error entries and the others are still predicted.
+    The caller holds the request's admission slots (``Service.admit``). A request whose only
+    image is bad raises that image's error (its 4xx); in a multi-image request bad images
+    become error entries and the others are still predicted.
     """
     remaining = service.config.request_timeout_s - (time.monotonic() - started)
-    with service.admit(served, len(uploads)):
-        try:
-            results = await asyncio.wait_for(
-                _predict(service, served, uploads, top_k, threshold), max(remaining, 0.001)
-            )
-        except asyncio.TimeoutError:
-            raise unavailable(
-                "deadline_exceeded",
-                f"The request was not answered within {service.config.request_timeout_s:g} s; retry later.",
-                service.retry,
-            ) from None
+    try:
+        results = await asyncio.wait_for(_predict(service, served, uploads, top_k, threshold), max(remaining, 0.001))
+    except asyncio.TimeoutError:
+        raise unavailable(
+            "deadline_exceeded",
+            f"The request was not answered within {service.config.request_timeout_s:g} s; retry later.",
+            service.retry,
+        ) from None
     _count(service, served.name, results)
     if len(results) == 1 and isinstance(results[0], ImgrecError):
         raise ApiError.from_imgrec(results[0])

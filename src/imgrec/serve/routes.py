@@ -92,9 +92,10 @@ def _add_predict(router: APIRouter, service: Service) -> None:
         """
         started = time.monotonic()
         served = service.get(name)
-        service.check_capacity(served)  # a fast 503 before the body is even read
-        uploads = await read_uploads(request, cfg.max_images_per_request)
-        results = await answer(service, served, uploads, top_k, threshold, started)
+        with service.admit(served, 1):  # the slot is held from before the body is read: 503s are fast
+            uploads = await read_uploads(request, cfg.max_images_per_request)
+            with service.admit(served, len(uploads) - 1):
+                results = await answer(service, served, uploads, top_k, threshold, started)
         body = {
             "model": served.name,
             "predictions": results,

@@ -137,10 +137,19 @@ class Service:
         return self.config.retry_after_s
 
 
-def load_predictors(runs: Sequence[str | Path] | Mapping[str, Predictor]) -> dict[str, Predictor]:
-    """Name -> Predictor: a mapping is used as given; run directories are named after their folder."""
+def load_predictors(
+    runs: Sequence[str | Path] | Mapping[str, Predictor], threads: int | None = None
+) -> dict[str, Predictor]:
+    """Name -> Predictor: a mapping is used as given; run directories are named after their folder.
+
+    ``threads`` goes to ``Predictor.from_run`` for run directories, and to the models of a
+    mapping's predictors when it is not None (see ``ServeConfig.threads_per_model``).
+    """
     if isinstance(runs, Mapping):
         out = dict(runs)
+        if threads is not None:
+            for predictor in out.values():
+                predictor.model.set_threads(threads)
     else:
         out = {}
         for run in runs:
@@ -150,7 +159,7 @@ def load_predictors(runs: Sequence[str | Path] | Mapping[str, Predictor]) -> dic
                     f"Two runs are both named {name!r}; model names come from the run folder names. "
                     "Rename or copy one of the folders."
                 )
-            out[name] = Predictor.from_run(run)
+            out[name] = Predictor.from_run(run, threads=threads)
     if not out:
         raise UsageError("No model to serve: give at least one run directory (runs/<model>-<n>).")
     return out

@@ -55,6 +55,29 @@ def test_predictor_picks_onnx_and_agrees_with_torch(torch_run, shapes_data):
         Predictor.from_run(torch_run, backend="onnx-int8")
 
 
+def test_threads_reach_every_backend(torch_run, shapes_data, tmp_path):
+    import torch
+
+    export_run(torch_run, data=shapes_data)
+    images = collect_images([shapes_data])[:8]
+    before = torch.get_num_threads()
+    try:
+        native = Predictor.from_run(torch_run, backend="torch", threads=1)
+        assert torch.get_num_threads() == 1  # torch has one pool per process
+        ort = Predictor.from_run(torch_run, backend="onnx", threads=1)
+        assert ort.model.session.get_session_options().intra_op_num_threads == 1
+        ort.model.set_threads(2)
+        assert ort.model.session.get_session_options().intra_op_num_threads == 2
+        assert [p.label for p in ort.predict(images)] == [p.label for p in native.predict(images)]
+    finally:
+        torch.set_num_threads(before)
+    classical = Predictor.from_run(make_classical_run(tmp_path / "hog"), threads=1)
+    assert classical.model.model_args["threads"] == 1
+    for bad in (0, -2, 1.5, True):
+        with pytest.raises(UsageError, match="threads must be an integer"):
+            Predictor.from_run(torch_run, threads=bad)  # type: ignore[arg-type]
+
+
 def test_int8_export_is_quantized_smaller_and_close_to_fp32(torch_run, shapes_data):
     # a one-epoch model has near-tied probabilities, so the drop gate is loose here;
     # the gate itself is tested below
@@ -86,8 +109,16 @@ def test_a_tampered_export_fails_the_check_with_its_figures(torch_run, shapes_da
 
 
 def _parity(agreement: float, ref: float | None, cand: float | None) -> Parity:
-    return Parity(images=200, max_abs_error=0.1, top1_agreement=agreement, reference_ms=2.0, candidate_ms=1.0,
-                  reference_accuracy=ref, candidate_accuracy=cand, source="test images")
+    return Parity(
+        images=200,
+        max_abs_error=0.1,
+        top1_agreement=agreement,
+        reference_ms=2.0,
+        candidate_ms=1.0,
+        reference_accuracy=ref,
+        candidate_accuracy=cand,
+        source="test images",
+    )
 
 
 def test_gates_raise_with_the_figures_and_pass_within_limits():

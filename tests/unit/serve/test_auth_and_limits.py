@@ -85,6 +85,7 @@ def test_load_api_keys_refuses_missing_and_empty_files(tmp_path):
     [
         ({"max_batch_size": 0}, "max_batch_size"),
         ({"max_wait_ms": -1}, "max_wait_ms"),
+        ({"model_threads": 0}, "model_threads"),
         ({"top_k_default": 10, "top_k_max": 5}, "top_k_default"),
         ({"allowed_formats": ("JPEG", "HEIC")}, "HEIC"),
         ({"nope": 1}, "Unknown ServeConfig key"),
@@ -93,6 +94,14 @@ def test_load_api_keys_refuses_missing_and_empty_files(tmp_path):
 def test_serve_config_validates(values, match):
     with pytest.raises(ConfigError, match=match):
         ServeConfig.from_dict(values)
+
+
+def test_model_threads_default_to_the_cores_the_decode_threads_leave():
+    from imgrec.models.onnx_backend import physical_cores
+
+    assert ServeConfig(workers_threads=1).threads_per_model == max(1, physical_cores() - 1)
+    assert ServeConfig(workers_threads=64).threads_per_model == 1
+    assert ServeConfig(model_threads=3).threads_per_model == 3
 
 
 def test_serve_config_from_strings_and_describe():

@@ -229,3 +229,46 @@ def test_request_deadline_gives_503_deadline_exceeded(make_client):
     assert r.status_code == 503 and r.json()["error"]["code"] == "deadline_exceeded"
     assert "retry-after" in r.headers
     assert _post(client).status_code == 200
+
+
+def test_a_request_holds_its_slot_while_its_body_streams_in_so_the_next_gets_a_fast_503(make_client):
+    client = make_client(queue_size=1)
+    served = client.app.state.service.models["bright"]
+    body_sent, disconnect = threading.Event(), threading.Event()
+    sent: list[dict] = []
+
+    async def receive() -> dict:
+        if not body_sent.is_set():  # the first chunk, then the client stalls mid-upload
+            body_sent.set()
+            return {"type": "http.request", "body": b"--b\r\n", "more_body": True}
+        while not disconnect.is_set():
+            await asyncio.sleep(0.005)
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": PREDICT,
+        "raw_path": PREDICT.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "server": ("testserver", 80),
+        "client": ("127.0.0.1", 5000),
+        "headers": [(b"content-type", b"multipart/form-data; boundary=b")],
+    }
+    slow = client.portal.start_task_soon(client.app, scope, receive, send)
+    deadline = time.monotonic() + 10
+    while served.admitted < 1 and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert served.admitted == 1 and body_sent.is_set()
+    refused = _post(client)
+    assert refused.status_code == 503 and refused.json()["error"]["code"] == "overloaded"
+    disconnect.set()
+    slow.result(timeout=10)
+    assert served.admitted == 0  # the slot comes back when the upload is abandoned
+    assert _post(client).status_code == 200

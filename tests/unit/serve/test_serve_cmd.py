@@ -30,11 +30,12 @@ def test_flags_become_serve_config_values():
 
     args = _parse(
         "runs/a", "--max-batch-size", "1", "--max-wait-ms", "2.5", "--queue-size", "9",
-        "--max-upload-mb", "1.5", "--workers-threads", "3", "--request-timeout-s", "4",
+        "--max-upload-mb", "1.5", "--workers-threads", "3", "--request-timeout-s", "4", "--threads", "1",
     )  # fmt: skip
     cfg = ServeConfig.from_dict(serve_cmd._overrides(args))
     assert (cfg.max_batch_size, cfg.max_wait_ms, cfg.queue_size, cfg.workers_threads) == (1, 2.5, 9, 3)
     assert cfg.max_upload_bytes == int(1.5 * 1024 * 1024) and cfg.request_timeout_s == 4.0
+    assert cfg.model_threads == 1
 
 
 def test_a_missing_run_is_missing_input_exit_66(tmp_path):

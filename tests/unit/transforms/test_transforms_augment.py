@@ -15,7 +15,7 @@ from imgrec.transforms import (
 )
 from imgrec.transforms.geometry import homographies
 
-PRESETS = ["none", "light", "standard", "strong"]
+PRESETS = ["none", "light", "flip", "flip-shift", "standard", "strong"]
 
 
 def _batch(n: int = 6, side: int = 28, seed: int = 0) -> np.ndarray:
