@@ -80,6 +80,8 @@ def cmd_export(args: argparse.Namespace) -> int:
         console.print(export_table(report))
         verb = "checked" if args.check else "written"
         console.print(f"{verb}: " + ", ".join(str(f.path) for f in report.files))
+        for note in (n for f in report.files for n in f.notes):
+            console.print(f"[yellow]note:[/] {note}")
     return 0
 
 

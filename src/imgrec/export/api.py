@@ -39,6 +39,7 @@ INT8_FAILED = (
     "model.int8.onnx was not written (model.onnx was). Calibrate on more representative images "
     "(--calibration FOLDER, more of them with --calibration-size), or raise --max-drop."
 )
+SLOWER_MARGIN = 1.05  # int8 slower than fp32 by more than this factor gets a note (the timing is short)
 STALE = "The file was changed or does not belong to this run's weights; export again: imgrec export {run}"
 
 
@@ -54,6 +55,7 @@ class ExportedFile:
         parity: the comparison figures.
         gate: the rule it passed, in words.
         details: exporter, opset, quantization settings, checksum.
+        notes: what the user should know about the file (e.g. int8 slower than fp32 here).
     """
 
     backend: str
@@ -63,11 +65,12 @@ class ExportedFile:
     parity: parity.Parity
     gate: str
     details: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "file": self.path.name, "bytes": self.size_bytes, "reference": self.reference,
-            "gate": self.gate, "passed": True, **self.parity.to_dict(), **self.details,
+            "gate": self.gate, "passed": True, **self.parity.to_dict(), **self.details, "notes": list(self.notes),
         }
 
 
@@ -180,9 +183,21 @@ def _export_int8(
         details = {**settings, "calibration": calib.describe(), "gated_drop_points": round(drop, 4), **_stamp(staged)}
         path = _publish(staged, run / INT8_FILE)
     done = ExportedFile("onnx-int8", path, path.stat().st_size, ONNX_FILE, figures,
-                        f"accuracy drop <= {max_drop:g} points", details)
+                        f"accuracy drop <= {max_drop:g} points", details, _int8_notes(figures))
     _record(run, done)
     return done
+
+
+def _int8_notes(figures: parity.Parity) -> list[str]:
+    """A warning when the int8 file ran slower than fp32 in the check (kernels depend on the CPU)."""
+    if figures.candidate_ms <= SLOWER_MARGIN * figures.reference_ms:
+        return []
+    return [
+        f"int8 ran slower than fp32 on this CPU ({figures.candidate_ms:.2f} vs {figures.reference_ms:.2f} "
+        "ms/image): its int8 kernels do not pay off for this architecture here (e.g. depthwise convolutions "
+        "on CPUs without VNNI). Predictors use model.onnx unless asked for onnx-int8; compare with "
+        "`imgrec benchmark RUN --backends onnx,onnx-int8` on the target machine."
+    ]
 
 
 def check_exports(
@@ -214,7 +229,8 @@ def check_exports(
         figures8 = parity.compare(fp32, load_onnx(run, meta, int8=True), check)
         parity.drop_gate(figures8, max_drop, str(run / INT8_FILE), STALE.format(run=run))
         files.append(ExportedFile("onnx-int8", run / INT8_FILE, (run / INT8_FILE).stat().st_size, ONNX_FILE,
-                                  figures8, f"accuracy drop <= {max_drop:g} points", _stamp(run / INT8_FILE)))
+                                  figures8, f"accuracy drop <= {max_drop:g} points", _stamp(run / INT8_FILE),
+                                  _int8_notes(figures8)))
     return ExportReport(run, _source_bytes(run, meta), files)
 
 

@@ -88,8 +88,15 @@ def test_int8_export_is_quantized_smaller_and_close_to_fp32(torch_run, shapes_da
     assert int8.parity.top1_agreement >= 0.75 and int8.parity.max_abs_error < 0.2
     props = _props(torch_run / "model.int8.onnx")
     assert props["imgrec.quantization"].startswith("int8-static-qdq-per-channel")
-    ops = {n.op_type for n in onnx.load(str(torch_run / "model.int8.onnx")).graph.node}
-    assert {"QuantizeLinear", "DequantizeLinear"} <= ops and "Softmax" in ops
+    nodes = onnx.load(str(torch_run / "model.int8.onnx")).graph.node
+    assert {"QuantizeLinear", "DequantizeLinear"} <= {n.op_type for n in nodes}
+    # the input preparation stays float (no dequantized tensor feeds it), and so does the softmax
+    first_conv = next(i for i, n in enumerate(nodes) if n.op_type == "Conv")
+    dequantized = {o for n in nodes if n.op_type == "DequantizeLinear" for o in n.output}
+    prep = [n for n in nodes[:first_conv] if n.op_type in ("Cast", "Mul", "Add")]
+    assert len(prep) == 3 and not any(set(n.input) & dequantized for n in prep)
+    (softmax,) = [n for n in nodes if n.op_type == "Softmax"]
+    assert not any(n.op_type == "QuantizeLinear" and softmax.output[0] in n.input for n in nodes)
     model = Predictor.from_run(torch_run, backend="onnx-int8").model
     assert model.quantized  # type: ignore[attr-defined]
     exports = json.loads((torch_run / "model.json").read_text())["exports"]
@@ -119,6 +126,17 @@ def _parity(agreement: float, ref: float | None, cand: float | None) -> Parity:
         candidate_accuracy=cand,
         source="test images",
     )
+
+
+def test_an_int8_file_slower_than_fp32_gets_a_note_with_both_timings():
+    from dataclasses import replace
+
+    from imgrec.export.api import _int8_notes
+
+    faster = _parity(0.99, 0.9, 0.9)  # 2.0 -> 1.0 ms/image
+    assert _int8_notes(faster) == []
+    (note,) = _int8_notes(replace(faster, candidate_ms=3.0))
+    assert "slower than fp32" in note and "3.00 vs 2.00 ms/image" in note and "imgrec benchmark" in note
 
 
 def test_gates_raise_with_the_figures_and_pass_within_limits():
