@@ -13,10 +13,14 @@ uses ``torch.export``; "auto" falls back to dynamo when TorchScript cannot trace
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import os
+import sys
+import tempfile
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -89,20 +93,53 @@ def _run_exporter(wrapped: Any, example: Any, path: Path, opset: int, exporter: 
             _torchscript(wrapped, example, path, opset)
             return "torchscript"
         except Exception as exc:  # tracing failures come as many types
+            reason = _reason(exc)
             if exporter == "torchscript":
-                raise ModelFileError(f"The TorchScript exporter failed: {type(exc).__name__}: {exc}") from None
-            log.info("TorchScript export failed (%s); trying the dynamo exporter", exc)
+                raise ModelFileError(f"The TorchScript exporter failed: {reason}") from None
+            log.info("TorchScript export failed (%s); trying the dynamo exporter", reason)
     _dynamo(wrapped, example, path, max(opset, 18))
     return "dynamo"
+
+
+@contextlib.contextmanager
+def _native_output_captured() -> Iterator[None]:
+    """Send what native code writes to stdout/stderr (fds 1 and 2) to a scratch file meanwhile.
+
+    When the TorchScript exporter fails, torch's C++ side prints the whole graph to stdout, which
+    would corrupt ``imgrec export --json``; the fallback exporter runs next anyway.
+    """
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = [os.dup(1), os.dup(2)]
+    try:
+        with tempfile.TemporaryFile() as sink:
+            os.dup2(sink.fileno(), 1)
+            os.dup2(sink.fileno(), 2)
+            try:
+                yield
+            finally:
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os.dup2(saved[0], 1)
+                os.dup2(saved[1], 2)
+    finally:
+        for fd in saved:
+            os.close(fd)
+
+
+def _reason(exc: Exception) -> str:
+    """The gist of an exporter error: torch appends the graph (and the IR value) to its messages."""
+    text = (str(exc).strip().splitlines() or [""])[0].split(" [Caused by", 1)[0]
+    return f"{type(exc).__name__}: {text[:300]}"
 
 
 def _torchscript(wrapped: Any, example: Any, path: Path, opset: int) -> None:
     import torch
 
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), _native_output_captured():
         warnings.simplefilter("ignore")  # the legacy exporter's deprecation and tracer warnings
         torch.onnx.export(
-            wrapped, (example,), str(path), dynamo=False, opset_version=opset,
+            wrapped, (example,), str(path), dynamo=False, opset_version=opset, verbose=False,
             input_names=[INPUT_NAME], output_names=[OUTPUT_NAME], do_constant_folding=True,
             dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
         )

@@ -167,3 +167,17 @@ def test_bad_options_and_missing_run_data(torch_run):
         export_run(torch_run)
     with pytest.raises(UsageError, match=r"no model\.onnx"):
         check_exports(torch_run)
+
+
+def test_a_torchscript_failure_falls_back_to_dynamo_without_printing_the_graph(tmp_path, capfd):
+    from imgrec.export.onnx_export import export_torch
+    from imgrec.models import create_model
+
+    # 28 px: cnn-bn pools 7x7 features to a 4x4 grid, which the TorchScript exporter refuses
+    model = create_model("cnn-bn", ["a", "b"], image_size=28, grayscale=True)
+    with pytest.raises(ModelFileError, match=r"TorchScript exporter failed: .*adaptive_avg_pool2d") as err:
+        export_torch(model, tmp_path / "ts.onnx", exporter="torchscript")
+    assert "%" not in str(err.value)  # the reason, not torch's graph dump
+    assert export_torch(model, tmp_path / "auto.onnx") == "dynamo"
+    out, errs = capfd.readouterr()
+    assert "graph" not in out and "graph" not in errs  # stdout stays clean for --json
