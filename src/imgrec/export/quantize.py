@@ -7,10 +7,12 @@ probabilities keep their full resolution and near-ties do not collapse; so does 
 preparation (uint8 -> normalized float) in front of the first layer.
 
 Whether int8 is faster depends on the CPU and the architecture. Measured on an AVX2 CPU without
-VNNI (benchmarks/onnx_speed.py): ResNet-18/50 run 1.5-1.7x faster than ORT fp32, but
-MobileNetV3 runs at about 0.6x, because its hard-swish and squeeze-excite blocks leave float
-islands between the integer convolutions while ORT's fp32 kernels fuse them. Check a model with
-``imgrec benchmark RUN --backends onnx,onnx-int8`` before deploying the int8 file.
+VNNI (benchmarks/onnx_speed.py): ResNet-18/50 run 1.65-2.0x faster than ORT fp32, but
+MobileNetV3 runs at 0.75-0.8x: ORT's int8 depthwise and 3-channel stem convolutions are slower
+than its fp32 ones there, and its fp32 kernels fuse hard-swish and squeeze-excite into the
+convolutions while the int8 graph keeps them as separate ops. ``export_run`` notes an int8 file
+that ran slower than fp32; check a model with ``imgrec benchmark RUN --backends onnx,onnx-int8``
+on the target machine before deploying the int8 file.
 """
 
 from __future__ import annotations
