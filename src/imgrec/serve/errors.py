@@ -7,6 +7,7 @@ Codes and statuses (stable; clients may switch on ``code``):
     403 forbidden              an API key that is not accepted
     404 not_found              unknown model or route
     405 method_not_allowed     wrong HTTP method for the route
+    408 request_timeout        the request body did not arrive within ``request_timeout_s``
     413 payload_too_large      request body over ``max_upload_bytes``
     415 unsupported_media_type not an allowed image format (sniffed from the bytes)
     422 image_invalid          corrupt or truncated image

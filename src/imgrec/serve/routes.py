@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -9,11 +10,11 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 
 from imgrec.serve.auth import require_key
-from imgrec.serve.errors import unavailable
+from imgrec.serve.errors import ApiError, unavailable
 from imgrec.serve.predict import answer
 from imgrec.serve.schemas import Health, ModelDetail, ModelList, PredictResponse, error_responses
 from imgrec.serve.service import Service
-from imgrec.serve.uploads import read_uploads
+from imgrec.serve.uploads import Upload, read_uploads
 
 UPLOAD_BODY: dict[str, Any] = {
     "requestBody": {
@@ -73,7 +74,7 @@ def _add_predict(router: APIRouter, service: Service) -> None:
         "/models/{name}/predict",
         tags=["predict"],
         response_model=PredictResponse,
-        responses=error_responses(400, 404, 413, 415, 422, 503),
+        responses=error_responses(400, 404, 408, 413, 415, 422, 503),
         openapi_extra=UPLOAD_BODY,
         summary="Classify one or many images",
     )
@@ -93,7 +94,7 @@ def _add_predict(router: APIRouter, service: Service) -> None:
         started = time.monotonic()
         served = service.get(name)
         with service.admit(served, 1):  # the slot is held from before the body is read: 503s are fast
-            uploads = await read_uploads(request, cfg.max_images_per_request)
+            uploads = await _read_within_deadline(request, cfg.max_images_per_request, cfg.request_timeout_s)
             with service.admit(served, len(uploads) - 1):
                 results = await answer(service, served, uploads, top_k, threshold, started)
         body = {
@@ -103,6 +104,20 @@ def _add_predict(router: APIRouter, service: Service) -> None:
             "request_id": request.state.request_id,
         }
         return JSONResponse(body)
+
+
+async def _read_within_deadline(request: Request, max_images: int, deadline_s: float) -> list[Upload]:
+    """The uploads, or a 408 when the body is still arriving at the deadline (a slow client
+    must not hold its admission slot for longer than a request may take)."""
+    try:
+        return await asyncio.wait_for(read_uploads(request, max_images), deadline_s)
+    except asyncio.TimeoutError:
+        raise ApiError(
+            408,
+            "request_timeout",
+            f"The request body did not arrive within {deadline_s:g} s; send it faster or in smaller parts.",
+            {"Connection": "close"},
+        ) from None
 
 
 def ops_router(service: Service) -> APIRouter:

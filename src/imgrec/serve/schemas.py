@@ -140,6 +140,7 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         401: "API key required",
         403: "API key not accepted",
         404: "Unknown model",
+        408: "The body did not arrive within the request deadline",
         413: "Body over the upload limit",
         415: "Not an allowed image format",
         422: "Invalid or too large image, or an invalid parameter",

@@ -231,44 +231,57 @@ def test_request_deadline_gives_503_deadline_exceeded(make_client):
     assert _post(client).status_code == 200
 
 
-def test_a_request_holds_its_slot_while_its_body_streams_in_so_the_next_gets_a_fast_503(make_client):
-    client = make_client(queue_size=1)
-    served = client.app.state.service.models["bright"]
-    body_sent, disconnect = threading.Event(), threading.Event()
-    sent: list[dict] = []
+class StalledUpload:
+    """ASGI ``receive``/``send`` of a client that sends one chunk of its body, then stalls."""
 
-    async def receive() -> dict:
-        if not body_sent.is_set():  # the first chunk, then the client stalls mid-upload
-            body_sent.set()
+    def __init__(self) -> None:
+        self.scope = {
+            "type": "http", "http_version": "1.1", "method": "POST", "scheme": "http", "path": PREDICT,
+            "raw_path": PREDICT.encode(), "query_string": b"", "root_path": "", "server": ("testserver", 80),
+            "client": ("127.0.0.1", 5000), "headers": [(b"content-type", b"multipart/form-data; boundary=b")],
+        }  # fmt: skip
+        self.body_sent, self.disconnect = threading.Event(), threading.Event()
+        self.sent: list[dict] = []
+
+    async def receive(self) -> dict:
+        if not self.body_sent.is_set():
+            self.body_sent.set()
             return {"type": "http.request", "body": b"--b\r\n", "more_body": True}
-        while not disconnect.is_set():
+        while not self.disconnect.is_set():
             await asyncio.sleep(0.005)
         return {"type": "http.disconnect"}
 
-    async def send(message: dict) -> None:
-        sent.append(message)
+    async def send(self, message: dict) -> None:
+        self.sent.append(message)
 
-    scope = {
-        "type": "http",
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": PREDICT,
-        "raw_path": PREDICT.encode(),
-        "query_string": b"",
-        "root_path": "",
-        "server": ("testserver", 80),
-        "client": ("127.0.0.1", 5000),
-        "headers": [(b"content-type", b"multipart/form-data; boundary=b")],
-    }
-    slow = client.portal.start_task_soon(client.app, scope, receive, send)
+    def start(self, client):  # type: ignore[no-untyped-def]
+        """Run the request on the app's event loop; returns a concurrent future."""
+        return client.portal.start_task_soon(client.app, self.scope, self.receive, self.send)
+
+
+def test_a_request_holds_its_slot_while_its_body_streams_in_so_the_next_gets_a_fast_503(make_client):
+    client = make_client(queue_size=1)
+    served = client.app.state.service.models["bright"]
+    upload = StalledUpload()
+    slow = upload.start(client)
     deadline = time.monotonic() + 10
     while served.admitted < 1 and time.monotonic() < deadline:
         time.sleep(0.005)
-    assert served.admitted == 1 and body_sent.is_set()
+    assert served.admitted == 1 and upload.body_sent.is_set()
     refused = _post(client)
     assert refused.status_code == 503 and refused.json()["error"]["code"] == "overloaded"
-    disconnect.set()
+    upload.disconnect.set()
     slow.result(timeout=10)
     assert served.admitted == 0  # the slot comes back when the upload is abandoned
+    assert _post(client).status_code == 200
+
+
+def test_a_body_that_does_not_arrive_within_the_deadline_gets_408_and_frees_its_slot(make_client):
+    client = make_client(queue_size=1, request_timeout_s=0.3)
+    upload = StalledUpload()
+    upload.start(client).result(timeout=10)  # ends on its own: the deadline, not the client, ends it
+    start = next(m for m in upload.sent if m["type"] == "http.response.start")
+    body = b"".join(m.get("body", b"") for m in upload.sent if m["type"] == "http.response.body")
+    assert start["status"] == 408 and b'"request_timeout"' in body
+    assert client.app.state.service.models["bright"].admitted == 0
     assert _post(client).status_code == 200
