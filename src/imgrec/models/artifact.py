@@ -21,6 +21,27 @@ FORMAT_VERSION = 1
 META_FILE = "model.json"
 
 
+def check_format(record: Any, fmt: str, version: int, what: str) -> dict[str, Any]:
+    """``record`` when it is a JSON object of format ``fmt`` at a version this imgrec reads.
+
+    Raises:
+        ModelFileError: another format, a ``format_version`` that is not an integer, or a
+            newer version than ``version``; ``what`` names the file in the message.
+    """
+    if not isinstance(record, dict) or record.get("format") != fmt:
+        raise ModelFileError(f"{what}: format {fmt!r} expected; received {_shown(record)}.")
+    found = record.get("format_version", 0)
+    if isinstance(found, bool) or not isinstance(found, int):
+        raise ModelFileError(f"{what}: format_version must be an integer; received {found!r}.")
+    if found > version:
+        raise ModelFileError(f"{what}: format version {found}; this imgrec reads up to {version}. Upgrade imgrec.")
+    return record
+
+
+def _shown(record: Any) -> str:
+    return repr(record.get("format")) if isinstance(record, dict) else f"a JSON {type(record).__name__}"
+
+
 def versions() -> dict[str, str]:
     """Versions of the interpreter and the libraries that shape a model's behaviour."""
     from importlib import metadata
@@ -103,13 +124,7 @@ def read_meta(run_dir: str | Path) -> dict[str, Any]:
         meta = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ModelFileError(f"{path} is not valid JSON: {exc}") from None
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise ModelFileError(f"{path} is not an imgrec model file (format {FORMAT!r} expected).")
-    if int(meta.get("format_version", 0)) > FORMAT_VERSION:
-        raise ModelFileError(
-            f"{path} has format version {meta.get('format_version')}; this imgrec reads up to "
-            f"{FORMAT_VERSION}. Upgrade imgrec."
-        )
+    check_format(meta, FORMAT, FORMAT_VERSION, f"{path} (an imgrec model file)")
     for key in ("model", "family", "classes", "preprocessing", "files"):
         if key not in meta:
             raise ModelFileError(f"{path} lacks the required entry {key!r}.")

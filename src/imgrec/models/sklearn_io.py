@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 
 from imgrec.errors import ModelFileError, UsageError
-from imgrec.models.artifact import write_bytes_atomic
+from imgrec.models.artifact import check_format, write_bytes_atomic
 
 FORMAT = "imgrec-sklearn"
 FORMAT_VERSION = 1
@@ -310,13 +310,7 @@ def estimator_to_record(est: Any) -> tuple[dict[str, Any], dict[str, np.ndarray]
 
 def estimator_from_record(record: Any, arrays: Any) -> Any:
     """Rebuild an estimator from :func:`estimator_to_record` output (or the files' content)."""
-    if not isinstance(record, dict) or record.get("format") != FORMAT:
-        raise ModelFileError(f"Not an imgrec scikit-learn pipeline record (format {FORMAT!r} expected).")
-    if int(record.get("format_version", 0)) > FORMAT_VERSION:
-        raise ModelFileError(
-            f"The pipeline file has format version {record.get('format_version')}; this imgrec "
-            f"reads up to {FORMAT_VERSION}. Upgrade imgrec."
-        )
+    check_format(record, FORMAT, FORMAT_VERSION, "The scikit-learn pipeline record")
     try:
         return _Reader(arrays).build(_expect(record.get("estimator"), dict))
     except ModelFileError:

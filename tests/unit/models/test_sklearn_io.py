@@ -169,12 +169,13 @@ def test_object_arrays_in_the_npz_are_refused(tmp_path):
     [
         lambda r: r.update(format="other"),
         lambda r: r.update(format_version=99),
+        lambda r: r.update(format_version="1x"),
         lambda r: first_step(r)["params"].update(not_a_param=1),
         lambda r: first_step(r)["state"].update(mean_={"__pickle__": "x"}),
         lambda r: first_step(r)["state"].update(mean_={"__scalar__": "O", "value": 1}),
         lambda r: first_step(r)["state"].update(mean_={"__float__": "1e999"}),
     ],
-    ids=["format", "version", "param", "tag", "dtype", "float"],
+    ids=["format", "version", "version-type", "param", "tag", "dtype", "float"],
 )
 def test_malformed_records_raise_model_file_error(tmp_path, mutate):
     js, npz, record = saved(tmp_path)
