@@ -159,7 +159,8 @@ def _load_backend(path: Path, backend: str | None, threads: int | None) -> tuple
         choice = "onnx" if "onnx" in exports and _has_onnxruntime() else own
     if choice == own:
         model, meta = load_model(path)
-        model.set_threads(threads)
+        if threads is not None:  # None keeps what loading set up (an open session, a recorded cap)
+            model.set_threads(threads)
         return model, meta
     if choice not in exports:
         have = ", ".join(map(repr, [own, *exports]))
