@@ -84,7 +84,7 @@ def prepare(ds: Any, idx: np.ndarray, model: Any) -> tuple[np.ndarray, np.ndarra
     """Decode and prepare the items ``idx`` with the model's preprocessing."""
     from imgrec.data import materialize
 
-    got = materialize(ds.subset(idx), model.preprocessing.prepare, workers=4)
+    got = materialize(ds.subset(idx), model.preprocessing, workers=4)
     if got.bad:
         print(f"  skipped {len(got.bad)} unreadable items, e.g. {got.bad[0]}")
     return got.images, got.labels

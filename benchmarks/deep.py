@@ -68,7 +68,7 @@ def load_arrays(path: str, size: int, limit: int, color: bool) -> tuple[list[str
         idx = np.flatnonzero(ds.splits == split)
         if split == "train" and limit:  # a seeded random subset: the files are sorted by class
             idx = np.sort(np.random.default_rng(0).permutation(idx)[:limit])
-        m = materialize(ds.subset(idx), prep.prepare)
+        m = materialize(ds.subset(idx), prep)
         out.append((m.images, m.labels))
     return ds.classes, out[0], out[1], time.perf_counter() - started
 

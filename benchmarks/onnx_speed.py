@@ -81,7 +81,7 @@ def photos(size: int, n: int) -> np.ndarray:
     ds = load_dataset(SHARED_DATA / "hymenoptera" / "val")
     prep = Preprocessing(size=size)
     idx = np.random.default_rng(0).choice(len(ds), size=min(n, len(ds)), replace=False)
-    return materialize(ds.subset(idx), prep.prepare, min_side=prep.min_side).images
+    return materialize(ds.subset(idx), prep).images
 
 
 def export_pair(model: Any, folder: Path, calibration: np.ndarray, threads: int) -> tuple[Any, Any, dict[str, Any]]:
@@ -145,7 +145,7 @@ def fashion_arrays(limit: int) -> tuple[list[str], tuple[np.ndarray, np.ndarray]
     for split in ("train", "test"):
         idx = np.flatnonzero(ds.splits == split)
         idx = np.random.default_rng(0).permutation(idx)[:limit] if split == "train" else idx
-        m = materialize(ds.subset(idx), prep.prepare)
+        m = materialize(ds.subset(idx), prep)
         parts.append((m.images, m.labels))
     return ds.classes, parts[0], parts[1]
 

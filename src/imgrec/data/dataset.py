@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
@@ -23,6 +24,14 @@ from imgrec.imaging import DEFAULT_LIMITS, DecodeLimits, decode, load_image
 from imgrec.imaging.decode import read_bytes
 
 ZIP_SEP = "!/"
+
+
+class Preparer(Protocol):
+    """How images become model inputs (``imgrec.transforms.Preprocessing`` is one)."""
+
+    def prepare(self, img: np.ndarray) -> np.ndarray: ...
+
+    def decode(self, data: bytes, *, limits: DecodeLimits = ..., name: str = ...) -> np.ndarray: ...
 
 
 @dataclass
@@ -103,6 +112,12 @@ class ImageDataset:
             return decode(self._read_zip(src), limits=self.limits, min_side=min_side, name=src)
         return load_image(src, limits=self.limits, min_side=min_side)
 
+    def load_prepared(self, i: int, prep: Preparer) -> np.ndarray:
+        """Item ``i`` as a model input: the same decode and prepare path as predict and serve."""
+        if self.arrays is not None:
+            return prep.prepare(self.load(i))
+        return prep.decode(self.read_bytes(i), limits=self.limits, name=self.sources[i])
+
     def read_bytes(self, i: int) -> bytes:
         """The stored bytes of item ``i``: the encoded file (or zip member), or the array's bytes.
 
@@ -182,25 +197,24 @@ class Materialized:
 
 def materialize(
     ds: ImageDataset,
-    prepare: Callable[[np.ndarray], np.ndarray],
+    prep: Preparer,
     *,
-    min_side: int | None = None,
     workers: int = 4,
     progress: Callable[[int], None] | None = None,
 ) -> Materialized:
-    """Decode and ``prepare`` every item; unreadable ones are skipped and listed, never raised.
+    """Decode and prepare every item; unreadable ones are skipped and listed, never raised.
 
     Args:
         ds: the dataset.
-        prepare: maps an RGB uint8 image to a fixed-shape uint8 array.
-        min_side: passed to the decoder (reduced-size JPEG decoding).
+        prep: the model's preprocessing (``ImageDataset.load_prepared`` uses it, so the
+            arrays equal what predict and serve make of the same files).
         workers: decoding threads (PIL releases the GIL while decoding).
         progress: called with the number of items done so far, now and then.
     """
 
     def one(i: int) -> np.ndarray | str:
         try:
-            return prepare(ds.load(i, min_side=min_side))
+            return ds.load_prepared(i, prep)
         except ImgrecError as exc:
             return str(exc)
         except MemoryError:

@@ -182,7 +182,7 @@ def _run_chunk(
     keep: int,
     workers: int,
 ) -> _Chunk:
-    mat = materialize(dataset.subset(index), predictor.preprocessing.prepare, workers=workers)
+    mat = materialize(dataset.subset(index), predictor.preprocessing, workers=workers)
     start = time.perf_counter()
     proba = predict_batches(predictor, mat.images, batch_size)
     seconds = time.perf_counter() - start

@@ -17,7 +17,6 @@ import numpy as np
 
 from imgrec.data import ImageDataset, load_dataset, load_splits, materialize
 from imgrec.errors import DataError, DatasetError, ImgrecError, MissingInputError
-from imgrec.imaging import load_image
 from imgrec.inference import collect_images
 from imgrec.transforms.preprocess import Preprocessing
 
@@ -73,7 +72,7 @@ def run_split(run_dir: Path, names: tuple[str, ...]) -> tuple[ImageDataset, str]
 def from_dataset(ds: ImageDataset, prep: Preprocessing, classes: list[str], limit: int, seed: int = 0) -> Samples:
     """Up to ``limit`` items of ``ds`` (a seeded, class-balanced-by-chance sample), prepared."""
     idx = _pick(len(ds), limit, seed)
-    mat = materialize(ds.subset(idx), prep.prepare, min_side=prep.min_side)
+    mat = materialize(ds.subset(idx), prep)
     for src, msg in mat.bad[:5]:
         log.warning("skipping unreadable %s: %s", src, msg)
     labels = _map_labels(ds, classes, mat.labels)
@@ -105,7 +104,7 @@ def from_folder(path: str | Path, prep: Preprocessing, classes: list[str], limit
     images = []
     for f in chosen:
         try:
-            images.append(prep.prepare(load_image(f, min_side=prep.min_side)))
+            images.append(prep.load(f))
         except ImgrecError as exc:
             log.warning("skipping %s: %s", f, exc)
     if not images:

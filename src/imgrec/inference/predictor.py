@@ -4,21 +4,26 @@ from __future__ import annotations
 
 import glob
 import logging
+import sys
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Union
 
 import numpy as np
 
 from imgrec.errors import ImgrecError, MissingInputError, UsageError
-from imgrec.imaging import DEFAULT_LIMITS, IMAGE_SUFFIXES, DecodeLimits, decode, load_image
+from imgrec.imaging import DEFAULT_LIMITS, IMAGE_SUFFIXES, DecodeLimits
+from imgrec.imaging.decode import to_rgb_array
 from imgrec.models import Classifier, load_model, read_meta
 from imgrec.models.base import check_threads
 from imgrec.transforms.preprocess import Preprocessing
 from imgrec.types import UNKNOWN, ClassScore, ItemError, Prediction
 
 log = logging.getLogger(__name__)
-ImageInput = str | Path | bytes | np.ndarray
+if TYPE_CHECKING:
+    from PIL import Image
+
+ImageInput = Union[str, Path, bytes, np.ndarray, "Image.Image"]
 
 
 class Predictor:
@@ -78,17 +83,29 @@ class Predictor:
         """Probabilities for a prepared uint8 batch ``(N, S, S, 3)``."""
         return np.asarray(self.model.predict_proba(batch), dtype=np.float32)
 
-    def load(self, item: ImageInput, limits: DecodeLimits = DEFAULT_LIMITS) -> np.ndarray:
-        """Decode one input through the safe path (large JPEGs at reduced size)."""
+    def prepare(self, item: ImageInput, limits: DecodeLimits = DEFAULT_LIMITS) -> np.ndarray:
+        """One input as the model's prepared uint8 array, through the path training took.
+
+        Files and bytes go through ``Preprocessing.load`` / ``decode`` (the safe decoder, large
+        JPEGs at the reduced scale the preprocessing allows), exactly as in train, evaluate and
+        serve; arrays and PIL images are prepared as they are.
+        """
+        prep = self.preprocessing
         if isinstance(item, np.ndarray):
-            return _check_array(item)
+            return prep.prepare(_check_array(item))
         if isinstance(item, bytes | bytearray):
-            return decode(bytes(item), limits=limits, min_side=self.preprocessing.min_side, name="upload")
-        return load_image(item, limits=limits, min_side=self.preprocessing.min_side)
+            return prep.decode(bytes(item), limits=limits, name="upload")
+        if isinstance(item, str | Path):
+            return prep.load(item, limits=limits)
+        if _is_pil(item):
+            return prep.prepare(to_rgb_array(item))
+        raise UsageError(
+            f"Expected an image path, encoded bytes, an RGB uint8 array or a PIL image; received {type(item).__name__}."
+        )
 
     def predict(
         self,
-        images: Iterable[ImageInput],
+        images: ImageInput | Iterable[ImageInput],
         *,
         top_k: int = 1,
         threshold: float | None = None,
@@ -97,21 +114,22 @@ class Predictor:
         """Predict many images; a bad one becomes an :class:`ItemError`, the rest go on.
 
         Args:
-            images: paths, encoded bytes or RGB uint8 arrays.
+            images: paths, encoded bytes, RGB uint8 arrays or PIL images; one of them alone
+                counts as one input (a ``(N, H, W, 3)`` array as N inputs).
             top_k: how many classes to return per image.
             threshold: below this top probability the label is ``"unknown"``.
             batch_size: images per model call.
         """
         _check_options(top_k, threshold)
         out: list[Prediction | ItemError] = []
-        for chunk in _chunks(list(images), batch_size):
+        for chunk in _chunks(as_inputs(images), batch_size):
             out.extend(self._predict_chunk(chunk, top_k, threshold))
         return out
 
     def predict_one(self, image: ImageInput, *, top_k: int = 1, threshold: float | None = None) -> Prediction:
         """Predict one image; raises the decode error instead of returning it."""
         _check_options(top_k, threshold)
-        arr = self.preprocessing.prepare(self.load(image))
+        arr = self.prepare(image)
         return self.to_predictions(self.predict_proba(arr[None]), [_name(image)], top_k, threshold)[0]
 
     def _predict_chunk(
@@ -121,7 +139,7 @@ class Predictor:
         ready, where = [], []
         for i, item in enumerate(chunk):
             try:
-                ready.append(self.preprocessing.prepare(self.load(item)))
+                ready.append(self.prepare(item))
                 where.append(i)
             except ImgrecError as exc:
                 slots[i] = ItemError(code=exc.code, message=str(exc), path=_name(item))
@@ -183,6 +201,20 @@ def _check_options(top_k: int, threshold: float | None) -> None:
         raise UsageError(f"top_k must be >= 1; received {top_k}.")
     if threshold is not None and not 0.0 <= threshold <= 1.0:
         raise UsageError(f"threshold must be a probability in [0, 1]; received {threshold}.")
+
+
+def as_inputs(images: ImageInput | Iterable[ImageInput]) -> list[ImageInput]:
+    """A list of inputs: one path, bytes, image array or PIL image alone is one input."""
+    if isinstance(images, str | Path | bytes | bytearray) or _is_pil(images):
+        return [images]  # type: ignore[list-item]
+    if isinstance(images, np.ndarray):
+        return list(images) if images.ndim == 4 else [images]
+    return list(images)  # type: ignore[arg-type]
+
+
+def _is_pil(item: object) -> bool:
+    image_module = sys.modules.get("PIL.Image")
+    return image_module is not None and isinstance(item, image_module.Image)
 
 
 def _check_array(arr: np.ndarray) -> np.ndarray:

@@ -1,7 +1,8 @@
 """Reading images out of a request: multipart ``file``/``files`` fields or a raw ``image/*`` body.
 
 The byte limit is enforced underneath, while the body streams in (see ``middleware``).
-Decoding goes through :func:`imgrec.imaging.decode` with the service's limits.
+Decoding goes through ``Preprocessing.decode`` (the one path from bytes to a model input)
+with the service's limits.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from starlette.datastructures import UploadFile
 from starlette.requests import Request
 
 from imgrec.errors import ImgrecError
-from imgrec.imaging import DecodeLimits, decode
+from imgrec.imaging import DecodeLimits
 from imgrec.serve.errors import ApiError
 from imgrec.transforms.preprocess import Preprocessing
 
@@ -84,6 +85,6 @@ def prepare_upload(upload: Upload, prep: Preprocessing, limits: DecodeLimits) ->
     """Decode and prepare one upload (runs in a worker thread); a bad image returns its error."""
     try:
         name = upload.filename or "image"
-        return prep.prepare(decode(upload.data, limits=limits, min_side=prep.min_side, name=name))
+        return prep.decode(upload.data, limits=limits, name=name)
     except ImgrecError as exc:
         return exc

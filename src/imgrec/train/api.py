@@ -229,7 +229,7 @@ def _materialize_splits(
 ) -> tuple[dict[str, tuple[np.ndarray, np.ndarray, list[str]]], list[tuple[str, str]]]:
     arrays, bad = {}, []
     for name, part in parts.items():
-        m = materialize(part, model.preprocessing.prepare, min_side=model.preprocessing.size)
+        m = materialize(part, model.preprocessing)
         arrays[name] = (m.images, m.labels, [part.sources[i] for i in m.kept])
         bad += m.bad
     return arrays, bad

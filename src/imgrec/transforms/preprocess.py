@@ -5,11 +5,13 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from imgrec.errors import ModelFileError
+from imgrec.imaging.decode import DEFAULT_LIMITS, DecodeLimits, decode, read_bytes
 from imgrec.imaging.ops import INTERPOLATIONS, center_crop, resize, resize_shorter, to_gray
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -64,6 +66,23 @@ class Preprocessing:
             g = to_gray(out)
             out = np.repeat(g[..., None], 3, axis=2)
         return np.ascontiguousarray(out)
+
+    def decode(self, data: bytes, *, limits: DecodeLimits = DEFAULT_LIMITS, name: str = "image") -> np.ndarray:
+        """Encoded bytes to a prepared input: the one path from a file to a model input.
+
+        Train, evaluate, predict, benchmark, export checks and serve all come through here
+        (datasets through :meth:`decode_rgb` and :meth:`prepare`), so a JPEG is decoded at the
+        same reduced scale everywhere and every command sees the same array.
+        """
+        return self.prepare(self.decode_rgb(data, limits=limits, name=name))
+
+    def decode_rgb(self, data: bytes, *, limits: DecodeLimits = DEFAULT_LIMITS, name: str = "image") -> np.ndarray:
+        """Encoded bytes to the RGB image :meth:`prepare` expects (large JPEGs at reduced scale)."""
+        return decode(data, limits=limits, min_side=self.min_side, name=name)
+
+    def load(self, path: str | Path, *, limits: DecodeLimits = DEFAULT_LIMITS) -> np.ndarray:
+        """A prepared input from an image file (see :meth:`decode`)."""
+        return self.decode(read_bytes(path, limits), limits=limits, name=str(path))
 
     def prepare_batch(self, images: list[np.ndarray]) -> np.ndarray:
         """Prepare several images into one ``(N, size, size, 3)`` uint8 array."""

@@ -55,7 +55,7 @@ def folder_dataset(root: Path) -> ImageDataset:
 def fit_centroids(ds: ImageDataset, size: int = 32) -> CentroidClassifier:
     """A CentroidClassifier fitted on every readable image of ``ds``."""
     model = CentroidClassifier("centroid", ds.classes, Preprocessing(size=size))
-    mat = materialize(ds, model.preprocessing.prepare, workers=1)
+    mat = materialize(ds, model.preprocessing, workers=1)
     return model.fit(mat.images, mat.labels)
 
 

@@ -55,7 +55,7 @@ def test_chunked_evaluation_gives_the_same_result(folder_with_corrupt_file, shap
 
 def test_evaluate_arrays_equals_evaluate(image_folder, shapes_model, as_dataset):
     ds = as_dataset(image_folder)
-    mat = materialize(ds, shapes_model.preprocessing.prepare)
+    mat = materialize(ds, shapes_model.preprocessing)
     direct = evaluate_arrays(shapes_model, mat.images, mat.labels, ds.classes, batch_size=7)
     full = evaluate(shapes_model, ds)
     assert direct.metrics == full.metrics

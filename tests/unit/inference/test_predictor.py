@@ -68,3 +68,22 @@ def test_collect_images_expands_folders_and_globs(tmp_path):
         collect_images([tmp_path / "missing.png"])
     with pytest.raises(MissingInputError, match="pattern"):
         collect_images([str(tmp_path / "*.gif")])
+
+
+def test_a_single_input_is_one_image_not_one_per_character(predictor, tmp_path):
+    path = tmp_path / "owl.png"
+    path.write_bytes(_png(250))
+    for one in (str(path), path, _png(250), np.full((9, 9, 3), 250, np.uint8), Image.new("RGB", (8, 6), (250,) * 3)):
+        preds = predictor.predict(one)
+        assert len(preds) == 1 and preds[0].label == "light", type(one)
+    assert len(predictor.predict(np.zeros((3, 9, 9, 3), np.uint8))) == 3
+
+
+def test_pil_images_of_any_mode_are_accepted(predictor):
+    images = [Image.new("L", (8, 8), 250), Image.new("RGBA", (8, 8), (0, 0, 0, 255)), Image.new("P", (8, 8))]
+    assert [p.label for p in predictor.predict(images)] == ["light", "dark", "dark"]
+
+
+def test_an_unsupported_input_type_is_an_item_error(predictor):
+    (err,) = predictor.predict([12345])  # type: ignore[list-item]
+    assert isinstance(err, ItemError) and "received int" in err.message
