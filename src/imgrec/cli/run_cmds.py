@@ -28,6 +28,7 @@ TRAIN_FLAGS = (
     "image_size",
     "weights",
     "freeze",
+    "backbone",
     "head_epochs",
     "seed",
     "device",
@@ -79,6 +80,7 @@ def _train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--pretrained", action="store_true", default=None, help="start from published weights (online)")
     p.add_argument("--weights", help="local pretrained weights (.safetensors or .pth state dict) or URL")
     p.add_argument("--freeze", choices=("none", "backbone"))
+    p.add_argument("--backbone", help="linear-probe: a run or imported model (`imgrec import`) to embed images with")
     p.add_argument("--head-epochs", type=int, help="two-stage: train the head alone first for N epochs")
     p.add_argument("--seed", type=int)
     p.add_argument("--device")

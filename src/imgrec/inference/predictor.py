@@ -168,6 +168,8 @@ def _load_backend(path: Path, backend: str | None, threads: int | None) -> tuple
     """The run's model through the requested backend (see :meth:`Predictor.from_run`)."""
     from imgrec.models import onnx_backend
 
+    if path.is_file() and path.suffix.lower() in MODEL_FILE_SUFFIXES:
+        return _load_model_file(path, threads)
     meta = read_meta(path)
     run = path if path.is_dir() else path.parent
     own = str(meta["family"])
@@ -185,6 +187,28 @@ def _load_backend(path: Path, backend: str | None, threads: int | None) -> tuple
         hint = " Create them with `imgrec export RUN --format onnx [--int8]`." if choice.startswith("onnx") else ""
         raise UsageError(f"Backend {choice!r} is not available for {run}; it has: {have}.{hint}")
     return onnx_backend.load_onnx(run, meta, int8=choice == "onnx-int8", threads=threads), meta
+
+
+MODEL_FILE_SUFFIXES = (".onnx", ".tflite")
+
+
+def _load_model_file(path: Path, threads: int | None) -> tuple[Classifier, dict[str, Any]]:
+    """An ``imgrec export`` ONNX file predicts directly (it carries its classes and
+    preprocessing); any other model file must be imported first, and the error says how."""
+    from imgrec.models import onnx_backend
+
+    if path.suffix.lower() == ".onnx":
+        session = onnx_backend.open_session(path, threads)
+        if "classes" in onnx_backend.read_metadata(session):
+            model = onnx_backend.load_onnx_file(path, threads)
+            meta = {"model": model.name, "family": model.family, "classes": model.classes,
+                    "preprocessing": model.preprocessing.to_dict(), "files": {"onnx": path.name}}  # fmt: skip
+            return model, meta
+    raise UsageError(
+        f"{path} is a model file, not a run directory, and it does not say what its classes and "
+        f"preprocessing are. Import it first:\n  imgrec import {path} --task classify --classes labels.txt "
+        f"--out runs/{path.stem}\nthen use runs/{path.stem} wherever a run is expected."
+    )
 
 
 def _has_onnxruntime() -> bool:

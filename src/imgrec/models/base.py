@@ -13,7 +13,7 @@ import numpy as np
 from imgrec.errors import UsageError
 from imgrec.transforms.preprocess import Preprocessing
 
-Family = Literal["classical", "torch", "onnx"]
+Family = Literal["classical", "torch", "onnx", "external", "probe"]
 
 
 class Classifier(abc.ABC):

@@ -15,7 +15,13 @@ MODELS: Registry[ModelSpec] = Registry("model")
 LOADERS: Registry[Loader] = Registry("model family")
 
 # Modules that register models when first needed (kept lazy: import stays cheap).
-_PROVIDERS = ("imgrec.models.classical", "imgrec.models.torch_zoo", "imgrec.models.onnx_backend")
+_PROVIDERS = (
+    "imgrec.models.classical",
+    "imgrec.models.torch_zoo",
+    "imgrec.models.onnx_backend",
+    "imgrec.models.external",
+    "imgrec.models.probe",
+)
 _loaded = False
 
 

@@ -100,6 +100,29 @@ class TorchClassifier(Classifier):
                 out.append(torch.softmax(logits.float(), dim=1).cpu().numpy())
         return np.concatenate(out)
 
+    def embed(self, batch: np.ndarray) -> np.ndarray:
+        """Penultimate-layer features ``float32 (N, D)``: the input of the classifier head."""
+        head = _heads(self.module)[-1]
+        captured: list[torch.Tensor] = []
+        hook = head.register_forward_hook(lambda _m, args, _out: captured.append(args[0].flatten(1)))
+        self.module.eval()
+        out = [np.zeros((0, 0), np.float32)]
+        try:
+            with torch.inference_mode():
+                for i in range(0, len(batch), self.batch_size):
+                    captured.clear()
+                    self.module(self.normalize(batch[i : i + self.batch_size]))
+                    out.append(captured[-1].float().cpu().numpy())
+        finally:
+            hook.remove()
+        return np.concatenate(out[1:]) if len(out) > 1 else out[0]
+
+    @property
+    def embedding_layer(self) -> str:
+        """The layer :meth:`embed` reads: the input of the classifier head."""
+        names = [name for name, _ in _named_heads(self.module)]
+        return f"input of {names[-1] if names else 'the classifier head'}"
+
     def state_tensors(self) -> dict[str, torch.Tensor]:
         """The state dict as contiguous CPU tensors (what safetensors stores)."""
         return {k: v.detach().to("cpu", copy=True).contiguous() for k, v in self.module.state_dict().items()}

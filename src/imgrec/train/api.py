@@ -183,6 +183,8 @@ def _build_model(cfg: TrainConfig, ds: ImageDataset, train_ds: ImageDataset) -> 
         args.update(pretrained=cfg.pretrained, weights=cfg.weights)
         if cfg.dropout is not None:
             args["dropout"] = cfg.dropout
+    elif spec.family == "probe":
+        args["backbone"] = cfg.backbone or args.get("backbone")
     elif cfg.pretrained or cfg.weights:
         raise ConfigError(f"{cfg.model} is a classical model: pretrained weights do not apply to it.")
     elif cfg.num_threads:
@@ -244,7 +246,7 @@ def _fit(
     resume: bool,
 ) -> History | None:
     x_train, y_train, _ = arrays["train"]
-    if model.family == "classical":
+    if model.family in ("classical", "probe"):  # fitted in one call, no epochs
         model.fit(x_train, y_train)  # type: ignore[attr-defined]
         return None
     from imgrec.models.torch_classifier import TorchClassifier

@@ -1,0 +1,66 @@
+"""``imgrec import FILE.onnx|FILE.tflite --task classify --classes labels.txt [--out RUN]``."""
+
+from __future__ import annotations
+
+import argparse
+
+from imgrec.cli.output import console, table
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "import",
+        help="turn an ONNX or TFLite classifier into a run (predict, evaluate, serve, compare work on it)",
+        description="Import an external classifier file. What the file says (input shape, dtype, layout) is read "
+        "from it; give what it cannot say: the class names, and mean/std for float inputs.",
+    )
+    p.add_argument("file", help="the model file (.onnx or .tflite)")
+    p.add_argument("--task", default="classify", choices=("classify",), help="recognition task (classify)")
+    p.add_argument("--classes", required=True, help="labels file: one class name per line (a background row is fine)")
+    p.add_argument("--input-size", type=int, help="input side in pixels, when the file's input size is dynamic")
+    p.add_argument("--mean", type=_triple, help="mean of 0..1 inputs per channel, e.g. 0.485,0.456,0.406")
+    p.add_argument("--std", type=_triple, help="std of 0..1 inputs per channel, e.g. 0.229,0.224,0.225")
+    p.add_argument("--layout", choices=("nchw", "nhwc"), help="input layout (default: from the input shape)")
+    p.add_argument("--color", choices=("rgb", "bgr"), default="rgb", help="channel order the model expects")
+    p.add_argument("--output", choices=("probabilities", "logits"), help="what the output is (default: detected)")
+    p.add_argument("--crop-pct", type=float, default=0.875, help="resize to size/crop_pct, centre-crop (0: squash)")
+    p.add_argument("--name", help="model name recorded in the run (default: the file name)")
+    p.add_argument("--out", help="run directory (default runs/<file name>-<n>)")
+    p.set_defaults(func=cmd_import)
+
+
+def _triple(text: str) -> tuple[float, float, float]:
+    try:
+        values = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected three numbers like 0.5,0.5,0.5; received {text!r}") from None
+    if len(values) != 3:
+        raise argparse.ArgumentTypeError(f"expected three comma-separated numbers; received {text!r}")
+    return values  # type: ignore[return-value]
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from imgrec.models import read_meta
+    from imgrec.models.importer import ImportOptions, import_model
+    from imgrec.train.api import next_run_dir
+
+    options = ImportOptions(
+        task=args.task, classes=args.classes, input_size=args.input_size, mean=args.mean, std=args.std,
+        layout=args.layout, color=args.color, output=args.output, crop_pct=args.crop_pct, name=args.name,
+    )  # fmt: skip
+    out = args.out or next_run_dir("runs", Path(args.file).stem)
+    run = import_model(args.file, options, out)
+    meta = read_meta(run)
+    ext = meta["external"]
+    prep = meta["preprocessing"]
+    shape = f"{prep['size']}x{prep['size']} {ext['layout']} {ext['color']}"
+    dropped = " (background column dropped)" if ext["background"] is not None else ""
+    rows: list[list[object]] = [
+        ["classes", len(meta["classes"])], ["input", shape], ["output", ext["output"] + dropped],
+        ["runtime", ext["runtime"]], ["sha256", ext["sha256"][:16] + "..."],
+    ]  # fmt: skip
+    console.print(table(None, ["imported", str(args.file)], rows))
+    console.print(f"run: [bold]{run}[/]  (try: imgrec predict {run} photo.jpg)")
+    return 0

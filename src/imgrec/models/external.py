@@ -1,0 +1,202 @@
+"""Classifiers imported from model files (ONNX, TFLite): family ``"external"``.
+
+An imported classifier takes the prepared uint8 batch every backend takes and converts it to
+what the file expects, as recorded at import in ``model.json`` under ``external``:
+
+- ``layout``: ``"nchw"`` or ``"nhwc"``; ``color``: ``"rgb"`` or ``"bgr"``;
+- the input dtype: a float input gets ``(x / 255 - mean) / std`` (the preprocessing's
+  mean/std; ``mean 0, std 1/255`` feeds raw 0-255 values); a uint8 input gets the pixels as they
+  are (the file's own quantization holds its normalization); an int8 input gets ``x - 128``;
+- ``output``: ``"probabilities"`` or ``"logits"`` (softmax applied here);
+- ``background``: an output column (index 0 in TF's 1001-class files) that is not a class and is
+  dropped before the rows are renormalized.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from imgrec.errors import ModelFileError, UsageError
+from imgrec.models.artifact import write_bytes_atomic
+from imgrec.models.base import Classifier
+from imgrec.models.registry import register_loader
+from imgrec.models.runtimes import RUNTIMES, open_runtime
+from imgrec.transforms.preprocess import Preprocessing
+
+LAYOUTS, COLORS, OUTPUTS = ("nchw", "nhwc"), ("rgb", "bgr"), ("probabilities", "logits")
+
+
+@dataclass(frozen=True)
+class ExternalIO:
+    """How a prepared batch maps onto an imported file's input and output (see module docstring)."""
+
+    runtime: str
+    file: str
+    layout: str = "nchw"
+    color: str = "rgb"
+    output: str = "logits"
+    background: int | None = None
+    sha256: str = ""
+    imported_from: str = ""
+
+    def __post_init__(self) -> None:
+        for value, allowed, what in ((self.runtime, RUNTIMES, "runtime"), (self.layout, LAYOUTS, "layout"),
+                                     (self.color, COLORS, "color"), (self.output, OUTPUTS, "output")):  # fmt: skip
+            if value not in allowed:
+                raise ModelFileError(f"external.{what} must be one of {', '.join(allowed)}; received {value!r}.")
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ExternalIO:
+        try:
+            return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
+        except TypeError as exc:
+            raise ModelFileError(f"Invalid external model record {dict(data)!r}: {exc}") from None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def model_input(batch: np.ndarray, prep: Preprocessing, io: ExternalIO, dtype: np.dtype) -> np.ndarray:
+    """A prepared uint8 NHWC RGB batch in the file's own input format."""
+    x = batch[..., ::-1] if io.color == "bgr" else batch
+    if dtype == np.uint8:
+        out = np.asarray(x, np.uint8)
+    elif dtype == np.int8:
+        out = (x.astype(np.int16) - 128).astype(np.int8)
+    else:
+        mean, std = np.asarray(prep.mean, np.float32), np.asarray(prep.std, np.float32)
+        out = ((x.astype(np.float32) / np.float32(255.0) - mean) / std).astype(dtype)
+    if io.layout == "nchw":
+        out = out.transpose(0, 3, 1, 2)
+    return np.ascontiguousarray(out)
+
+
+def to_probabilities(raw: np.ndarray, io: ExternalIO) -> np.ndarray:
+    """Output rows as class probabilities: background column dropped, softmax for logits."""
+    x = np.asarray(raw, np.float32).reshape(len(raw), -1)
+    if io.output == "logits":
+        x = np.exp(x - x.max(axis=1, keepdims=True))
+    if io.background is not None:
+        x = np.delete(x, io.background, axis=1)
+    total = x.sum(axis=1, keepdims=True)
+    return np.divide(x, total, out=np.full_like(x, 1.0 / max(1, x.shape[1])), where=total > 0)
+
+
+class ExternalClassifier(Classifier):
+    """An imported ONNX or TFLite classifier behind the common interface.
+
+    Attributes:
+        io: how batches map onto the file (:class:`ExternalIO`).
+        path: the model file inside the run folder.
+        runtime: the :mod:`imgrec.models.runtimes` runtime running it.
+    """
+
+    family = "external"
+
+    def __init__(
+        self, name: str, classes: list[str], preprocessing: Preprocessing, io: ExternalIO, path: Path,
+        model_args: Mapping[str, Any] | None = None, threads: int | None = None,
+    ) -> None:  # fmt: skip
+        super().__init__(name, classes, preprocessing, model_args)
+        self.io, self.path = io, Path(path)
+        self.runtime = open_runtime(io.runtime, self.path, threads)
+        self._embedder: Any = None
+
+    def set_threads(self, threads: int | None) -> None:
+        super().set_threads(threads)
+        self.runtime = open_runtime(self.io.runtime, self.path, threads)
+        self._embedder = None
+
+    def _input(self, batch: np.ndarray) -> np.ndarray:
+        s = self.preprocessing.size
+        x = np.asarray(batch)
+        if x.dtype != np.uint8 or x.ndim != 4 or x.shape[1:] != (s, s, 3):
+            raise UsageError(f"Expected a prepared uint8 batch (N, {s}, {s}, 3); received {x.dtype} {x.shape}.")
+        return model_input(x, self.preprocessing, self.io, self.runtime.input.dtype)
+
+    def predict_proba(self, batch: np.ndarray) -> np.ndarray:
+        """Class probabilities ``float32 (N, C)`` for a prepared uint8 batch."""
+        if len(batch) == 0:
+            return np.zeros((0, self.num_classes), np.float32)
+        raw, _ = self.runtime.run(self._input(batch))
+        proba = to_probabilities(raw, self.io)
+        if proba.shape[1] != self.num_classes:
+            raise ModelFileError(
+                f"{self.path} gives {proba.shape[1]} scores per image but the run lists {self.num_classes} classes."
+            )
+        return proba
+
+    def embed(self, batch: np.ndarray) -> np.ndarray:
+        """Penultimate-layer features ``float32 (N, D)`` (the layer is :attr:`embedding_layer`)."""
+        if self._embedder is None:
+            self._embedder = open_runtime(self.io.runtime, self.path, self.runtime.threads, self.embedding_tensor)
+        _, emb = self._embedder.run(self._input(batch))
+        return np.asarray(emb, np.float32)
+
+    @property
+    def embedding_tensor(self) -> str:
+        """The tensor :meth:`embed` reads (ONNX: its name; TFLite: its index)."""
+        if self.io.runtime == "tflite":
+            return str(self.runtime.penultimate_tensor()[0])
+        from imgrec.models.onnx_embed import penultimate
+
+        return penultimate(self._proto())
+
+    @property
+    def embedding_layer(self) -> str:
+        """A readable name of the embedding tensor, recorded by runs built on it."""
+        if self.io.runtime == "tflite":
+            index, name = self.runtime.penultimate_tensor()
+            return f"{name} (tensor {index})"
+        return self.embedding_tensor
+
+    def _proto(self) -> Any:
+        from imgrec.models.onnx_backend import read_proto
+
+        return read_proto(self.path)
+
+    def save_weights(self, run_dir: Path) -> dict[str, str]:
+        """Copy the model file into ``run_dir`` (unless it is already there)."""
+        target = Path(run_dir) / self.io.file
+        if not target.exists() or target.resolve() != self.path.resolve():
+            write_bytes_atomic(target, self.path.read_bytes())
+        return {"model": self.io.file}
+
+    def num_params(self) -> int:
+        """Scalars stored in the file's weights (ONNX initializers; TFLite constant tensors)."""
+        if self.io.runtime == "onnx":
+            return int(sum(int(np.prod(t.dims)) for t in self._proto().graph.initializer))
+        details = self.runtime.interp.get_tensor_details()
+        return int(sum(int(np.prod(d["shape"])) for d in details if d["name"] and "weights" in d["name"].lower()))
+
+
+def file_sha256(path: Path) -> str:
+    """Hex sha256 of a file, read in 1 MiB blocks."""
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def load_external(run_dir: Path, meta: dict[str, Any]) -> ExternalClassifier:
+    """Loader of the ``"external"`` family."""
+    io = ExternalIO.from_dict(dict(meta.get("external") or {}))
+    path = Path(run_dir) / io.file
+    if io.sha256 and file_sha256(path) != io.sha256:
+        raise ModelFileError(
+            f"{path} has changed since it was imported (sha256 differs from model.json). Import the file again."
+        )
+    classes = [str(c) for c in meta["classes"]]
+    prep = Preprocessing.from_dict(meta["preprocessing"])
+    return ExternalClassifier(str(meta["model"]), classes, prep, io, path, meta.get("model_args"))
+
+
+register_loader("external", load_external)

@@ -1,0 +1,221 @@
+"""``import_model``: an external classifier file (ONNX, TFLite) becomes a run directory.
+
+The run holds a copy of the file and a ``model.json`` with its provenance (source path and
+sha256), classes, preprocessing and the input/output mapping (:class:`ExternalIO`), so
+predict, evaluate, benchmark, serve and compare use it like a trained run. What the file
+itself says (input shape, dtype, layout) is read from it; what it cannot say (class names,
+mean/std) comes from the options, with the conventions of each format as defaults.
+
+Example:
+    >>> # import_model("mobilenet_v2_1.0_224_quant.tflite", classes="imagenet_labels_1001.txt",
+    >>> #              out="runs/mobilenet-v2")
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from imgrec.errors import ConfigError, MissingInputError, ModelFileError, OutputError, UsageError
+from imgrec.models.artifact import META_FILE, save_model
+from imgrec.models.external import ExternalClassifier, ExternalIO, file_sha256, to_probabilities
+from imgrec.models.runtimes import TensorInfo, open_runtime, runtime_for
+from imgrec.transforms.preprocess import IMAGENET_MEAN, IMAGENET_STD, Preprocessing
+
+log = logging.getLogger(__name__)
+TASKS = ("classify",)
+BACKGROUND_NAMES = ("background", "__background__", "???")
+MAX_LABELS_BYTES = 16 * 1024 * 1024
+_INDEXED = re.compile(r"^\s*\d+\s*[:\s]\s*(\S.*)$")
+
+
+@dataclass(frozen=True)
+class ImportOptions:
+    """What the file cannot say about itself. None means: read it from the file or use the default.
+
+    Attributes:
+        task: the recognition task; "classify" for now.
+        classes: a labels file (one name per line) or the names themselves.
+        input_size: the square input side, when the file's input is dynamic.
+        mean: per-channel mean of 0..1 inputs (float inputs only).
+        std: per-channel std of 0..1 inputs (float inputs only).
+        layout: "nchw" or "nhwc"; default from the input shape.
+        color: "rgb" (default) or "bgr".
+        output: "probabilities" or "logits"; default detected by running the model.
+        crop_pct: resize the shorter side to ``size / crop_pct``, then centre-crop (0: squash).
+        interpolation: resize filter.
+        name: the model name recorded (default: the file's stem).
+    """
+
+    task: str = "classify"
+    classes: str | Path | Sequence[str] | None = None
+    input_size: int | None = None
+    mean: tuple[float, float, float] | None = None
+    std: tuple[float, float, float] | None = None
+    layout: str | None = None
+    color: str = "rgb"
+    output: str | None = None
+    crop_pct: float = 0.875
+    interpolation: str = "bilinear"
+    name: str | None = None
+
+
+def import_model(path: str | Path, options: ImportOptions, out: str | Path) -> Path:
+    """Import ``path`` into the run directory ``out`` and return it.
+
+    Raises:
+        MissingInputError: the file or the labels file does not exist.
+        ModelFileError: the file is not a model the runtime can run, or its outputs do not
+            match the classes.
+        UsageError: an option contradicts the file (wrong layout, no size for a dynamic input).
+        OutputError: ``out`` already holds a run.
+    """
+    src = Path(path)
+    if not src.is_file():
+        raise MissingInputError(f"Model file not found: {src}")
+    if options.task not in TASKS:
+        raise UsageError(f"imgrec import supports --task {', '.join(TASKS)} for now; received {options.task!r}.")
+    run = _check_out(Path(out))
+    kind = runtime_for(src)
+    runtime = open_runtime(kind, src, threads=1)
+    layout, size = _geometry(runtime.input, options, src)
+    prep = _preprocessing(options, size, runtime.input.dtype, kind)
+    labels = read_labels(options.classes)
+    io = ExternalIO(runtime=kind, file=f"imported.{kind}", layout=layout, color=options.color,
+                    sha256=file_sha256(src), imported_from=str(src.resolve()))  # fmt: skip
+    io, classes = _fit_outputs(io, runtime, prep, labels, options.output, src)
+    model = ExternalClassifier(options.name or src.stem, classes, prep, io, src)
+    record = {"task": "classification", "external": io.to_dict(),
+              "provenance": {"imported_from": io.imported_from, "sha256": io.sha256, "runtime": kind}}  # fmt: skip
+    save_model(model, run, record)
+    log.info("imported %s into %s (%d classes)", src, run, len(classes))
+    return run
+
+
+def _check_out(run: Path) -> Path:
+    if (run / META_FILE).exists():
+        raise OutputError(f"{run} already holds a model; choose another --out or delete it.")
+    return run
+
+
+def _geometry(info: TensorInfo, options: ImportOptions, src: Path) -> tuple[str, int]:
+    """Layout and square input side, from the file's input shape and the options."""
+    shape = info.shape
+    if len(shape) != 4:
+        raise ModelFileError(f"{src}'s input {info.name!r} has shape {shape}; an image classifier takes 4-d input.")
+    layout = options.layout or ("nchw" if shape[1] == 3 else "nhwc" if shape[3] == 3 else None)
+    if layout not in ("nchw", "nhwc"):
+        raise UsageError(f"Cannot tell the layout of {src}'s input {shape}; pass --layout nchw or nhwc.")
+    h, w = (shape[2], shape[3]) if layout == "nchw" else (shape[1], shape[2])
+    channels = shape[1] if layout == "nchw" else shape[3]
+    if channels not in (3, None):
+        raise UsageError(f"{src}'s input {shape} has {channels} channels in layout {layout}; expected 3.")
+    fixed = {d for d in (h, w) if d is not None}
+    if len(fixed) == 2:
+        raise UsageError(f"{src} takes {h}x{w} inputs; imgrec imports classifiers with square inputs only.")
+    size = fixed.pop() if fixed else options.input_size
+    if size is None:
+        raise UsageError(f"{src}'s input size is dynamic ({shape}); pass --input-size, e.g. --input-size 224.")
+    if options.input_size is not None and options.input_size != size:
+        raise UsageError(f"{src} takes {size}x{size} inputs; --input-size {options.input_size} contradicts it.")
+    return layout, int(size)
+
+
+def _preprocessing(options: ImportOptions, size: int, dtype: np.dtype, kind: str) -> Preprocessing:
+    """Integer inputs carry their normalization in the file; float ones need mean/std."""
+    if np.issubdtype(dtype, np.integer):
+        if options.mean is not None or options.std is not None:
+            raise UsageError(f"The file takes {dtype} pixels (its quantization normalizes them); drop --mean/--std.")
+        mean, std = (0.0, 0.0, 0.0), (1 / 255, 1 / 255, 1 / 255)
+    else:
+        default = (IMAGENET_MEAN, IMAGENET_STD) if kind == "onnx" else ((0.5,) * 3, (0.5,) * 3)
+        mean, std = options.mean or default[0], options.std or default[1]
+    try:
+        return Preprocessing(size=size, crop_pct=options.crop_pct, interpolation=options.interpolation,
+                             mean=tuple(mean), std=tuple(std))  # type: ignore[arg-type]  # fmt: skip
+    except (TypeError, ValueError) as exc:
+        raise UsageError(f"Invalid preprocessing options: {exc}") from None
+
+
+def read_labels(classes: str | Path | Sequence[str] | None) -> list[str]:
+    """Class names from a labels file (one per line, ``index name`` lines accepted) or a list.
+
+    Repeated names get a ``" (2)"`` suffix (ImageNet has two "crane"s), so every class is distinct.
+    """
+    if classes is None:
+        raise UsageError("imgrec import needs the class names: --classes labels.txt (one name per line).")
+    if isinstance(classes, str | Path):
+        names = _labels_file(Path(classes))
+    else:
+        names = [str(c).strip() for c in classes]
+    if not names or any(not n for n in names):
+        raise ConfigError("The class list is empty or has empty names.")
+    seen: dict[str, int] = {}
+    out = []
+    for n in names:
+        seen[n] = seen.get(n, 0) + 1
+        out.append(n if seen[n] == 1 else f"{n} ({seen[n]})")
+    return out
+
+
+def _labels_file(path: Path) -> list[str]:
+    if not path.is_file():
+        raise MissingInputError(f"Labels file not found: {path}")
+    if path.stat().st_size > MAX_LABELS_BYTES:
+        raise ConfigError(f"{path} is {path.stat().st_size / 1e6:.0f} MB; a labels file is one class name per line.")
+    try:
+        lines = [ln.strip() for ln in path.read_text(encoding="utf-8-sig").splitlines()]
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path} is not UTF-8 text; expected one class name per line.") from None
+    lines = [ln for ln in lines if ln]
+    if lines and all(_INDEXED.match(ln) for ln in lines):
+        lines = [_INDEXED.match(ln).group(1).strip() for ln in lines]  # type: ignore[union-attr]
+    return lines
+
+
+def _is_background(labels: list[str], i: int) -> bool:
+    return i == 0 and labels[0].strip().lower() in BACKGROUND_NAMES
+
+
+def _fit_outputs(
+    io: ExternalIO, runtime: Any, prep: Preprocessing, labels: list[str], output: str | None, src: Path
+) -> tuple[ExternalIO, list[str]]:
+    """Match the output width to the labels (a background column or label) and detect logits vs
+    probabilities; returns the mapping and the class names."""
+    from dataclasses import replace
+
+    from imgrec.models.external import model_input
+
+    rng = np.random.default_rng(0)
+    batch = rng.integers(0, 256, (2, prep.size, prep.size, 3), dtype=np.uint8)
+    raw, _ = runtime.run(model_input(batch, prep, io, runtime.input.dtype))
+    width = int(np.prod(raw.shape[1:]))
+    background = _is_background(labels, 0)
+    classes = labels[1:] if background else labels
+    if width == len(classes) + 1:
+        io = replace(io, background=0)
+        log.info("%s has %d outputs for %d classes: column 0 is taken as background", src, width, len(classes))
+    elif width != len(classes):
+        raise ModelFileError(
+            f"{src} gives {width} scores per image but the labels list {len(classes)} classes"
+            f"{' (after the background row)' if background else ''}; expected as many classes as outputs "
+            "(or one fewer, when output 0 is background)."
+        )
+    return replace(io, output=output or _output_kind(raw, runtime.ends_in_softmax())), classes
+
+
+def _output_kind(raw: np.ndarray, softmax: bool) -> str:
+    """"probabilities" when the graph ends in a softmax, or its rows look like probabilities
+    (in [0, 1], summing to 1 within the rounding of a uint8 output)."""
+    rows = raw.reshape(len(raw), -1)
+    in_range = rows.min() >= -1e-6 and rows.max() <= 1 + 1e-6
+    return "probabilities" if in_range and (softmax or np.allclose(rows.sum(axis=1), 1.0, atol=0.05)) else "logits"
+
+
+__all__ = ["ImportOptions", "import_model", "read_labels", "to_probabilities"]
