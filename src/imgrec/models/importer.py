@@ -200,7 +200,7 @@ def _fit_outputs(
     classes = labels[1:] if background else labels
     if width == len(classes) + 1:
         io = replace(io, background=0)
-        log.info("%s has %d outputs for %d classes: column 0 is taken as background", src, width, len(classes))
+        log.warning("%s has %d outputs for %d classes: output 0 is taken as background", src, width, len(classes))
     elif width != len(classes):
         raise ModelFileError(
             f"{src} gives {width} scores per image but the labels list {len(classes)} classes"
