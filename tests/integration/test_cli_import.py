@@ -85,6 +85,12 @@ def test_linear_probe_on_imported_mobilenet_beats_90_percent_and_serves_as_one_m
         r = client.post("/v1/models/probe/predict", files=files)
     assert r.status_code == 200 and [p["label"] for p in r.json()["predictions"]] == labels
     assert np.mean([lab == "bees" for lab in labels]) >= 0.5
+    code, out, err = cli("export", tmp_path / "probe", "--json")
+    assert code == 0, out + err
+    (exported,) = json.loads(out)["files"].values()
+    assert exported["top1_agreement"] == 1.0 and exported["reference"] == "probe"
+    code, out, err = cli("predict", tmp_path / "probe", *bees, "--format", "json", "--backend", "onnx")
+    assert code == 0 and [r["label"] for r in json.loads(out)] == labels
 
 
 def test_tflite_backbone_gives_embeddings(labels, tmp_path):

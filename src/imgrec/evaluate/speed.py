@@ -26,6 +26,7 @@ import numpy as np
 from imgrec.errors import UsageError
 from imgrec.evaluate.evaluation import predict_batches
 from imgrec.inference import Predictor
+from imgrec.models.artifact import weight_bytes
 from imgrec.models.onnx_backend import physical_cores
 
 
@@ -124,8 +125,7 @@ def model_bytes(predictor: Predictor) -> int:
     run = predictor.run_dir
     if run is None:
         return 0
-    files = [run / str(n) for n in dict(predictor.meta.get("files") or {}).values()]
-    return sum(f.stat().st_size for f in files if f.is_file())
+    return weight_bytes(run, predictor.meta)
 
 
 def _batch_of(images: np.ndarray, n: int) -> np.ndarray:

@@ -23,9 +23,10 @@ from typing import Any
 from imgrec.errors import OutputError, UsageError
 from imgrec.export import onnx_export, parity, quantize
 from imgrec.export.classical import refuse_unexportable
+from imgrec.export.probe_onnx import export_probe
 from imgrec.export.samples import Samples, load_samples
 from imgrec.models import Classifier, load_model, read_meta
-from imgrec.models.artifact import update_meta
+from imgrec.models.artifact import update_meta, weight_bytes
 from imgrec.models.onnx_backend import INT8_FILE, ONNX_FILE, load_onnx, load_onnx_file
 
 FORMATS = ("onnx",)
@@ -130,6 +131,8 @@ def export_run(
     _check_options(format, samples, calibration_size, min_agreement, max_drop)
     refuse_unexportable(run, read_meta(run))
     model, meta = load_model(run)
+    if model.family == "probe" and int8:
+        raise UsageError(f"{run} is a linear probe: its backbone keeps its own precision; export without --int8.")
     check = load_samples(run, data, model.preprocessing, model.classes, splits=CHECK_SPLITS, limit=samples)
     files = [_export_fp32(run, model, check, min_agreement, opset, exporter)]
     if int8:
@@ -155,7 +158,10 @@ def _export_fp32(
     run: Path, model: Classifier, check: Samples, min_agreement: float, opset: int, exporter: str
 ) -> ExportedFile:
     with _staging(run) as tmp:
-        used = onnx_export.export_torch(model, tmp / "raw.onnx", opset=opset, exporter=exporter)
+        if model.family == "probe":
+            used = export_probe(model, tmp / "raw.onnx")
+        else:
+            used = onnx_export.export_torch(model, tmp / "raw.onnx", opset=opset, exporter=exporter)
         staged = tmp / ONNX_FILE
         onnx_export.write_with_metadata(tmp / "raw.onnx", staged, onnx_export.metadata(model, {"exporter": used}))
         candidate = load_onnx_file(staged)
@@ -163,7 +169,7 @@ def _export_fp32(
         parity.agreement_gate(figures, min_agreement, f"The ONNX export of {run}", FP32_FAILED)
         details = {"exporter": used, "opset": _opset(staged), **_stamp(staged)}
         path = _publish(staged, run / ONNX_FILE)
-    done = ExportedFile("onnx", path, path.stat().st_size, "torch", figures,
+    done = ExportedFile("onnx", path, path.stat().st_size, model.family, figures,
                         f"top-1 agreement >= {min_agreement:.2%}", details)
     _record(run, done)
     return done
@@ -223,7 +229,7 @@ def check_exports(
     fp32 = load_onnx(run, meta)
     figures = parity.compare(model, fp32, check)
     parity.agreement_gate(figures, min_agreement, str(run / ONNX_FILE), STALE.format(run=run))
-    files = [ExportedFile("onnx", fp32.path, fp32.path.stat().st_size, "torch", figures,
+    files = [ExportedFile("onnx", fp32.path, fp32.path.stat().st_size, model.family, figures,
                           f"top-1 agreement >= {min_agreement:.2%}", _stamp(fp32.path))]
     if (run / INT8_FILE).is_file():
         figures8 = parity.compare(fp32, load_onnx(run, meta, int8=True), check)
@@ -287,5 +293,4 @@ def _record(run: Path, done: ExportedFile) -> None:
 
 
 def _source_bytes(run: Path, meta: dict[str, Any]) -> int:
-    files = [run / str(name) for name in dict(meta.get("files") or {}).values()]
-    return sum(f.stat().st_size for f in files if f.is_file())
+    return weight_bytes(run, meta)

@@ -33,7 +33,7 @@ def feature_parts(model_name: str) -> list[str]:
 def refuse_unexportable(run: Path, meta: dict[str, Any]) -> None:
     """Raise UsageError saying why the run cannot become an ONNX graph; return when it can."""
     family, name = str(meta.get("family")), str(meta.get("model"))
-    if family == "torch":
+    if family in ("torch", "probe"):  # a probe's backbone and head are checked when it is loaded
         return
     if family == "onnx":
         raise UsageError(f"{run} already holds an ONNX model ({name}); there is nothing to export.")

@@ -149,6 +149,18 @@ def load_model(run_dir: str | Path) -> tuple[Classifier, dict[str, Any]]:
     return get_loader(str(meta["family"]))(run, meta), meta
 
 
+def weight_bytes(run_dir: str | Path, meta: dict[str, Any]) -> int:
+    """Bytes of the files ``model.json`` lists; a listed ``model.json`` (a probe's backbone) counts its own files."""
+    run, total = Path(run_dir), 0
+    for name in dict(meta.get("files") or {}).values():
+        path = run / str(name)
+        if path.name == META_FILE and path.is_file():
+            total += weight_bytes(path.parent, read_meta(path.parent))
+        elif path.is_file():
+            total += path.stat().st_size
+    return total
+
+
 def update_meta(run_dir: str | Path, **entries: Any) -> dict[str, Any]:
     """Merge entries into an existing model.json (atomically)."""
     meta = read_meta(run_dir)

@@ -77,3 +77,46 @@ def test_a_classical_backbone_is_refused_with_the_reason(tmp_path):
     run = save_model(hog.fit(x, y), tmp_path / "hog", {"task": "classification"})  # type: ignore[attr-defined]
     with pytest.raises(ConfigError, match="cannot give penultimate-layer embeddings"):
         create_model("linear-probe", ["red", "blue"], backbone=str(run))
+
+
+def _folder(root: Path) -> Path:
+    from PIL import Image
+
+    x, y = colour_images(16, seed=2)
+    for i, (img, label) in enumerate(zip(x, y, strict=True)):
+        folder = root / ("red" if label == 0 else "blue")
+        folder.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(img).save(folder / f"{i}.png")
+    return root
+
+
+def test_a_probe_exports_as_one_onnx_graph_that_passes_the_parity_gate(backbone, tmp_path):
+    from imgrec.errors import UsageError
+    from imgrec.export import export_run
+    from imgrec.inference import Predictor
+
+    probe = create_model("linear-probe", ["blue", "red"], backbone=str(backbone))
+    x, y = colour_images(40)
+    run = save_model(probe.fit(x, 1 - y), tmp_path / "probe", {"task": "classification"})  # type: ignore[attr-defined]
+    data = _folder(tmp_path / "data")
+    report = export_run(run, data=data)
+    (exported,) = report.files
+    assert exported.parity.top1_agreement == 1.0 and exported.parity.max_abs_error < 1e-5
+    onnx_predictor = Predictor.from_run(run)  # prefers model.onnx now
+    assert onnx_predictor.model.family == "onnx"
+    test_x, _ = colour_images(10, seed=3)
+    np.testing.assert_allclose(onnx_predictor.predict_proba(test_x), probe.predict_proba(test_x), atol=1e-5)
+    with pytest.raises(UsageError, match="without --int8"):
+        export_run(run, data=data, int8=True)
+
+
+def test_an_svm_probe_is_refused_by_export_with_the_reason(backbone, tmp_path):
+    from imgrec.errors import UsageError
+    from imgrec.export import export_run
+
+    probe = create_model("linear-probe", ["blue", "red"], backbone=str(backbone), head="svm")
+    x, y = colour_images(30)
+    run = save_model(probe.fit(x, y), tmp_path / "probe", {"task": "classification"})  # type: ignore[attr-defined]
+    with pytest.raises(UsageError, match="head=logistic"):
+        export_run(run, data=_folder(tmp_path / "data"))
+    assert not (run / "model.onnx").exists()
