@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from rich import box
-from rich.console import Console
+from rich.console import Console, OverflowMethod
 from rich.table import Table
 
 from imgrec.errors import OutputError
@@ -45,7 +45,7 @@ def table(
     for i, col in enumerate(columns):
         numeric = bool(rows) and all(isinstance(r[i], int | float) for r in rows if r[i] is not None)
         one_line = i == key or (bool(wrap) and col not in wrap)
-        overflow = "fold" if col in wrap else "ellipsis"
+        overflow: OverflowMethod = "fold" if col in wrap else "ellipsis"
         t.add_column(col, justify="right" if numeric else "left", no_wrap=one_line, overflow=overflow)
     for r in rows:
         t.add_row(*[fmt(v) for v in r])
