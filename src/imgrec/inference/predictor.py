@@ -149,6 +149,7 @@ class Predictor:
 def _load_backend(path: Path, backend: str | None, threads: int | None) -> tuple[Classifier, dict[str, Any]]:
     """The run's model through the requested backend (see :meth:`Predictor.from_run`)."""
     from imgrec.models import onnx_backend
+    from imgrec.models.exportable import classical_onnx_reason
 
     meta = read_meta(path)
     run = path if path.is_dir() else path.parent
@@ -164,8 +165,11 @@ def _load_backend(path: Path, backend: str | None, threads: int | None) -> tuple
         return model, meta
     if choice not in exports:
         have = ", ".join(map(repr, [own, *exports]))
+        missing = f"Backend {choice!r} is not available for {run}; it has: {have}."
+        if choice.startswith("onnx") and own == "classical":
+            raise UsageError(f"{missing} {classical_onnx_reason(run, str(meta['model']))}", code="not_exportable")
         hint = " Create them with `imgrec export RUN --format onnx [--int8]`." if choice.startswith("onnx") else ""
-        raise UsageError(f"Backend {choice!r} is not available for {run}; it has: {have}.{hint}")
+        raise UsageError(missing + hint)
     return onnx_backend.load_onnx(run, meta, int8=choice == "onnx-int8", threads=threads), meta
 
 
