@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import csv
 import io
 import json
@@ -14,9 +15,19 @@ from rich.console import Console, OverflowMethod
 from rich.table import Table
 
 from imgrec.errors import OutputError
+from imgrec.imaging import DEFAULT_LIMITS
 
 console = Console(highlight=False, soft_wrap=True)
 error_console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def add_max_pixels(parser: argparse.ArgumentParser) -> None:
+    """``--max-pixels``: the one decode pixel limit, shared by ``predict`` and ``serve``."""
+    parser.add_argument(
+        "--max-pixels",
+        type=int,
+        help=f"refuse images over this many pixels, width x height (default {DEFAULT_LIMITS.max_pixels:_})",
+    )
 
 
 def table(

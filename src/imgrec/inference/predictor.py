@@ -93,6 +93,7 @@ class Predictor:
         top_k: int = 1,
         threshold: float | None = None,
         batch_size: int = 32,
+        limits: DecodeLimits = DEFAULT_LIMITS,
     ) -> list[Prediction | ItemError]:
         """Predict many images; a bad one becomes an :class:`ItemError`, the rest go on.
 
@@ -101,11 +102,12 @@ class Predictor:
             top_k: how many classes to return per image.
             threshold: below this top probability the label is ``"unknown"``.
             batch_size: images per model call.
+            limits: byte, pixel and format limits every image is decoded under.
         """
         _check_options(top_k, threshold)
         out: list[Prediction | ItemError] = []
         for chunk in _chunks(list(images), batch_size):
-            out.extend(self._predict_chunk(chunk, top_k, threshold))
+            out.extend(self._predict_chunk(chunk, top_k, threshold, limits))
         return out
 
     def predict_one(self, image: ImageInput, *, top_k: int = 1, threshold: float | None = None) -> Prediction:
@@ -115,13 +117,13 @@ class Predictor:
         return self.to_predictions(self.predict_proba(arr[None]), [_name(image)], top_k, threshold)[0]
 
     def _predict_chunk(
-        self, chunk: Sequence[ImageInput], top_k: int, threshold: float | None
+        self, chunk: Sequence[ImageInput], top_k: int, threshold: float | None, limits: DecodeLimits = DEFAULT_LIMITS
     ) -> list[Prediction | ItemError]:
         slots: list[Prediction | ItemError | None] = [None] * len(chunk)
         ready, where = [], []
         for i, item in enumerate(chunk):
             try:
-                ready.append(self.preprocessing.prepare(self.load(item)))
+                ready.append(self.preprocessing.prepare(self.load(item, limits)))
                 where.append(i)
             except ImgrecError as exc:
                 slots[i] = ItemError(code=exc.code, message=str(exc), path=_name(item))
