@@ -64,7 +64,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     sock = _bind(args.host, args.port)
     host, port = sock.getsockname()[:2]
     names = ", ".join(Path(r).resolve().name for r in args.runs)
-    console.out(f"imgrec serving {names} at {_url(host, port)} (web page at /, OpenAPI at /openapi.json)")
+    console.out(
+        f"imgrec serving {names} at {_url(host, port)} (web page at /, API guide at /docs, OpenAPI at /openapi.json)"
+    )
     console.out(
         f"model threads {config.threads_per_model}, decode threads {config.workers_threads}, "
         f"micro-batches of up to {config.max_batch_size} images (wait {config.max_wait_ms:g} ms)"
