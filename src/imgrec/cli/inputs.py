@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from imgrec.errors import ImgrecError, MissingInputError, UsageError
-from imgrec.imaging import DecodeLimits
+from imgrec.imaging import IMAGE_SUFFIXES, DecodeLimits
 
 STDIN = "-"
 STDIN_NAME = "<stdin>"
@@ -56,9 +56,13 @@ def _expand(arg: str, how: Fetching) -> list[Source]:
     from imgrec.inference import collect_images
 
     try:
-        return [Source(path, path) for path in collect_images([arg])]
+        paths = collect_images([arg])
     except MissingInputError as exc:
         return [Source(arg, error=exc)]
+    if not paths:
+        suffixes = ", ".join(IMAGE_SUFFIXES)
+        return [Source(arg, error=MissingInputError(f"No image in {arg} (looked for {suffixes} files)."))]
+    return [Source(path, path) for path in paths]
 
 
 def _read_stdin(how: Fetching) -> Source:

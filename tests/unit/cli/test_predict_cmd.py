@@ -71,6 +71,9 @@ def test_missing_inputs_are_error_rows_and_exit_66(run, images, capsys):
     rows = json.loads(out)
     assert "label" in rows[0] and rows[1]["error"]["code"] == "not_found"
     assert rows[1]["path"] == str(images / "nope.png")
+    (images / "empty").mkdir()
+    code, out, err = _predict(capsys, run, images / "empty", "--format", "json")
+    assert code == 66 and json.loads(out)[0]["error"]["message"].startswith("No image in")
 
 
 def test_an_unknown_row_still_names_its_top_class_in_table_csv_and_json(run, images, capsys):
