@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from imgrec.cli.inputs import Fetching, Source, gather
 from imgrec.cli.output import (
@@ -26,6 +26,9 @@ from imgrec.cli.output import (
 )
 from imgrec.imaging import DEFAULT_LIMITS, DecodeLimits
 from imgrec.types import ItemError, Prediction
+
+if TYPE_CHECKING:
+    from imgrec.inference import Predictor
 
 EXIT_BAD_DATA, EXIT_MISSING = 65, 66
 Result = Prediction | ItemError
@@ -84,11 +87,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def predict_sources(
-    predictor: Any, sources: list[Source], args: argparse.Namespace, limits: DecodeLimits
+    predictor: Predictor, sources: list[Source], args: argparse.Namespace, limits: DecodeLimits
 ) -> list[Result]:
     """One result per source, in order, each named as the user named its input."""
-    ready = [s for s in sources if s.error is None]
-    items = [s.item for s in ready]
+    items = [s.item for s in sources if s.item is not None and s.error is None]
     preds = iter(
         predictor.predict(items, top_k=args.top_k, threshold=args.threshold, batch_size=args.batch_size, limits=limits)
     )
