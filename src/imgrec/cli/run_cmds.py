@@ -188,6 +188,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def _check_data_arg(data: str) -> None:
+    from imgrec.errors import MissingInputError
+
     if data != "digits" and not Path(data).exists():
         raise MissingInputError(f"Data not found: {data}")
 
