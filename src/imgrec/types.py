@@ -23,7 +23,8 @@ class Prediction:
     Attributes:
         label: the predicted class, or ``"unknown"`` when the top score is under the
             threshold the caller asked for.
-        score: probability of the top class (even when ``label`` is ``"unknown"``).
+        score: probability of the top class (even when ``label`` is ``"unknown"``; the class
+            itself is :attr:`top_class`).
         top_k: the best classes, best first.
         path: where the image came from, when it came from a file.
     """
@@ -37,11 +38,17 @@ class Prediction:
     def is_unknown(self) -> bool:
         return self.label == UNKNOWN
 
+    @property
+    def top_class(self) -> str:
+        """The most probable class, named even when ``label`` is ``"unknown"``."""
+        return self.top_k[0].label if self.top_k else self.label
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "path": self.path,
             "label": self.label,
             "score": round(self.score, 6),
+            "top_class": self.top_class,
             "top_k": [{"label": c.label, "score": round(c.score, 6)} for c in self.top_k],
         }
 

@@ -2,32 +2,85 @@
 
 from __future__ import annotations
 
+import argparse
 import csv
 import io
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
+from rich import box
+from rich.console import Console, OverflowMethod
 from rich.table import Table
 
 from imgrec.errors import OutputError
+from imgrec.imaging import DEFAULT_LIMITS
 
 console = Console(highlight=False, soft_wrap=True)
 error_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
-def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> Table:
-    """A rich table; numbers right-aligned."""
-    t = Table(title=title, title_justify="left", header_style="bold")
+def add_max_pixels(parser: argparse.ArgumentParser) -> None:
+    """``--max-pixels``: the one decode pixel limit, shared by ``predict`` and ``serve``."""
+    parser.add_argument(
+        "--max-pixels",
+        type=int,
+        help=f"refuse images over this many pixels, width x height (default {DEFAULT_LIMITS.max_pixels:_})",
+    )
+
+
+def table(
+    title: str | None,
+    columns: Sequence[str],
+    rows: Iterable[Sequence[Any]],
+    *,
+    key: int | None = 0,
+    wrap: Collection[str] = (),
+) -> Table:
+    """A compact rich table that stays readable at 80 columns; numbers right-aligned.
+
+    Args:
+        title: shown above the table.
+        columns: header names.
+        rows: one sequence of values per row (None shows as ``-``).
+        key: index of the column whose values are never wrapped or cut (names, paths).
+        wrap: columns that wrap (descriptions, messages) and shrink first; when given, every
+            other column keeps its values on one line. Empty: every column but the key wraps.
+    """
+    t = Table(
+        title=title, title_justify="left", header_style="bold",
+        box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, collapse_padding=True,
+    )  # fmt: skip
     rows = [list(r) for r in rows]
     for i, col in enumerate(columns):
         numeric = bool(rows) and all(isinstance(r[i], int | float) for r in rows if r[i] is not None)
-        t.add_column(col, justify="right" if numeric else "left")
+        one_line = i == key or (bool(wrap) and col not in wrap)
+        overflow: OverflowMethod = "fold" if col in wrap else "ellipsis"
+        t.add_column(col, justify="right" if numeric else "left", no_wrap=one_line, overflow=overflow)
     for r in rows:
         t.add_row(*[fmt(v) for v in r])
     return t
+
+
+def shorten_path(path: str, width: int) -> str:
+    """``path`` in at most ``width`` characters, cut from the left so the file name survives.
+
+    Example:
+        >>> shorten_path("/data/photos/2024/summer/cat.jpg", 18)
+        '…/summer/cat.jpg'
+        >>> shorten_path("/data/a-very-long-file-name.jpg", 10)
+        '…/a-very-long-file-name.jpg'
+    """
+    if len(path) <= width:
+        return path
+    parts = path.split("/")
+    kept = parts[-1]
+    for part in reversed(parts[:-1]):
+        if len(part) + len(kept) + 3 > width:
+            break
+        kept = f"{part}/{kept}"
+    return f"…/{kept}"
 
 
 def fmt(value: Any) -> str:

@@ -8,7 +8,7 @@ from typing import Any
 
 from imgrec.cli.output import console, table, to_json
 from imgrec.config import DataConfig, TrainConfig, load_yaml, parse_overrides
-from imgrec.errors import ConfigError
+from imgrec.errors import ConfigError, MissingInputError, did_you_mean
 
 # CLI flag -> TrainConfig field (flags default to None: "not given")
 TRAIN_FLAGS = (
@@ -122,22 +122,46 @@ def _typed(values: dict[str, str]) -> dict[str, Any]:
     return {k: yaml.safe_load(v) for k, v in values.items()}
 
 
+MODEL_COLUMNS = ("model", "family", "params", "input", "pretrained weights", "description")
+
+
 def cmd_models(args: argparse.Namespace) -> int:
+    rows = model_rows(args.pattern, include_timm=args.all)
+    if not rows:
+        raise MissingInputError(_no_match(args.pattern, args.all))
+    if args.format == "json":
+        console.print_json(to_json([dict(zip(MODEL_COLUMNS, r, strict=True)) for r in rows]))
+    else:
+        console.print(models_table(rows))
+    return 0
+
+
+def model_rows(pattern: str, include_timm: bool = False) -> list[list[Any]]:
+    """One row per model matching ``pattern``: the values of :data:`MODEL_COLUMNS`."""
     from imgrec.models import get_model_spec, list_models
     from imgrec.models.offline import weights_status
 
     rows = []
-    for name in list_models(args.pattern, include_timm=args.all):
+    for name in list_models(pattern, include_timm=include_timm):
         spec = get_model_spec(name)
-        rows.append(
-            [name, spec.family, _params(spec.params), spec.default_size, weights_status(spec), spec.description]
-        )
-    cols = ["model", "family", "params", "input", "pretrained weights", "description"]
-    if args.format == "json":
-        console.print_json(to_json([dict(zip(cols, r, strict=True)) for r in rows]))
-    else:
-        console.print(table(None, cols, rows))
-    return 0
+        weights = weights_status(spec)
+        rows.append([name, spec.family, _params(spec.params), spec.default_size, weights, spec.description])
+    return rows
+
+
+def models_table(rows: list[list[Any]]) -> Any:
+    """The ``imgrec models`` table: names whole, descriptions wrapped."""
+    columns = [*MODEL_COLUMNS[:4], "weights", MODEL_COLUMNS[5]]
+    return table(None, columns, rows, wrap=("description",))
+
+
+def _no_match(pattern: str, included_timm: bool) -> str:
+    from imgrec.models import list_models
+
+    stem = pattern.strip("*?[]") or pattern
+    hint = did_you_mean(stem, list_models())
+    more = "" if included_timm else " Add --all to search every timm architecture too."
+    return f"No model matches {pattern!r}.{hint}{more} List every name with `imgrec models`."
 
 
 def _params(n: int | None) -> str:

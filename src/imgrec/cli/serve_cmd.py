@@ -8,7 +8,7 @@ import socket
 from pathlib import Path
 from typing import Any
 
-from imgrec.cli.output import console
+from imgrec.cli.output import add_max_pixels, console
 from imgrec.errors import MissingInputError, OutputError
 
 log = logging.getLogger(__name__)
@@ -23,6 +23,7 @@ SERVE_FLAGS = (
     "workers_threads",
     "model_threads",
     "graceful_timeout_s",
+    "max_pixels",
 )
 
 
@@ -45,6 +46,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--workers-threads", type=int, help="threads decoding uploads")
     p.add_argument("--threads", dest="model_threads", type=int, help="CPU threads per model call (default: auto)")
     p.add_argument("--graceful-timeout-s", type=float, help="on SIGTERM, time for in-flight requests")
+    add_max_pixels(p)
     p.set_defaults(func=cmd_serve)
 
 
@@ -62,7 +64,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     sock = _bind(args.host, args.port)
     host, port = sock.getsockname()[:2]
     names = ", ".join(Path(r).resolve().name for r in args.runs)
-    console.out(f"imgrec serving {names} at {_url(host, port)} (web page at /, OpenAPI at /openapi.json)")
+    console.out(
+        f"imgrec serving {names} at {_url(host, port)} (web page at /, API guide at /docs, OpenAPI at /openapi.json)"
+    )
     console.out(
         f"model threads {config.threads_per_model}, decode threads {config.workers_threads}, "
         f"micro-batches of up to {config.max_batch_size} images (wait {config.max_wait_ms:g} ms)"

@@ -110,6 +110,7 @@ class Predictor:
         top_k: int = 1,
         threshold: float | None = None,
         batch_size: int = 32,
+        limits: DecodeLimits = DEFAULT_LIMITS,
     ) -> list[Prediction | ItemError]:
         """Predict many images; a bad one becomes an :class:`ItemError`, the rest go on.
 
@@ -119,11 +120,12 @@ class Predictor:
             top_k: how many classes to return per image.
             threshold: below this top probability the label is ``"unknown"``.
             batch_size: images per model call.
+            limits: byte, pixel and format limits every image is decoded under.
         """
         _check_options(top_k, threshold)
         out: list[Prediction | ItemError] = []
         for chunk in _chunks(as_inputs(images), batch_size):
-            out.extend(self._predict_chunk(chunk, top_k, threshold))
+            out.extend(self._predict_chunk(chunk, top_k, threshold, limits))
         return out
 
     def predict_one(self, image: ImageInput, *, top_k: int = 1, threshold: float | None = None) -> Prediction:
@@ -133,13 +135,13 @@ class Predictor:
         return self.to_predictions(self.predict_proba(arr[None]), [_name(image)], top_k, threshold)[0]
 
     def _predict_chunk(
-        self, chunk: Sequence[ImageInput], top_k: int, threshold: float | None
+        self, chunk: Sequence[ImageInput], top_k: int, threshold: float | None, limits: DecodeLimits = DEFAULT_LIMITS
     ) -> list[Prediction | ItemError]:
         slots: list[Prediction | ItemError | None] = [None] * len(chunk)
         ready, where = [], []
         for i, item in enumerate(chunk):
             try:
-                ready.append(self.prepare(item))
+                ready.append(self.prepare(item, limits))
                 where.append(i)
             except ImgrecError as exc:
                 slots[i] = ItemError(code=exc.code, message=str(exc), path=_name(item))
@@ -167,6 +169,7 @@ class Predictor:
 def _load_backend(path: Path, backend: str | None, threads: int | None) -> tuple[Classifier, dict[str, Any]]:
     """The run's model through the requested backend (see :meth:`Predictor.from_run`)."""
     from imgrec.models import onnx_backend
+    from imgrec.models.exportable import classical_onnx_reason
 
     if path.is_file() and path.suffix.lower() in MODEL_FILE_SUFFIXES:
         return _load_model_file(path, threads)
@@ -184,8 +187,11 @@ def _load_backend(path: Path, backend: str | None, threads: int | None) -> tuple
         return model, meta
     if choice not in exports:
         have = ", ".join(map(repr, [own, *exports]))
+        missing = f"Backend {choice!r} is not available for {run}; it has: {have}."
+        if choice.startswith("onnx") and own == "classical":
+            raise UsageError(f"{missing} {classical_onnx_reason(run, str(meta['model']))}", code="not_exportable")
         hint = " Create them with `imgrec export RUN --format onnx [--int8]`." if choice.startswith("onnx") else ""
-        raise UsageError(f"Backend {choice!r} is not available for {run}; it has: {have}.{hint}")
+        raise UsageError(missing + hint)
     return onnx_backend.load_onnx(run, meta, int8=choice == "onnx-int8", threads=threads), meta
 
 

@@ -1,8 +1,23 @@
-"""Whether a model's published pretrained weights can be used offline on this machine."""
+"""Whether a model's published pretrained weights can be used offline on this machine.
+
+Listing models must stay fast, and importing timm imports torch (seconds, about a gigabyte).
+So for a spec the answer comes from the download caches on disk (the Hugging Face hub cache
+and torch.hub's checkpoints folder) without importing either. Once timm is imported anyway
+(``imgrec models --all`` lists its architectures), timm's pretrained config gives the exact
+answer, including "none" for an architecture timm publishes no weights for.
+"""
 
 from __future__ import annotations
 
+import glob
+import importlib.util
+import os
+import sys
+from pathlib import Path
+
 from imgrec.models.base import ModelSpec
+
+WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "open_clip_pytorch_model.bin")
 
 
 def weights_status(spec: ModelSpec) -> str:
@@ -15,16 +30,52 @@ def weights_status(spec: ModelSpec) -> str:
     """
     if spec.family != "torch" or spec.timm_name is None:
         return "not needed"
-    try:
-        import timm
-
-        from imgrec.models.hub import cached_pretrained
-    except ImportError:
+    if "timm" in sys.modules:
+        return _status_from_timm(spec.timm_name)
+    if importlib.util.find_spec("timm") is None:
         return "none"
+    return "cached" if cached_on_disk(spec.timm_name) else "download"
+
+
+def cached_on_disk(timm_name: str) -> bool:
+    """Whether timm weights for ``timm_name`` (any pretrained tag) are in a download cache.
+
+    Example:
+        >>> cached_on_disk("no_such_architecture_here")
+        False
+    """
+    name = glob.escape(timm_name)
+    hub = _hf_cache()
+    for folder in (f"models--timm--{name}", f"models--timm--{name}.*"):
+        if any(Path(p).name in WEIGHT_FILES for p in glob.glob(str(hub / folder / "snapshots" / "*" / "*"))):
+            return True
+    checkpoints = _torch_hub() / "checkpoints"
+    return any(glob.glob(str(checkpoints / f"{name}[_.-]*")))
+
+
+def _hf_cache() -> Path:
     try:
-        cfg = timm.get_pretrained_cfg(spec.timm_name)
+        from huggingface_hub import constants
+    except ImportError:
+        home = os.environ.get("HF_HOME") or Path(os.environ.get("XDG_CACHE_HOME", "~/.cache")) / "huggingface"
+        return Path(home).expanduser() / "hub"
+    return Path(constants.HF_HUB_CACHE)
+
+
+def _torch_hub() -> Path:
+    home = os.environ.get("TORCH_HOME") or Path(os.environ.get("XDG_CACHE_HOME", "~/.cache")) / "torch"
+    return Path(home).expanduser() / "hub"
+
+
+def _status_from_timm(timm_name: str) -> str:
+    import timm
+
+    from imgrec.models.hub import cached_pretrained
+
+    try:
+        cfg = timm.get_pretrained_cfg(timm_name)
         if cfg is None or not (cfg.hf_hub_id or cfg.url):
             return "none"
-        return "cached" if cached_pretrained(spec.timm_name) is not None else "download"
+        return "cached" if cached_pretrained(timm_name) is not None else "download"
     except Exception:  # a timm without a default tag for this name
         return "none"

@@ -69,7 +69,7 @@ def create_app(runs: Sequence[str | Path] | Mapping[str, Predictor], config: Ser
         openapi_tags=TAGS,
         lifespan=lifespan,
         redoc_url=None,
-        docs_url=None,  # Swagger UI loads its assets from a CDN: no page here that calls out
+        docs_url=None,  # Swagger UI loads its assets from a CDN; /docs is our own page (serve/docs_page.py)
     )
     app.state.service = service
     app.add_middleware(ServeMiddleware, max_body=cfg.max_upload_bytes, metrics=metrics)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from imgrec.config import _check, _Config, _why
 from imgrec.errors import ConfigError, MissingInputError
-from imgrec.imaging import ALLOWED_FORMATS, DecodeLimits
+from imgrec.imaging import ALLOWED_FORMATS, DEFAULT_LIMITS, DecodeLimits
 
 API_KEYS_ENV = "IMGREC_API_KEYS"
 
@@ -28,7 +28,10 @@ class ServeConfig(_Config):
     allowed_formats: tuple[str, ...] = _why(
         "image formats accepted, sniffed from bytes (415 otherwise)", ALLOWED_FORMATS
     )
-    max_pixels: int = _why("width x height above which an image is refused with 422 (decompression bombs)", 40_000_000)
+    max_pixels: int = _why(
+        "width x height above which an image is refused with 422 (decompression bombs); the CLI's limit too",
+        DEFAULT_LIMITS.max_pixels,
+    )
     max_images_per_request: int = _why("files one request may carry; more is a 400", 32)
     max_batch_size: int = _why("images per model call; 1 switches micro-batching off", 16)
     max_wait_ms: float = _why("how long a batch waits for more images after its first one", 5.0)

@@ -1,13 +1,16 @@
-"""The web page at ``/``: plain HTML, CSS and JS shipped in the package (no CDN, no build step)."""
+"""The web page at ``/`` (plain HTML, CSS and JS shipped in the package; no CDN, no build step) and ``/docs``."""
 
 from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
+
+from imgrec.serve.docs_page import HEADERS as DOCS_HEADERS
+from imgrec.serve.docs_page import docs_page
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 _SECURITY_HEADERS = {
@@ -27,12 +30,16 @@ def _page(auth: bool) -> str:
 
 
 def web_router(auth: bool) -> APIRouter:
-    """``GET /``: the page; it needs no key, its API calls do when ``auth`` is on."""
+    """``GET /``: the page, and ``GET /docs``: the API guide; they need no key, API calls do when ``auth`` is on."""
     router = APIRouter(tags=["web"])
 
     @router.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def index() -> HTMLResponse:
         return HTMLResponse(_page(auth), headers=_SECURITY_HEADERS)
+
+    @router.get("/docs", response_class=HTMLResponse, include_in_schema=False)
+    async def docs(request: Request) -> HTMLResponse:
+        return HTMLResponse(docs_page(request.app.openapi()), headers=DOCS_HEADERS)
 
     return router
 
