@@ -165,7 +165,7 @@ register_model(
     ModelSpec(
         name="linear-probe",
         family="probe",
-        description="logistic regression / linear SVM on a frozen backbone's embeddings (--backbone RUN)",
+        description="linear head on a frozen backbone's embeddings (--backbone RUN)",
         default_size=224,
         build=build_probe,
         tags=("classical", "transfer"),
