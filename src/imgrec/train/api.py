@@ -87,7 +87,7 @@ def train(
     ds = data if isinstance(data, ImageDataset) else load_dataset(data)
     _check_classes(ds)
     parts = _splits(ds, splits, dcfg, out if resume else None)
-    model = _build_model(cfg, ds, parts.train)  # a wrong name, option or size fails before any folder exists
+    model = _build_model(cfg, ds, parts.train, resume)  # a wrong name, option or size fails before any folder
     with _run_dir(out, cfg.model, runs_root, resume) as run_dir:
         write_run_config(run_dir, _source(data), cfg, dcfg, cycles)
         parts.save(run_dir / "splits.json")
@@ -230,7 +230,7 @@ def _source(data: ImageDataset | str | Path) -> str:
     return str(Path(data).resolve()) if data != "digits" else str(data)
 
 
-def _build_model(cfg: TrainConfig, ds: ImageDataset, train_ds: ImageDataset) -> Classifier:
+def _build_model(cfg: TrainConfig, ds: ImageDataset, train_ds: ImageDataset, resume: bool = False) -> Classifier:
     spec = get_model_spec(cfg.model)
     size = cfg.image_size or min(spec.default_size, _typical_side(train_ds))
     args = dict(cfg.model_args)
@@ -238,7 +238,8 @@ def _build_model(cfg: TrainConfig, ds: ImageDataset, train_ds: ImageDataset) -> 
         from imgrec.train.loop import seed_everything
 
         seed_everything(cfg.seed)  # the initial weights are part of a seeded run
-        args.update(pretrained=cfg.pretrained, weights=cfg.weights)
+        if not resume:  # a resumed run's weights come from its checkpoint: no download, no weights file
+            args.update(pretrained=cfg.pretrained, weights=cfg.weights)
         if cfg.dropout is not None:
             args["dropout"] = cfg.dropout
     elif cfg.pretrained or cfg.weights:

@@ -94,3 +94,18 @@ def test_the_loop_extends_with_a_warm_restart(tmp_path, tiny_data, new_model, ti
     assert [r["epoch"] for r in history.epochs] == [1, 2, 3] and lrs[2] > lrs[1]
     with pytest.raises(ConfigError, match="cycles must be increasing"):
         fit_torch(new_model(), train_xy, val, tiny_cfg(epochs=3), run_dir=tmp_path, cycles=[3, 2])
+
+
+def test_resuming_needs_neither_the_start_weights_nor_the_network(tmp_path) -> None:
+    from safetensors.torch import save_file
+
+    from imgrec.models import create_model
+
+    data = make_image_folder(tmp_path / "shapes", per_class=6, size=16)
+    start = tmp_path / "start.safetensors"
+    save_file(create_model("cnn-small", ["circle", "square", "stripes"], image_size=16).state_tensors(), str(start))
+    cfg = TrainConfig.from_dict({**FAST, "epochs": 1, "weights": str(start)})
+    run = train(data, cfg, out=tmp_path / "run").path
+    start.unlink()  # gone (or, for --pretrained, the weight server out of reach)
+    extended = train(data, cfg.replace(epochs=2), out=run, resume=True)
+    assert [r["epoch"] for r in extended.history.epochs] == [1, 2]
