@@ -84,13 +84,13 @@ def training_section(meta: Mapping[str, Any]) -> str:
 def kept_weights_text(kept: Mapping[str, Any] | None, family: str | None = None) -> str:
     """One sentence: which epoch's weights the run keeps (``training.kept_weights``)."""
     if family == "classical":
-        return "Weights: the single fit of the classical model (no epochs)."
+        return "Weights kept: the single fit of the classical model (no epochs)."
     if not kept or not kept.get("epoch"):
-        return "Weights: not recorded (a run from an older imgrec, or not trained here)."
-    where = f"epoch {kept['epoch']} of {kept.get('of', '?')}"
+        return "Weights kept: not recorded (a run from an older imgrec, or not trained here)."
+    where = f"Weights kept: epoch {kept['epoch']} of {kept.get('of', '?')}"
     if kept.get("which") == "best":
-        return f"Weights: the best epoch, {where}, by {kept['monitor']} = {fmt(kept['value'])}."
-    return f"Weights: the last epoch, {where} (no validation data to pick the best)."
+        return f"{where}, the best by {kept['monitor']} ({fmt(kept['value'])})."
+    return f"{where}, the last (no validation data to pick the best)."
 
 
 def _applied(training: Mapping[str, Any], family: str | None) -> dict[str, Any]:

@@ -31,7 +31,7 @@ def test_train_summary_names_a_single_class_model_and_the_kept_epoch(tmp_path, c
     print_run_summary(run)
     out = capsys.readouterr().out
     assert "predicts a single class" in out and "'bees'" in out
-    assert "Weights: the best epoch, epoch 2 of 3, by val_accuracy = 0.5" in out
+    assert "Weights kept: epoch 2 of 3, the best by val_accuracy (0.5" in out
 
 
 def test_evaluate_warns_on_screen_and_in_json(tmp_path, capsys, monkeypatch) -> None:

@@ -48,7 +48,8 @@ def test_a_finished_run_says_so_and_trains_nothing(cnn, capsys) -> None:
 def test_more_epochs_extend_the_run(cnn, capsys) -> None:
     code, text = imgrec(capsys, "train", "--resume", cnn, "--epochs", "3")
     assert code == 0, text
-    assert "extending" in text and "from 2 to 3 epochs" in text and "Weights: the best epoch" in text
+    assert "extending" in text and "from 2 to 3 epochs" in text
+    assert "Weights kept: epoch" in text and "of 3, the best by val_accuracy" in text
     rows = json.loads((cnn / "history.json").read_text())["epochs"]
     assert [r["epoch"] for r in rows] == [1, 2, 3]
     assert json.loads((cnn / "model.json").read_text())["training"]["epochs"] == 3

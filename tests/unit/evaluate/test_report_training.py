@@ -27,5 +27,5 @@ def test_a_torch_run_lists_everything_and_the_kept_epoch(tmp_path) -> None:
     training = {**TrainConfig(model="cnn-small").to_dict(), "kept_weights": kept}
     html = training_html(tmp_path, {"model": "cnn-small", "family": "torch", "training": training})
     assert "<td>optimizer</td>" in html and "<td>warmup_epochs</td>" in html
-    assert "the best epoch, epoch 7 of 10, by val_accuracy = 0.93" in html
+    assert "Weights kept: epoch 7 of 10, the best by val_accuracy (0.93" in html
     assert "<td>kept_weights</td>" not in html  # said in words, not as a dict
