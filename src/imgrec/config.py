@@ -127,6 +127,11 @@ class DataConfig(_Config):
         _check(0 <= self.max_bad_fraction <= 1, "max_bad_fraction must be in [0, 1].")
 
 
+# what a classical model (fitted in one pass, no optimizer, no epochs) takes from TrainConfig
+CLASSICAL_FIELDS = ("model", "image_size", "num_threads", "model_args")
+PROBE_FIELDS = ("model", "backbone", "num_threads", "model_args")  # linear-probe: no epochs, no image size
+
+
 @dataclass(frozen=True)
 class TrainConfig(_Config):
     """Everything the training loop needs besides the data."""
@@ -165,6 +170,18 @@ class TrainConfig(_Config):
         default_factory=dict,
         metadata={"why": "extra keyword arguments for the model factory (e.g. C=10)"},
     )
+
+    @classmethod
+    def fields_for(cls, family: str | None) -> list[str]:
+        """The fields that have an effect on a model of this family (all for an unknown one).
+
+        Example:
+            >>> TrainConfig.fields_for("classical")
+            ['model', 'image_size', 'num_threads', 'model_args']
+        """
+        names = [f.name for f in dataclasses.fields(cls)]
+        applied = {"classical": CLASSICAL_FIELDS, "probe": PROBE_FIELDS}.get(family or "")
+        return [n for n in names if n in applied] if applied else names
 
     def validate(self) -> None:
         _check(self.epochs >= 1, f"epochs must be >= 1; received {self.epochs}.")

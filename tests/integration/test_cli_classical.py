@@ -82,7 +82,7 @@ def test_compare_two_runs(hog_run, messy_folder, tmp_path, cli):
     assert cli("train", messy_folder, "--model", "color-svm", "--out", other)[0] == 0
     code, out, err = cli("compare", hog_run, other, "--format", "json")
     assert code == 0, err
-    rows = json.loads(out)
+    rows = json.loads(out)["runs"]
     assert {r["model"] for r in rows} == {"hog-svm", "color-svm"}
     assert rows[0]["accuracy"] >= rows[1]["accuracy"]
 

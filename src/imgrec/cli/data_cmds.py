@@ -18,7 +18,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = dsub.add_parser("check", help="counts, corrupt files, duplicates (also across splits), imbalance, tiny images")
     p.add_argument("data")
-    p.add_argument("--out", default="data_check.json", help="JSON report path (default data_check.json)")
+    p.add_argument("--out", "--json", dest="out", metavar="FILE", help="write the JSON report to FILE (default: none)")
     p.add_argument("--min-side", type=int, default=16, help="report images with a side under this")
     p.add_argument("--near-dup-distance", type=int, default=4, help="max Hamming distance of perceptual hashes")
     p.add_argument("--splits", help="a split manifest: flag duplicates that cross its splits")
@@ -73,11 +73,13 @@ def cmd_check(args: argparse.Namespace) -> int:
         console.print(f"[{style}]{prob['severity']}[/] {prob['code']}: {prob['message']}")
     if not data.get("problems"):
         console.print("[green]no problems found[/]")
-    write_text(args.out, to_json(data))
-    console.print(f"report: {args.out}")
+    if args.out:
+        write_text(args.out, to_json(data))
+        console.print(f"report: {args.out}")
     errors = [p for p in data.get("problems", []) if p["severity"] == "error"]
     if args.strict and errors:
-        raise DataError(f"{len(errors)} error(s) found in {args.data}; see {args.out}.")
+        where = f"; see {args.out}" if args.out else " (listed above)"
+        raise DataError(f"{len(errors)} error(s) found in {args.data}{where}.")
     return 0
 
 

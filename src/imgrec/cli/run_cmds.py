@@ -93,7 +93,11 @@ def _train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="any TrainConfig field")
     p.add_argument("--model-arg", action="append", default=[], metavar="KEY=VALUE", help="model option, e.g. C=10")
     p.add_argument("--out", help="run directory (default runs/<model>-<n>)")
-    p.add_argument("--resume", metavar="RUN", help="continue an interrupted run from its last checkpoint")
+    p.add_argument(
+        "--resume",
+        metavar="RUN",
+        help="continue an interrupted run from its last checkpoint, or extend a finished one with --epochs M",
+    )
 
 
 def build_configs(args: argparse.Namespace) -> tuple[TrainConfig, DataConfig]:
@@ -172,21 +176,55 @@ def _params(n: int | None) -> str:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from imgrec.cli.progress import RichProgress
-    from imgrec.train import read_run_config, train
+    from imgrec.train import train
 
     if args.resume:
-        data, cfg, dcfg = read_run_config(args.resume)
-        out, resume = args.resume, True
-    else:
-        if not args.data:
-            raise ConfigError("train needs the data to train on (a folder, .zip, .csv, idx folder or 'digits').")
-        cfg, dcfg = build_configs(args)
-        data, out, resume = args.data, args.out, False
-    _check_data_arg(data)
-    console.print(f"training [bold]{cfg.model}[/] on {data}")
-    run = train(data, cfg, data_config=dcfg, out=out, splits=args.splits, callbacks=[RichProgress()], resume=resume)
+        return _resume(args)
+    if not args.data:
+        raise ConfigError("train needs the data to train on (a folder, .zip, .csv, idx folder or 'digits').")
+    cfg, dcfg = build_configs(args)
+    _check_data_arg(args.data)
+    console.print(f"training [bold]{cfg.model}[/] on {args.data}")
+    run = train(args.data, cfg, data_config=dcfg, out=args.out, splits=args.splits, callbacks=[RichProgress()])
     print_run_summary(run)
     return 0
+
+
+def _resume(args: argparse.Namespace) -> int:
+    """--resume RUN [--epochs M]: finish an interrupted run, extend a finished one, or say why not."""
+    from imgrec.cli.progress import RichProgress
+    from imgrec.train import read_run_config, train
+    from imgrec.train.resume import plan_resume
+
+    _, stored, _ = read_run_config(args.resume)
+    plan = plan_resume(args.resume, _resume_config(args, stored))
+    console.print(plan.message(), highlight=False)
+    if plan.nothing_to_do:
+        return 0
+    _check_data_arg(plan.data)
+    run = train(
+        plan.data, plan.config, data_config=plan.data_config, out=args.resume, callbacks=[RichProgress()], resume=True
+    )
+    print_run_summary(run)
+    return 0
+
+
+def _resume_config(args: argparse.Namespace, stored: TrainConfig) -> TrainConfig:
+    """The stored config with the flags given next to --resume (plan_resume refuses most changes)."""
+    fixed = [name for name in ("data", "out", "splits", "config", *DATA_FLAGS) if getattr(args, name, None)]
+    if fixed:
+        flags = ", ".join("DATA" if n == "data" else "--" + n.replace("_", "-") for n in fixed)
+        raise ConfigError(
+            f"--resume continues {args.resume} with the data, split and output folder it was started with; "
+            f"drop {flags} (or start a new run without --resume)."
+        )
+    changes: dict[str, Any] = {k: getattr(args, k) for k in TRAIN_FLAGS if getattr(args, k, None) is not None}
+    if getattr(args, "pretrained", None):
+        changes["pretrained"] = True
+    changes.update(parse_overrides(getattr(args, "set", [])))
+    if getattr(args, "model_arg", None):
+        changes["model_args"] = {**stored.model_args, **_typed(parse_overrides(args.model_arg))}
+    return stored.replace(**changes)
 
 
 def _check_data_arg(data: str) -> None:
@@ -197,9 +235,16 @@ def _check_data_arg(data: str) -> None:
 
 
 def print_run_summary(run: Any) -> None:
-    """Metrics per split, skipped files, and where the report is."""
+    """Metrics per split, the weights kept, warnings, skipped files, and where the report is."""
+    from imgrec.evaluate import diagnose
+    from imgrec.evaluate.report_sections import kept_weights_text
+
     rows = [[split, *_headline(m)] for split, m in run.metrics.items()]
     console.print(table(None, ["split", "accuracy", "macro F1", "weighted F1", "images"], rows))
+    training = run.meta.get("training") or {}
+    console.print(kept_weights_text(training.get("kept_weights"), run.meta.get("family")), highlight=False)
+    main = run.metrics.get("test") or run.metrics.get("val")
+    print_findings(diagnose(main, run.history.epochs if run.history else None))
     if run.bad_files:
         console.print(f"[yellow]skipped {len(run.bad_files)} unreadable file(s):[/]")
         for src, msg in run.bad_files[:20]:
@@ -207,17 +252,25 @@ def print_run_summary(run: Any) -> None:
     console.print(f"run: [bold]{run.path}[/]  report: {run.report}")
 
 
+def print_findings(findings: Any) -> None:
+    """Degenerate outcomes (a single predicted class, chance level, NaN loss), in yellow."""
+    for f in findings:
+        console.print(f"[yellow]warning:[/] {f.message}", highlight=False)
+
+
 def _headline(m: dict[str, Any]) -> list[Any]:
     return [m.get("accuracy"), m.get("macro_f1"), m.get("weighted", {}).get("f1"), m.get("num_samples")]
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    from imgrec.evaluate import diagnose
     from imgrec.train.runs import evaluate_run
 
     result, out_dir = evaluate_run(args.run, args.data, top_k=tuple(args.top_k))
     m = result.metrics
+    findings = diagnose(m)
     if args.format == "json":
-        console.print_json(to_json(m))
+        console.print_json(to_json({**m, "warnings": [f.to_dict() for f in findings]}))
         return 0
     topk = m.get("top_k_accuracy", {})
     cols = ["accuracy", *[f"top-{k}" for k in topk], "macro F1", "weighted F1", "images"]
@@ -226,6 +279,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     per = m["per_class"]
     rows = [[c, v["precision"], v["recall"], v["f1"], v["support"]] for c, v in per.items()]
     console.print(table("per class", ["class", "precision", "recall", "F1", "support"], rows))
+    print_findings(findings)
     if result.bad:
         console.print(f"[yellow]skipped {len(result.bad)} unreadable file(s)[/]")
     console.print(f"report: {out_dir / 'report.html'}")
@@ -234,7 +288,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 LEADERBOARD = {
     "run": "run",
+    "fingerprint": "data",
     "split": "split",
+    "images": "images",
     "accuracy": "acc",
     "macro_f1": "macro F1",
     "train_seconds": "train s",
@@ -245,19 +301,30 @@ LEADERBOARD = {
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from imgrec.evaluate import compare_runs
+    from imgrec.evaluate import comparability_warnings, compare_runs
 
     rows = compare_runs(args.runs)
+    warnings = comparability_warnings(rows)
     if args.format == "json":
-        console.print_json(to_json(rows))
-    else:
-        console.print(leaderboard_table(rows))
+        console.print_json(to_json({"runs": rows, "warnings": warnings}))
+        return 0
+    console.print(leaderboard_table(rows))
+    for line in warnings:
+        console.print(f"[yellow]warning:[/] {line}", highlight=False)
     return 0
 
 
 def leaderboard_table(rows: list[dict[str, Any]]) -> Any:
-    """The compare table: best first."""
-    body = [[r.get(c) if c != "params" else _params(r.get(c)) for c in LEADERBOARD] for r in rows]
+    """The compare table: best first; ``data`` is the start of the dataset fingerprint."""
+    body = [[_cell(c, r.get(c)) for c in LEADERBOARD] for r in rows]
     return table("leaderboard", list(LEADERBOARD.values()), body)
+
+
+def _cell(column: str, value: Any) -> Any:
+    if column == "params":
+        return _params(value)
+    if column == "fingerprint" and value is not None:
+        return str(value)[:8]
+    return value
 
 

@@ -17,16 +17,20 @@ import sys
 import types
 from typing import Any
 
-from imgrec.evaluate.compare import compare_runs
+from imgrec.evaluate.compare import comparability_warnings, compare_runs
+from imgrec.evaluate.diagnosis import Finding, diagnose
 from imgrec.evaluate.evaluation import EvalResult, evaluate, evaluate_arrays, predict_batches
 from imgrec.evaluate.metrics import accuracy, classification_metrics, macro_f1
 from imgrec.evaluate.report import summarize, write_metrics_json, write_report
 
 __all__ = [
     "EvalResult",
+    "Finding",
     "accuracy",
     "classification_metrics",
+    "comparability_warnings",
     "compare_runs",
+    "diagnose",
     "evaluate",
     "evaluate_arrays",
     "macro_f1",

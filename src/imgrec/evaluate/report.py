@@ -25,6 +25,7 @@ import numpy as np
 from imgrec.errors import ImgrecError, UsageError
 from imgrec.evaluate import plots
 from imgrec.evaluate import report_sections as sec
+from imgrec.evaluate.diagnosis import diagnose
 from imgrec.evaluate.evaluation import EvalResult
 from imgrec.evaluate.html_page import page
 from imgrec.models.artifact import write_bytes_atomic, write_json_atomic
@@ -200,11 +201,12 @@ def _render(
     errors: Sequence[ErrorExample],
 ) -> str:
     split = primary_split(results)
+    findings = diagnose(results[split].metrics if split is not None else None, history)
     sections = [
-        ("summary", "Summary", sec.summary_section(meta, results, split)),
+        ("summary", "Summary", sec.summary_section(meta, results, split, findings)),
         ("training", "Training", sec.training_section(meta)),
         ("data", "Data", sec.data_section(meta, dataset, results, bad_files)),
-        ("curves", "Learning curves", sec.curves_section(history, pngs.get("curves.png"))),
+        ("curves", "Learning curves", sec.curves_section(history, pngs.get("curves.png"), bool(findings))),
     ]
     if split is not None:
         rows = [(e.source, e.true, e.pred, e.score) for e in errors]

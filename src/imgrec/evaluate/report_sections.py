@@ -10,6 +10,8 @@ from typing import Any
 
 import numpy as np
 
+from imgrec.config import TrainConfig
+from imgrec.evaluate.diagnosis import Finding
 from imgrec.evaluate.evaluation import EvalResult
 from imgrec.evaluate.html_page import bar, cards, esc, fmt, kv_table, pct, png_img, table
 
@@ -18,9 +20,12 @@ OVERFIT_GAP = 0.10
 
 
 def summary_section(
-    meta: Mapping[str, Any], results: Mapping[str, EvalResult], primary: str | None
+    meta: Mapping[str, Any],
+    results: Mapping[str, EvalResult],
+    primary: str | None,
+    findings: Sequence[Finding] = (),
 ) -> str:
-    """Headline numbers of the main split and one row per evaluated split."""
+    """Warnings about degenerate outcomes, headline numbers of the main split, one row per split."""
     items = [("model", str(meta.get("model", "?"))), ("family", str(meta.get("family", "?")))]
     if primary is not None:
         m = results[primary].metrics
@@ -33,7 +38,8 @@ def summary_section(
     items.append(("classes", str(len(meta.get("classes", [])) or "?")))
     if meta.get("num_params") is not None:
         items.append(("parameters", f"{int(meta['num_params']):,}"))
-    return cards(items) + _splits_table(results)
+    warnings = "".join(f'<p class="warn"><b>{esc(f.code)}</b>: {esc(f.message)}</p>' for f in findings)
+    return warnings + cards(items) + _splits_table(results)
 
 
 def _splits_table(results: Mapping[str, EvalResult]) -> str:
@@ -54,13 +60,44 @@ def _splits_table(results: Mapping[str, EvalResult]) -> str:
 
 
 def training_section(meta: Mapping[str, Any]) -> str:
-    """The training configuration as recorded in model.json."""
-    body = kv_table(meta.get("training") or {})
+    """The weights kept and the training options that applied to this model's family."""
+    training = dict(meta.get("training") or {})
+    kept, cycles = training.pop("kept_weights", None), training.pop("cycles", None)
+    family = meta.get("family")
+    body = f'<p class="note">{esc(kept_weights_text(kept, family))}</p>' if training else ""
+    if cycles:
+        body += (f'<p class="note">Extended with --resume: the learning rate restarted (warm-up, then '
+                 f"cosine) after epoch{'s' if len(cycles) > 2 else ''} "
+                 f"{esc(', '.join(map(str, cycles[:-1])))}.</p>")
+    body += kv_table(_applied(training, family))
+    if family == "classical":
+        body += ('<p class="note">A classical model is fitted in one pass: the options of the torch '
+                 "training loop (epochs, optimizer, learning rate, warm-up, mixed precision, "
+                 "augmentation...) had no effect on it and are not listed.</p>")
     if meta.get("model_args"):
         body += "<h3>model arguments</h3>" + kv_table(meta["model_args"])
     if meta.get("preprocessing"):
         body += "<h3>preprocessing</h3>" + kv_table(meta["preprocessing"])
     return body
+
+
+def kept_weights_text(kept: Mapping[str, Any] | None, family: str | None = None) -> str:
+    """One sentence: which epoch's weights the run keeps (``training.kept_weights``)."""
+    if family == "classical":
+        return "Weights kept: the single fit of the classical model (no epochs)."
+    if not kept or not kept.get("epoch"):
+        return "Weights kept: not recorded (a run from an older imgrec, or not trained here)."
+    where = f"Weights kept: epoch {kept['epoch']} of {kept.get('of', '?')}"
+    if kept.get("which") == "best":
+        return f"{where}, the best by {kept['monitor']} ({fmt(kept['value'])})."
+    return f"{where}, the last (no validation data to pick the best)."
+
+
+def _applied(training: Mapping[str, Any], family: str | None) -> dict[str, Any]:
+    """The recorded options that had an effect on this family (unknown keys are kept)."""
+    known = set(TrainConfig.describe())
+    applied = set(TrainConfig.fields_for(family))
+    return {k: v for k, v in training.items() if k in applied or k not in known}
 
 
 def data_section(
@@ -123,14 +160,16 @@ def _as_pairs(recorded: Any) -> list[tuple[str, str]]:
     return out
 
 
-def curves_section(history: Sequence[Mapping[str, Any]], png: bytes | None) -> str:
-    """The learning curves figure and an overfitting note."""
+def curves_section(history: Sequence[Mapping[str, Any]], png: bytes | None, degenerate: bool = False) -> str:
+    """The learning curves figure and an overfitting note (not when the outcome is degenerate)."""
     if png is None:
         return '<p class="note">No per-epoch history (a classical model fits in one pass).</p>'
     last = history[-1]
     note = ""
     train, val = last.get("train_accuracy"), last.get("val_accuracy")
-    if train is not None and val is not None and float(train) - float(val) > OVERFIT_GAP:
+    if degenerate:
+        note = '<p class="warn">The outcome is degenerate (see the summary): the curves show no usable model.</p>'
+    elif train is not None and val is not None and float(train) - float(val) > OVERFIT_GAP:
         note = (f'<p class="warn">In the last epoch, training accuracy ({pct(float(train))}) is '
                 f"{100 * (float(train) - float(val)):.1f} points above validation "
                 f"({pct(float(val))}): the model is probably overfitting. Try stronger "

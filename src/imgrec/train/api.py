@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import re
+import shutil
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,13 +21,14 @@ from imgrec.evaluate import evaluate_arrays, write_report
 from imgrec.imaging import image_size
 from imgrec.inference import Predictor
 from imgrec.models import Classifier, create_model, get_model_spec, read_meta, save_model
-from imgrec.models.artifact import write_json_atomic
 from imgrec.train.callbacks import Callback
+from imgrec.train.resume import RUN_CONFIG, plan_resume, read_run_config, write_run_config
+from imgrec.train.selection import kept_weights
 from imgrec.transforms.augment import create_augmenter
 from imgrec.types import History
 
 log = logging.getLogger(__name__)
-RUN_CONFIG = "config.json"
+__all__ = ["RUN_CONFIG", "Run", "next_run_dir", "read_run_config", "train"]
 
 
 @dataclass
@@ -81,22 +83,19 @@ def train(
         >>> run.metrics["test"]["accuracy"] > 0.9
         True
     """
-    cfg = config or TrainConfig()
-    dcfg = data_config or DataConfig()
+    cfg, dcfg, cycles = _configs(config, data_config, out, resume)
     ds = data if isinstance(data, ImageDataset) else load_dataset(data)
-    run_dir = _prepare_run_dir(out, cfg.model, runs_root, resume)
     _check_classes(ds)
-    parts = load_splits(ds, splits) if splits else split_dataset(ds, val=dcfg.val, test=dcfg.test, seed=dcfg.seed)
-    _write_run_config(run_dir, data, cfg, dcfg)
-    parts.save(run_dir / "splits.json")
-
-    model = _build_model(cfg, ds, parts.train)
-    arrays, bad = _materialize_splits(model, {"train": parts.train, "val": parts.val, "test": parts.test})
-    validate_trainable(ds, [s for s, _ in bad], max_bad_fraction=dcfg.max_bad_fraction)
-
-    started = time.perf_counter()
-    history = _fit(model, arrays, cfg, run_dir, callbacks, resume)
-    train_seconds = time.perf_counter() - started
+    parts = _splits(ds, splits, dcfg, out if resume else None)
+    model = _build_model(cfg, ds, parts.train, resume)  # a wrong name, option or size fails before any folder
+    with _run_dir(out, cfg.model, runs_root, resume) as run_dir:
+        write_run_config(run_dir, _source(data), cfg, dcfg, cycles)
+        parts.save(run_dir / "splits.json")
+        arrays, bad = _materialize_splits(model, {"train": parts.train, "val": parts.val, "test": parts.test})
+        validate_trainable(ds, [s for s, _ in bad], max_bad_fraction=dcfg.max_bad_fraction)
+        started = time.perf_counter()
+        history = _fit(model, arrays, cfg, run_dir, callbacks, resume, cycles)
+        train_seconds = time.perf_counter() - started
 
     predictor = Predictor(model, run_dir=run_dir)
     results = {
@@ -104,7 +103,7 @@ def train(
         for name, (x, y, src) in arrays.items()
         if name != "train" and len(y)
     }
-    meta = _run_meta(cfg, ds, parts, bad, results, train_seconds)
+    meta = _run_meta(cfg, ds, parts, bad, results, train_seconds, history, cycles)
     save_model(model, run_dir, meta)
     meta = read_meta(run_dir)  # the full model.json record: model, family, classes, versions...
     write_report(
@@ -112,6 +111,28 @@ def train(
     )
     log.info("run written to %s", run_dir)
     return Run(run_dir, {k: r.metrics for k, r in results.items()}, history, bad, meta)
+
+
+def _configs(
+    config: TrainConfig | None, data_config: DataConfig | None, out: str | Path | None, resume: bool
+) -> tuple[TrainConfig, DataConfig, list[int]]:
+    """The configs to train with, and the learning-rate cycles (one unless a run is extended)."""
+    if not resume:
+        cfg = config or TrainConfig()
+        return cfg, data_config or DataConfig(), [cfg.epochs]
+    if out is None:
+        raise ConfigError("resume needs the run directory to continue (out=...).")
+    plan = plan_resume(out, config)
+    if plan.nothing_to_do:
+        raise ConfigError(plan.message())
+    return plan.config, data_config or plan.data_config, plan.cycles
+
+
+def _splits(ds: ImageDataset, splits: str | Path | None, dcfg: DataConfig, resumed: str | Path | None) -> Any:
+    """The given manifest, else a resumed run's own, else a fresh seeded split."""
+    if splits is None and resumed is not None and (Path(resumed) / "splits.json").is_file():
+        splits = Path(resumed) / "splits.json"
+    return load_splits(ds, splits) if splits else split_dataset(ds, val=dcfg.val, test=dcfg.test, seed=dcfg.seed)
 
 
 def _check_classes(ds: ImageDataset) -> None:
@@ -126,21 +147,69 @@ def _check_classes(ds: ImageDataset) -> None:
         raise DatasetError(f"These classes have no images: {', '.join(empty)}. Add images or remove the folders.")
 
 
-def _prepare_run_dir(out: str | Path | None, model: str, runs_root: str | Path, resume: bool) -> Path:
-    if out is None:
-        if resume:
-            raise ConfigError("resume needs the run directory to continue (out=...).")
-        out = next_run_dir(runs_root, model)
-    run = Path(out)
+@contextmanager
+def _run_dir(out: str | Path | None, model: str, runs_root: str | Path, resume: bool) -> Iterator[Path]:
+    """Create (or reopen, to resume) the run directory; a failed start leaves nothing behind.
+
+    On any exception before training has written a checkpoint (or model.json), what this
+    call created is removed: the new folder (and parents it made, when empty), or the files in
+    a user-given folder that was empty. A folder that held anything before is never touched,
+    nor is a resumed run.
+    """
+    run = _check_run_dir(out, model, runs_root, resume)
+    made = _missing_parts(run)
+    was_empty = run.is_dir() and not any(run.iterdir())
+    _mkdir(run)
+    try:
+        yield run
+    except BaseException:
+        if not resume and not _started(run):
+            _remove_start(run, made, was_empty)
+        raise
+
+
+def _check_run_dir(out: str | Path | None, model: str, runs_root: str | Path, resume: bool) -> Path:
+    run = Path(out) if out is not None else next_run_dir(runs_root, model)
     if resume and not (run / "checkpoints").is_dir():
         raise MissingInputError(f"Nothing to resume in {run}: it has no checkpoints/ folder.")
     if not resume and (run / "model.json").exists():
         raise OutputError(f"{run} already holds a finished run; choose another --out or delete it.")
+    return run
+
+
+def _missing_parts(run: Path) -> list[Path]:
+    """``run`` and its parents that do not exist yet, deepest first."""
+    missing = []
+    for p in (run, *run.parents):
+        if p.exists():
+            break
+        missing.append(p)
+    return missing
+
+
+def _mkdir(run: Path) -> None:
     try:
         run.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise OutputError(f"Cannot create the run directory {run}: {exc.strerror or exc}") from None
-    return run
+
+
+def _started(run: Path) -> bool:
+    return (run / "model.json").exists() or (run / "checkpoints" / "last.safetensors").exists()
+
+
+def _remove_start(run: Path, made: list[Path], was_empty: bool) -> None:
+    """Undo a failed start: only what this call created."""
+    if made:
+        shutil.rmtree(made[0], ignore_errors=True)
+        for parent in made[1:]:  # runs/ itself, when this call made it and nothing else is in it
+            try:
+                parent.rmdir()
+            except OSError:
+                break
+    elif was_empty:
+        for child in run.iterdir():
+            shutil.rmtree(child, ignore_errors=True) if child.is_dir() else child.unlink(missing_ok=True)
 
 
 def next_run_dir(root: str | Path, model: str) -> Path:
@@ -154,25 +223,14 @@ def next_run_dir(root: str | Path, model: str) -> Path:
     return base / f"{safe}-{n}"
 
 
-def _write_run_config(run_dir: Path, data: ImageDataset | str | Path, cfg: TrainConfig, dcfg: DataConfig) -> None:
-    source = (
-        str(Path(data).resolve())
-        if isinstance(data, str | Path) and data != "digits"
-        else str(data if not isinstance(data, ImageDataset) else data.root)
-    )
-    write_json_atomic(run_dir / RUN_CONFIG, {"data": source, "training": cfg.to_dict(), "data_config": dcfg.to_dict()})
+def _source(data: ImageDataset | str | Path) -> str:
+    """How config.json names the data: an absolute path, "digits", or the dataset's root."""
+    if isinstance(data, ImageDataset):
+        return str(data.root)
+    return str(Path(data).resolve()) if data != "digits" else str(data)
 
 
-def read_run_config(run_dir: str | Path) -> tuple[str, TrainConfig, DataConfig]:
-    """The data source and configs a run was started with (for ``--resume``)."""
-    path = Path(run_dir) / RUN_CONFIG
-    if not path.is_file():
-        raise MissingInputError(f"{run_dir} has no {RUN_CONFIG}; it was not started by imgrec train.")
-    raw = json.loads(path.read_text(encoding="utf-8"))
-    return raw["data"], TrainConfig.from_dict(raw["training"]), DataConfig.from_dict(raw["data_config"])
-
-
-def _build_model(cfg: TrainConfig, ds: ImageDataset, train_ds: ImageDataset) -> Classifier:
+def _build_model(cfg: TrainConfig, ds: ImageDataset, train_ds: ImageDataset, resume: bool = False) -> Classifier:
     spec = get_model_spec(cfg.model)
     size = cfg.image_size or min(spec.default_size, _typical_side(train_ds))
     args = dict(cfg.model_args)
@@ -180,7 +238,8 @@ def _build_model(cfg: TrainConfig, ds: ImageDataset, train_ds: ImageDataset) -> 
         from imgrec.train.loop import seed_everything
 
         seed_everything(cfg.seed)  # the initial weights are part of a seeded run
-        args.update(pretrained=cfg.pretrained, weights=cfg.weights)
+        if not resume:  # a resumed run's weights come from its checkpoint: no download, no weights file
+            args.update(pretrained=cfg.pretrained, weights=cfg.weights)
         if cfg.dropout is not None:
             args["dropout"] = cfg.dropout
     elif spec.family == "probe":
@@ -244,6 +303,7 @@ def _fit(
     run_dir: Path,
     callbacks: Sequence[Callback],
     resume: bool,
+    cycles: list[int],
 ) -> History | None:
     x_train, y_train, _ = arrays["train"]
     if model.family in ("classical", "probe"):  # fitted in one call, no epochs
@@ -265,17 +325,25 @@ def _fit(
         callbacks=callbacks,  # type: ignore[arg-type]
         resume=resume,
         augment=create_augmenter(cfg.augment),
+        cycles=cycles,
     )
 
 
 def _run_meta(
-    cfg: TrainConfig, ds: ImageDataset, parts: Any, bad: list[tuple[str, str]], results: dict[str, Any], seconds: float
+    cfg: TrainConfig,
+    ds: ImageDataset,
+    parts: Any,
+    bad: list[tuple[str, str]],
+    results: dict[str, Any],
+    seconds: float,
+    history: History | None,
+    cycles: list[int],
 ) -> dict[str, Any]:
     summary = {
         split: {k: r.metrics[k] for k in ("accuracy", "macro_f1") if k in r.metrics} for split, r in results.items()
     }
     return {
-        "training": cfg.to_dict(),
+        "training": {**cfg.to_dict(), **_training_facts(cfg, history, cycles)},
         "data": {
             "name": ds.name,
             "root": ds.root,
@@ -287,3 +355,13 @@ def _run_meta(
         "metrics": summary,
         "timing": {"train_seconds": round(seconds, 3)},
     }
+
+
+def _training_facts(cfg: TrainConfig, history: History | None, cycles: list[int]) -> dict[str, Any]:
+    """What model.json says beyond the config: the epoch the saved weights are from, restarts."""
+    if history is None:
+        return {}
+    facts: dict[str, Any] = {"kept_weights": kept_weights(history.epochs, cfg.monitor)}
+    if len(cycles) > 1:
+        facts["cycles"] = cycles
+    return facts

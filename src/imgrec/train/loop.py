@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -31,13 +32,13 @@ from imgrec.train import checkpoint as ckpt
 from imgrec.train.callbacks import Callback, Callbacks
 from imgrec.train.data import batch_slices, check_arrays, class_weights, evaluate_split
 from imgrec.train.optim import Amp, default_lr, make_optimizer, pick_device, set_lr
-from imgrec.train.schedule import Stage, lr_at, plan, stage_at_epoch
+from imgrec.train.schedule import Stage, lr_at, plan_cycles, stage_at_epoch
+from imgrec.train.selection import improved
 from imgrec.types import History
 
 log = logging.getLogger(__name__)
 Augment = Callable[[np.ndarray, np.random.Generator], np.ndarray]
 HISTORY = "history.json"
-LOWER_IS_BETTER = {"val_loss"}
 
 
 def seed_everything(seed: int) -> None:
@@ -57,6 +58,7 @@ def fit_torch(
     callbacks: Sequence[Callback] = (),
     resume: bool = False,
     augment: Augment | None = None,
+    cycles: Sequence[int] | None = None,
 ) -> History:
     """Train ``model`` in place on prepared uint8 NHWC images; return the per-epoch history.
 
@@ -70,9 +72,14 @@ def fit_torch(
         callbacks: progress hooks.
         resume: continue from ``run_dir/checkpoints/last.safetensors``.
         augment: ``augment(batch, rng) -> batch`` on uint8 NHWC training batches.
+        cycles: the epochs at which each learning-rate cycle ends, the last one
+            ``cfg.epochs``; default ``[cfg.epochs]``. A finished N-epoch run is extended to M
+            epochs by resuming it with ``cfg.epochs = M`` and ``cycles = [N, M]`` (a warm
+            restart, see ``imgrec.train.schedule.plan_cycles``).
 
     Raises:
         TrainingInterrupted: on Ctrl-C, after saving a resumable checkpoint.
+        ConfigError: the loss became NaN or infinite (training stops at once).
 
     Example:
         >>> import numpy as np, tempfile
@@ -89,10 +96,11 @@ def fit_torch(
     if val is not None and len(val[1]) == 0:
         val = None  # an empty validation split is no validation
     x_val, y_val = check_arrays(val, model, "val") if val is not None else (None, None)
-    _check_config(cfg)
+    ends = list(cycles or [cfg.epochs])
+    _check_config(cfg, ends)
     cbs = Callbacks(callbacks)
     with _threads(cfg.num_threads):
-        run = _set_up(model, cfg, y_train, Path(run_dir), resume)
+        run = _set_up(model, cfg, y_train, Path(run_dir), resume, ends)
         history = History(epochs=list(run.state.history))
         cbs.on_train_start(cfg.epochs, len(run.slices), run.state.epoch)
         try:
@@ -105,6 +113,7 @@ def fit_torch(
                 row = _train_epoch(run, epoch, x_train, y_train, augment, cbs)
                 if x_val is not None and y_val is not None:
                     row.update(evaluate_split(model, x_val, y_val))
+                    _check_val_loss(row)
                 row["seconds"] = time.perf_counter() - started
                 _end_epoch(run, row, history)
                 cbs.on_epoch_end(epoch + 1, row)
@@ -138,12 +147,14 @@ class _Run:
     state: ckpt.TrainState
 
 
-def _set_up(model: TorchClassifier, cfg: TrainConfig, y_train: np.ndarray, run_dir: Path, resume: bool) -> _Run:
+def _set_up(
+    model: TorchClassifier, cfg: TrainConfig, y_train: np.ndarray, run_dir: Path, resume: bool, ends: list[int]
+) -> _Run:
     """Device, batches, schedule, optimizer, loss weights; then a fresh or restored state."""
     model.to(pick_device(cfg.device))
     slices = batch_slices(len(y_train), cfg.batch_size)
     lr = cfg.lr or default_lr(model.name, cfg.optimizer)
-    stages = plan(cfg.epochs, len(slices), lr, cfg.warmup_epochs, cfg.head_epochs, cfg.freeze == "backbone")
+    stages = plan_cycles(ends, len(slices), lr, cfg.warmup_epochs, cfg.head_epochs, cfg.freeze == "backbone")
     optimizer = make_optimizer(model, cfg, lr)
     amp = Amp(model.device, cfg.amp)
     auto = cfg.class_weights == "auto"
@@ -199,40 +210,44 @@ def _end_epoch(run: _Run, row: dict[str, float], history: History) -> None:
     run.state.epoch, run.state.interrupted = int(row["epoch"]), False
     run.state.history.append(row)
     history.epochs.append(row)
-    if _improved(run.state, row, run.cfg.monitor):
+    if improved(run.state, row, run.cfg.monitor):
         ckpt.save_best(run.folder, run.model)
     ckpt.save_checkpoint(run.folder, run.model, run.optimizer, run.state, run.rng, run.amp.scaler)
     write_json_atomic(run.run_dir / HISTORY, history.to_dict())
     log.info("epoch %d: %s", run.state.epoch, _fmt(row))
 
 
-def _check_config(cfg: TrainConfig) -> None:
+def _check_val_loss(row: dict[str, float]) -> None:
+    """Stop at once when the validation loss is NaN/inf: the weights are no longer usable."""
+    loss = row.get("val_loss")
+    if loss is not None and not math.isfinite(loss):
+        raise ConfigError(
+            f"Training diverged: the validation loss is {loss} after epoch {int(row['epoch'])} "
+            f"(training loss {row['train_loss']:.4g}). The model outputs are no longer finite; "
+            f"lower the learning rate (now {row['lr']:.3g}), turn off mixed precision (amp=false) "
+            "or check the data. Training was stopped."
+        )
+
+
+def _check_config(cfg: TrainConfig, ends: list[int]) -> None:
+    if ends[-1] != cfg.epochs or any(b <= a for a, b in pairwise(ends)) or ends[0] < 1:
+        raise ConfigError(
+            f"cycles must be increasing epoch counts ending at epochs ({cfg.epochs}); received {ends}."
+        )
     if cfg.head_epochs and cfg.freeze == "backbone":
         raise ConfigError(
             "head_epochs (two-stage fine-tuning) unfreezes the backbone after the head epochs, "
             "but freeze='backbone' keeps it frozen. Use one or the other."
         )
-    if cfg.head_epochs >= cfg.epochs:
+    if cfg.head_epochs >= ends[0]:
         raise ConfigError(
-            f"head_epochs ({cfg.head_epochs}) must be less than epochs ({cfg.epochs}); "
+            f"head_epochs ({cfg.head_epochs}) must be less than epochs ({ends[0]}); "
             "for head-only training use freeze='backbone'."
         )
 
 
 def _patience_exhausted(state: ckpt.TrainState, cfg: TrainConfig, has_val: bool) -> bool:
     return bool(has_val and cfg.early_stopping and state.epoch - state.best_epoch >= cfg.early_stopping)
-
-
-def _improved(state: ckpt.TrainState, row: dict[str, float], monitor: str) -> bool:
-    """Update the best score with this epoch's row; True when it is the new best."""
-    if monitor not in row:  # no validation data: the latest epoch is the best
-        score = float(row["epoch"])
-    else:
-        score = -row[monitor] if monitor in LOWER_IS_BETTER else row[monitor]
-    if state.best_score is not None and score <= state.best_score:
-        return False
-    state.best_score, state.best_epoch = score, int(row["epoch"])
-    return True
 
 
 def _save_interrupted(run: _Run) -> None:

@@ -12,6 +12,14 @@ Two-stage fine-tuning (``head_epochs > 0``), the exact rule:
 Each stage has its own warm-up (``warmup_epochs``, at most half the stage) and cosine decay
 towards zero at the end of the stage.
 
+Extending a finished run (``--resume RUN --epochs M`` on a run that finished N < M epochs),
+the exact rule (:func:`plan_cycles`): the first N epochs keep their plan unchanged, and the
+new epochs ``N+1 .. M`` are one more stage, a warm restart (SGDR, Loshchilov & Hutter 2017):
+its own linear warm-up (``warmup_epochs``, at most half the new stage) back up to the peak
+learning rate of the run's last stage, then a cosine decay to zero at epoch M. Continuing
+"from the current learning rate" would not train: the cosine has already decayed it to
+about zero at epoch N. Extending twice (5 -> 10 -> 15) gives two restarts.
+
 Example:
     >>> stages = plan(epochs=4, steps_per_epoch=10, lr=1e-3, warmup_epochs=1, head_epochs=0)
     >>> lr_at(stages, 0), round(lr_at(stages, 9), 6), lr_at(stages, 39) < 1e-5
@@ -22,6 +30,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from itertools import pairwise
 
 FINETUNE_SCALE = 0.1
 
@@ -62,6 +71,30 @@ def plan(
         _stage(0, head_epochs, steps_per_epoch, lr, warmup_epochs, True),
         _stage(head_epochs, epochs - head_epochs, steps_per_epoch, lr * FINETUNE_SCALE, warmup_epochs, False),
     ]
+
+
+def plan_cycles(
+    ends: list[int],
+    steps_per_epoch: int,
+    lr: float,
+    warmup_epochs: float,
+    head_epochs: int = 0,
+    freeze: bool = False,
+) -> list[Stage]:
+    """:func:`plan` for ``ends[0]`` epochs, then one warm restart ending at each later entry.
+
+    Example:
+        >>> stages = plan_cycles([2, 4], steps_per_epoch=10, lr=1e-3, warmup_epochs=1)
+        >>> [(s.first_epoch, s.steps, s.peak_lr) for s in stages]
+        [(0, 20, 0.001), (2, 20, 0.001)]
+        >>> lr_at(stages, 19) < 1e-4 < lr_at(stages, 29)
+        True
+    """
+    stages = plan(ends[0], steps_per_epoch, lr, warmup_epochs, head_epochs, freeze)
+    for start, end in pairwise(ends):
+        last = stages[-1]
+        stages.append(_stage(start, end - start, steps_per_epoch, last.peak_lr, warmup_epochs, last.frozen))
+    return stages
 
 
 def _stage(first: int, epochs: int, spe: int, lr: float, warmup_epochs: float, frozen: bool) -> Stage:
