@@ -23,17 +23,33 @@ def cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
+SIMD_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8")
+
+
+def cpu_flags() -> str:
+    """The SIMD flags that decide which kernels run (AVX2, AVX-512, VNNI for int8), as listed by the CPU."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                have = set(line.split(":", 1)[1].split())
+                return " ".join(f for f in SIMD_FLAGS if f in have) or "none of " + ", ".join(SIMD_FLAGS)
+    except OSError:
+        pass
+    return "unknown"
+
+
 def machine_info() -> dict[str, object]:
-    """CPU model, core count, OS, Python and key library versions."""
+    """CPU model and SIMD flags, core count, OS, Python and key library versions."""
     from importlib import metadata
 
     info: dict[str, object] = {
         "cpu": cpu_model(),
+        "cpu_flags": cpu_flags(),
         "cores": os.cpu_count(),
         "platform": platform.platform(),
         "python": platform.python_version(),
     }
-    for pkg in ("numpy", "scikit-learn", "torch", "timm", "onnxruntime"):
+    for pkg in ("numpy", "scikit-learn", "torch", "timm", "onnxruntime", "ai-edge-litert"):
         with suppress(metadata.PackageNotFoundError):
             info[pkg] = metadata.version(pkg)
     try:
