@@ -137,7 +137,23 @@ def decode(
         >>> decode(buf.getvalue()).shape
         (3, 4, 3)
     """
+    return decode_sized(data, limits=limits, min_side=min_side, name=name)[0]
+
+
+def decode_sized(
+    data: bytes,
+    *,
+    limits: DecodeLimits = DEFAULT_LIMITS,
+    min_side: int | None = None,
+    name: str = "image",
+) -> tuple[np.ndarray, tuple[int, int]]:
+    """Like :func:`decode`, plus the full-resolution ``(width, height)`` after EXIF orientation.
+
+    A JPEG decoded at reduced scale is smaller than the image; boxes and masks are mapped back
+    to the full-resolution size returned here.
+    """
     im = open_image(data, limits, name)
+    full = im.size
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
@@ -145,12 +161,15 @@ def decode(
                 _draft(im, min_side)
             im.seek(0)
             im.load()
+            stored = im.size
             im = _apply_orientation(im, name)
-            return to_rgb_array(im)
+            arr = to_rgb_array(im)
     except (InvalidImageError, MemoryError):
         raise
     except Exception as exc:  # truncated data, bad EXIF, broken streams
         raise InvalidImageError(f"{name} could not be decoded: {exc}") from None
+    turned = stored[0] != stored[1] and (arr.shape[1], arr.shape[0]) == (stored[1], stored[0])
+    return arr, (full[1], full[0]) if turned else full
 
 
 def _apply_orientation(im: Image.Image, name: str) -> Image.Image:

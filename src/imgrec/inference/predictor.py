@@ -16,8 +16,10 @@ from imgrec.imaging import DEFAULT_LIMITS, IMAGE_SUFFIXES, DecodeLimits
 from imgrec.imaging.decode import to_rgb_array
 from imgrec.models import Classifier, load_model, read_meta
 from imgrec.models.base import check_threads
+from imgrec.tasks import Task, get_task, to_predictions
+from imgrec.transforms.frame import Geometry
 from imgrec.transforms.preprocess import Preprocessing
-from imgrec.types import UNKNOWN, ClassScore, ItemError, Prediction
+from imgrec.types import ItemError, Prediction
 
 log = logging.getLogger(__name__)
 if TYPE_CHECKING:
@@ -83,6 +85,11 @@ class Predictor:
         """Probabilities for a prepared uint8 batch ``(N, S, S, 3)``."""
         return np.asarray(self.model.predict_proba(batch), dtype=np.float32)
 
+    @property
+    def task(self) -> Task:
+        """The run's task (``model.json``'s ``task``; classify for older runs)."""
+        return get_task(self.meta.get("task") or getattr(self.model, "task", None))
+
     def prepare(self, item: ImageInput, limits: DecodeLimits = DEFAULT_LIMITS) -> np.ndarray:
         """One input as the model's prepared uint8 array, through the path training took.
 
@@ -90,80 +97,98 @@ class Predictor:
         JPEGs at the reduced scale the preprocessing allows), exactly as in train, evaluate and
         serve; arrays and PIL images are prepared as they are.
         """
+        return self.prepare_framed(item, limits)[0]
+
+    def prepare_framed(self, item: ImageInput, limits: DecodeLimits = DEFAULT_LIMITS) -> tuple[np.ndarray, Geometry]:
+        """:meth:`prepare`, plus where the image landed in the input (to map boxes back)."""
         prep = self.preprocessing
         if isinstance(item, np.ndarray):
-            return prep.prepare(_check_array(item))
+            return prep.prepare_framed(_check_array(item))
         if isinstance(item, bytes | bytearray):
-            return prep.decode(bytes(item), limits=limits, name="upload")
+            return prep.decode_framed(bytes(item), limits=limits, name="upload")
         if isinstance(item, str | Path):
-            return prep.load(item, limits=limits)
+            return prep.load_framed(item, limits=limits)
         if _is_pil(item):
-            return prep.prepare(to_rgb_array(item))
+            return prep.prepare_framed(to_rgb_array(item))
         raise UsageError(
             f"Expected an image path, encoded bytes, an RGB uint8 array or a PIL image; received {type(item).__name__}."
         )
+
+    def options(self, **given: Any) -> dict[str, Any]:
+        """The task's prediction options, checked (``top_k``/``threshold``; ``conf``/``iou``/...)."""
+        return self.task.options(**given)
+
+    def forward(self, batch: np.ndarray) -> Any:
+        """Raw model output for a prepared batch, one entry per image (probability rows, box candidates)."""
+        return self.task.forward(self.model, batch)
+
+    def postprocess(
+        self, raw: Any, geometries: Sequence[Geometry], names: Sequence[str | None], options: dict[str, Any]
+    ) -> list[Any]:
+        """Raw entries -> typed results (:class:`Prediction`, ``Detections``) in original pixels."""
+        return self.task.postprocess(raw, geometries, names, self.classes, options)
 
     def predict(
         self,
         images: ImageInput | Iterable[ImageInput],
         *,
-        top_k: int = 1,
-        threshold: float | None = None,
         batch_size: int = 32,
         limits: DecodeLimits = DEFAULT_LIMITS,
-    ) -> list[Prediction | ItemError]:
+        **options: Any,
+    ) -> list[Any]:
         """Predict many images; a bad one becomes an :class:`ItemError`, the rest go on.
 
         Args:
             images: paths, encoded bytes, RGB uint8 arrays or PIL images; one of them alone
                 counts as one input (a ``(N, H, W, 3)`` array as N inputs).
-            top_k: how many classes to return per image.
-            threshold: below this top probability the label is ``"unknown"``.
             batch_size: images per model call.
             limits: byte, pixel and format limits every image is decoded under.
+            **options: the task's options. classify: ``top_k`` (classes per image),
+                ``threshold`` (below it the label is ``"unknown"``). detect: ``conf``, ``iou``,
+                ``max_det``, ``classes``.
+
+        Returns:
+            One result per input, in order: a :class:`Prediction` (classify) or ``Detections``
+            (detect), or an :class:`ItemError`.
         """
-        _check_options(top_k, threshold)
-        out: list[Prediction | ItemError] = []
+        opts = self.options(**options)
+        if batch_size < 1:
+            raise UsageError(f"batch_size must be >= 1; received {batch_size}.")
+        out: list[Any] = []
         for chunk in _chunks(as_inputs(images), batch_size):
-            out.extend(self._predict_chunk(chunk, top_k, threshold, limits))
+            out.extend(self._predict_chunk(chunk, opts, limits))
         return out
 
-    def predict_one(self, image: ImageInput, *, top_k: int = 1, threshold: float | None = None) -> Prediction:
+    def predict_one(self, image: ImageInput, **options: Any) -> Any:
         """Predict one image; raises the decode error instead of returning it."""
-        _check_options(top_k, threshold)
-        arr = self.prepare(image)
-        return self.to_predictions(self.predict_proba(arr[None]), [_name(image)], top_k, threshold)[0]
+        opts = self.options(**options)
+        arr, geometry = self.prepare_framed(image)
+        return self.postprocess(self.forward(arr[None]), [geometry], [_name(image)], opts)[0]
 
-    def _predict_chunk(
-        self, chunk: Sequence[ImageInput], top_k: int, threshold: float | None, limits: DecodeLimits = DEFAULT_LIMITS
-    ) -> list[Prediction | ItemError]:
-        slots: list[Prediction | ItemError | None] = [None] * len(chunk)
-        ready, where = [], []
+    def _predict_chunk(self, chunk: Sequence[ImageInput], opts: dict[str, Any], limits: DecodeLimits) -> list[Any]:
+        slots: list[Any] = [None] * len(chunk)
+        ready, geometries, where = [], [], []
         for i, item in enumerate(chunk):
             try:
-                ready.append(self.prepare(item, limits))
-                where.append(i)
+                arr, geometry = self.prepare_framed(item, limits)
             except ImgrecError as exc:
                 slots[i] = ItemError(code=exc.code, message=str(exc), path=_name(item))
+                continue
+            ready.append(arr)
+            geometries.append(geometry)
+            where.append(i)
         if ready:
-            proba = self.predict_proba(np.stack(ready))
             names = [_name(chunk[i]) for i in where]
-            for i, pred in zip(where, self.to_predictions(proba, names, top_k, threshold), strict=True):
-                slots[i] = pred
-        return [s for s in slots if s is not None]
+            results = self.postprocess(self.forward(np.stack(ready)), geometries, names, opts)
+            for i, result in zip(where, results, strict=True):
+                slots[i] = result
+        return slots
 
     def to_predictions(
         self, proba: np.ndarray, names: Sequence[str | None], top_k: int = 1, threshold: float | None = None
     ) -> list[Prediction]:
         """Turn probability rows into predictions (top-k, ``unknown`` under ``threshold``)."""
-        k = min(top_k, len(self.classes))
-        order = np.argsort(-proba, axis=1, kind="stable")[:, :k]
-        preds = []
-        for row, idx, name in zip(proba, order, names, strict=True):
-            top = tuple(ClassScore(self.classes[j], float(row[j])) for j in idx)
-            label = top[0].label if threshold is None or top[0].score >= threshold else UNKNOWN
-            preds.append(Prediction(label=label, score=top[0].score, top_k=top, path=name))
-        return preds
+        return to_predictions(proba, self.classes, names, top_k, threshold)
 
 
 def _load_backend(path: Path, backend: str | None, threads: int | None) -> tuple[Classifier, dict[str, Any]]:
@@ -224,13 +249,6 @@ def _has_onnxruntime() -> bool:
     if not found:
         log.info("model.onnx present but onnxruntime is not installed; using the run's own model")
     return found
-
-
-def _check_options(top_k: int, threshold: float | None) -> None:
-    if top_k < 1:
-        raise UsageError(f"top_k must be >= 1; received {top_k}.")
-    if threshold is not None and not 0.0 <= threshold <= 1.0:
-        raise UsageError(f"threshold must be a probability in [0, 1]; received {threshold}.")
 
 
 def as_inputs(images: ImageInput | Iterable[ImageInput]) -> list[ImageInput]:

@@ -11,8 +11,9 @@ from typing import Any
 import numpy as np
 
 from imgrec.errors import ModelFileError
-from imgrec.imaging.decode import DEFAULT_LIMITS, DecodeLimits, decode, read_bytes
-from imgrec.imaging.ops import INTERPOLATIONS, center_crop, resize, resize_shorter, to_gray
+from imgrec.imaging.decode import DEFAULT_LIMITS, DecodeLimits, decode_sized, read_bytes
+from imgrec.imaging.ops import INTERPOLATIONS, to_gray
+from imgrec.transforms.frame import PAD_ANCHORS, RESIZE_MODES, Geometry, compose, place
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -28,12 +29,17 @@ class Preprocessing:
 
     Attributes:
         size: model input side in pixels (square).
-        crop_pct: resize the shorter side to ``size / crop_pct`` then centre-crop ``size``
-            (timm's convention; 1.0 = no margin). ``0`` squashes to size x size instead.
+        crop_pct: with ``resize_mode="crop"``: resize the shorter side to ``size / crop_pct``
+            then centre-crop ``size`` (timm's convention; 1.0 = no margin). ``0`` squashes to
+            size x size instead (the same as ``resize_mode="stretch"``).
         interpolation: resize filter name.
         mean: per-channel mean of 0..1 inputs.
         std: per-channel standard deviation of 0..1 inputs.
         grayscale: the model sees luma only (replicated on 3 channels by ``prepare``).
+        resize_mode: "crop" (classifiers), "letterbox" (keep the aspect ratio, pad; detectors)
+            or "stretch" (squash to the square).
+        pad_value: letterbox padding gray level.
+        pad_anchor: letterbox placement: "center", or "topleft" (YOLOX's convention).
 
     Example:
         >>> import numpy as np
@@ -48,41 +54,63 @@ class Preprocessing:
     mean: tuple[float, float, float] = IMAGENET_MEAN
     std: tuple[float, float, float] = IMAGENET_STD
     grayscale: bool = False
+    resize_mode: str = "crop"
+    pad_value: int = 114
+    pad_anchor: str = "center"
+
+    @property
+    def mode(self) -> str:
+        """The resize mode in effect (``crop_pct <= 0`` with "crop" means "stretch")."""
+        return "stretch" if self.resize_mode == "crop" and self.crop_pct <= 0 else self.resize_mode
 
     @property
     def min_side(self) -> int:
         """The smallest decoded side that still fills the input (for reduced-size JPEG decoding)."""
-        return math.ceil(self.size / self.crop_pct) if self.crop_pct > 0 else self.size
+        return math.ceil(self.size / self.crop_pct) if self.mode == "crop" else self.size
 
     def prepare(self, img: np.ndarray) -> np.ndarray:
         """Resize/crop one RGB uint8 image to the model's input size."""
-        s = self.size
-        if self.crop_pct <= 0:
-            out = resize(img, (s, s), self.interpolation)
-        else:
-            out = resize_shorter(img, max(s, round(s / self.crop_pct)), self.interpolation)
-            out = center_crop(out, (s, s))
+        return self.prepare_framed(img)[0]
+
+    def prepare_framed(self, img: np.ndarray, original: tuple[int, int] | None = None) -> tuple[np.ndarray, Geometry]:
+        """:meth:`prepare`, plus where the image landed in the input (:class:`Geometry`).
+
+        Args:
+            img: the decoded RGB image.
+            original: ``(width, height)`` of the full-resolution image when ``img`` was decoded
+                at reduced scale (default: ``img``'s own size).
+        """
+        out, scale, offset = place(img, self.size, self.mode, crop_pct=self.crop_pct or 1.0,
+                                   interpolation=self.interpolation, pad_value=self.pad_value,
+                                   anchor=self.pad_anchor)  # fmt: skip
         if self.grayscale:
-            g = to_gray(out)
-            out = np.repeat(g[..., None], 3, axis=2)
-        return np.ascontiguousarray(out)
+            out = np.repeat(to_gray(out)[..., None], 3, axis=2)
+        decoded = (img.shape[1], img.shape[0])
+        return np.ascontiguousarray(out), compose(decoded, original or decoded, scale, offset, self.size)
 
     def decode(self, data: bytes, *, limits: DecodeLimits = DEFAULT_LIMITS, name: str = "image") -> np.ndarray:
         """Encoded bytes to a prepared input: the one path from a file to a model input.
 
         Train, evaluate, predict, benchmark, export checks and serve all come through here
-        (datasets through :meth:`decode_rgb` and :meth:`prepare`), so a JPEG is decoded at the
-        same reduced scale everywhere and every command sees the same array.
+        (datasets through ``ImageDataset.load_prepared``), so a JPEG is decoded at the same
+        reduced scale everywhere and every command sees the same array.
         """
-        return self.prepare(self.decode_rgb(data, limits=limits, name=name))
+        return self.decode_framed(data, limits=limits, name=name)[0]
 
-    def decode_rgb(self, data: bytes, *, limits: DecodeLimits = DEFAULT_LIMITS, name: str = "image") -> np.ndarray:
-        """Encoded bytes to the RGB image :meth:`prepare` expects (large JPEGs at reduced scale)."""
-        return decode(data, limits=limits, min_side=self.min_side, name=name)
+    def decode_framed(
+        self, data: bytes, *, limits: DecodeLimits = DEFAULT_LIMITS, name: str = "image"
+    ) -> tuple[np.ndarray, Geometry]:
+        """:meth:`decode`, plus the geometry relative to the full-resolution image."""
+        img, original = decode_sized(data, limits=limits, min_side=self.min_side, name=name)
+        return self.prepare_framed(img, original)
 
     def load(self, path: str | Path, *, limits: DecodeLimits = DEFAULT_LIMITS) -> np.ndarray:
         """A prepared input from an image file (see :meth:`decode`)."""
-        return self.decode(read_bytes(path, limits), limits=limits, name=str(path))
+        return self.load_framed(path, limits=limits)[0]
+
+    def load_framed(self, path: str | Path, *, limits: DecodeLimits = DEFAULT_LIMITS) -> tuple[np.ndarray, Geometry]:
+        """:meth:`load`, plus the geometry relative to the full-resolution image."""
+        return self.decode_framed(read_bytes(path, limits), limits=limits, name=str(path))
 
     def prepare_batch(self, images: list[np.ndarray]) -> np.ndarray:
         """Prepare several images into one ``(N, size, size, 3)`` uint8 array."""
@@ -106,10 +134,15 @@ class Preprocessing:
                 mean=tuple(float(v) for v in data.get("mean", IMAGENET_MEAN)),  # type: ignore[arg-type]
                 std=tuple(float(v) for v in data.get("std", IMAGENET_STD)),  # type: ignore[arg-type]
                 grayscale=bool(data.get("grayscale", False)),
+                resize_mode=str(data.get("resize_mode", "crop")),
+                pad_value=int(data.get("pad_value", 114)),
+                pad_anchor=str(data.get("pad_anchor", "center")),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelFileError(f"Invalid preprocessing record {dict(data)!r}: {exc}") from None
-        if p.interpolation not in INTERPOLATIONS or len(p.mean) != 3 or len(p.std) != 3 or p.size < 1:
+        shape_ok = p.interpolation in INTERPOLATIONS and len(p.mean) == 3 and len(p.std) == 3 and p.size >= 1
+        mode_ok = p.resize_mode in RESIZE_MODES and p.pad_anchor in PAD_ANCHORS and 0 <= p.pad_value <= 255
+        if not (shape_ok and mode_ok):
             raise ModelFileError(f"Invalid preprocessing record {dict(data)!r}.")
         return p
 
