@@ -130,7 +130,7 @@ def export_run(
     run = Path(run_dir)
     _check_options(format, samples, calibration_size, min_agreement, max_drop)
     refuse_unexportable(run, read_meta(run))
-    model, meta = load_model(run)
+    model, meta = _classifier(run)
     if model.family == "probe" and int8:
         raise UsageError(f"{run} is a linear probe: its backbone keeps its own precision; export without --int8.")
     check = load_samples(run, data, model.preprocessing, model.classes, splits=CHECK_SPLITS, limit=samples)
@@ -142,6 +142,13 @@ def export_run(
         )
         files.append(_export_int8(run, model, files[0].path, check, calib, max_drop))
     return ExportReport(run, _source_bytes(run, meta), files)
+
+
+def _classifier(run: Path) -> tuple[Classifier, dict[str, Any]]:
+    model, meta = load_model(run)
+    if not isinstance(model, Classifier):
+        raise UsageError(f"{run} holds a {model.task} model; ONNX export is implemented for classifiers so far.")
+    return model, meta
 
 
 def _check_options(fmt: str, samples: int, calibration_size: int, min_agreement: float, max_drop: float) -> None:
@@ -224,7 +231,7 @@ def check_exports(
     _check_options("onnx", samples, 1, min_agreement, max_drop)
     if not (run / ONNX_FILE).is_file():
         raise UsageError(f"{run} has no {ONNX_FILE} to check; create it with `imgrec export {run} --format onnx`.")
-    model, meta = load_model(run)
+    model, meta = _classifier(run)
     check = load_samples(run, data, model.preprocessing, model.classes, splits=CHECK_SPLITS, limit=samples)
     fp32 = load_onnx(run, meta)
     figures = parity.compare(model, fp32, check)

@@ -14,8 +14,8 @@ import numpy as np
 from imgrec.errors import ImgrecError, MissingInputError, UsageError
 from imgrec.imaging import DEFAULT_LIMITS, IMAGE_SUFFIXES, DecodeLimits
 from imgrec.imaging.decode import to_rgb_array
-from imgrec.models import Classifier, load_model, read_meta
-from imgrec.models.base import check_threads
+from imgrec.models import load_model, read_meta
+from imgrec.models.base import Model, check_threads
 from imgrec.tasks import Task, get_task, to_predictions
 from imgrec.transforms.frame import Geometry
 from imgrec.transforms.preprocess import Preprocessing
@@ -39,7 +39,7 @@ class Predictor:
         >>> # p.predict(["cat.jpg"], top_k=3)[0].label
     """
 
-    def __init__(self, model: Classifier, meta: dict[str, Any] | None = None, run_dir: Path | None = None) -> None:
+    def __init__(self, model: Model, meta: dict[str, Any] | None = None, run_dir: Path | None = None) -> None:
         self.model = model
         self.meta = dict(meta or {})
         self.run_dir = run_dir
@@ -82,8 +82,11 @@ class Predictor:
         return self.run_dir.name if self.run_dir else self.model.name
 
     def predict_proba(self, batch: np.ndarray) -> np.ndarray:
-        """Probabilities for a prepared uint8 batch ``(N, S, S, 3)``."""
-        return np.asarray(self.model.predict_proba(batch), dtype=np.float32)
+        """Probabilities for a prepared uint8 batch ``(N, S, S, 3)`` (classifiers)."""
+        predict_proba = getattr(self.model, "predict_proba", None)
+        if predict_proba is None:
+            raise UsageError(f"{self.name} is a {self.model.task} model; it gives no class probabilities.")
+        return np.asarray(predict_proba(batch), dtype=np.float32)
 
     @property
     def task(self) -> Task:
@@ -191,7 +194,7 @@ class Predictor:
         return to_predictions(proba, self.classes, names, top_k, threshold)
 
 
-def _load_backend(path: Path, backend: str | None, threads: int | None) -> tuple[Classifier, dict[str, Any]]:
+def _load_backend(path: Path, backend: str | None, threads: int | None) -> tuple[Model, dict[str, Any]]:
     """The run's model through the requested backend (see :meth:`Predictor.from_run`)."""
     from imgrec.models import onnx_backend
     from imgrec.models.exportable import classical_onnx_reason
@@ -223,7 +226,7 @@ def _load_backend(path: Path, backend: str | None, threads: int | None) -> tuple
 MODEL_FILE_SUFFIXES = (".onnx", ".tflite")
 
 
-def _load_model_file(path: Path, threads: int | None) -> tuple[Classifier, dict[str, Any]]:
+def _load_model_file(path: Path, threads: int | None) -> tuple[Model, dict[str, Any]]:
     """An ``imgrec export`` ONNX file predicts directly (it carries its classes and
     preprocessing); any other model file must be imported first, and the error says how."""
     from imgrec.models import onnx_backend

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from imgrec.errors import MissingInputError, ModelFileError, OutputError
-from imgrec.models.base import Classifier
+from imgrec.models.base import Model
 from imgrec.models.registry import get_loader
 
 FORMAT = "imgrec-model"
@@ -76,7 +76,7 @@ def write_bytes_atomic(path: Path, payload: bytes) -> None:
         raise OutputError(f"Cannot write {path}: {exc.strerror or exc}") from None
 
 
-def save_model(model: Classifier, run_dir: str | Path, meta: dict[str, Any] | None = None) -> Path:
+def save_model(model: Model, run_dir: str | Path, meta: dict[str, Any] | None = None) -> Path:
     """Write ``model.json`` and the weights into ``run_dir``.
 
     Args:
@@ -93,7 +93,7 @@ def save_model(model: Classifier, run_dir: str | Path, meta: dict[str, Any] | No
     record = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
-        "task": "classification",
+        "task": model.task,
         "model": model.name,
         "family": model.family,
         "classes": model.classes,
@@ -131,7 +131,7 @@ def read_meta(run_dir: str | Path) -> dict[str, Any]:
     return meta
 
 
-def load_model(run_dir: str | Path) -> tuple[Classifier, dict[str, Any]]:
+def load_model(run_dir: str | Path) -> tuple[Model, dict[str, Any]]:
     """Load a classifier and its metadata from a run directory.
 
     Example:

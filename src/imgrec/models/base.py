@@ -16,23 +16,24 @@ from imgrec.transforms.preprocess import Preprocessing
 Family = Literal["classical", "torch", "onnx", "external", "probe"]
 
 
-class Classifier(abc.ABC):
-    """A trained (or trainable) image classifier.
+class Model(abc.ABC):
+    """What every model of every task has: a name, classes, preprocessing, weights.
 
-    Every backend takes the same input: a uint8 batch ``(N, size, size, 3)`` already
-    prepared with :attr:`preprocessing` (``Preprocessing.prepare``); normalization with
-    mean/std, if any, happens inside the model. ``predict_proba`` returns float32
-    ``(N, num_classes)`` rows summing to 1.
+    Every backend takes the same input: a uint8 batch ``(N, size, size, 3)`` already prepared
+    with :attr:`preprocessing`; normalization with mean/std, if any, happens inside the model.
+    What comes out depends on the task (:class:`Classifier`, :class:`Detector`).
 
     Attributes:
         name: registered model name (``"hog-svm"``, ``"resnet18"``).
         family: backend family.
-        classes: class names, index-aligned with probability columns.
+        task: the task name (``imgrec.tasks``), ``"classify"`` or ``"detect"``.
+        classes: class names, index-aligned with the model's outputs.
         preprocessing: how inputs were prepared in training.
         model_args: keyword arguments the model was built with (recorded in the artifact).
     """
 
     family: Family = "classical"
+    task: str = "classify"
 
     def __init__(
         self, name: str, classes: list[str], preprocessing: Preprocessing, model_args: Mapping[str, Any] | None = None
@@ -45,14 +46,6 @@ class Classifier(abc.ABC):
     @property
     def num_classes(self) -> int:
         return len(self.classes)
-
-    @abc.abstractmethod
-    def predict_proba(self, batch: np.ndarray) -> np.ndarray:
-        """Class probabilities for a prepared uint8 batch."""
-
-    def predict(self, batch: np.ndarray) -> np.ndarray:
-        """Index of the most probable class per image."""
-        return np.asarray(self.predict_proba(batch)).argmax(axis=1)
 
     def set_threads(self, threads: int | None) -> None:
         """Use ``threads`` CPU threads for the math from now on (None: the backend's default).
@@ -70,14 +63,40 @@ class Classifier(abc.ABC):
         """Number of learned scalars (for listings and comparisons)."""
 
 
+class Classifier(Model):
+    """A trained (or trainable) image classifier: ``predict_proba`` returns float32
+    ``(N, num_classes)`` rows summing to 1 for a prepared uint8 batch."""
+
+    task = "classify"
+
+    @abc.abstractmethod
+    def predict_proba(self, batch: np.ndarray) -> np.ndarray:
+        """Class probabilities for a prepared uint8 batch."""
+
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        """Index of the most probable class per image."""
+        return np.asarray(self.predict_proba(batch)).argmax(axis=1)
+
+
+class Detector(Model):
+    """An object detector: ``detect`` returns one ``imgrec.tasks.BoxCandidates`` per image, in
+    model-input pixels, before score threshold and NMS (the ``detect`` task does those)."""
+
+    task = "detect"
+
+    @abc.abstractmethod
+    def detect(self, batch: np.ndarray) -> list[Any]:
+        """Decoded box candidates per image for a prepared uint8 batch."""
+
+
 def check_threads(threads: int | None) -> None:
     """Refuse a thread count below 1 (None means the backend's default)."""
     if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
         raise UsageError(f"threads must be an integer >= 1, or None for the default; received {threads!r}.")
 
 
-# Loads a classifier of one family from a run directory and its parsed model.json.
-Loader = Callable[[Path, dict[str, Any]], Classifier]
+# Loads a model of one family from a run directory and its parsed model.json.
+Loader = Callable[[Path, dict[str, Any]], Model]
 
 
 @dataclass(frozen=True)
@@ -95,6 +114,7 @@ class ModelSpec:
         params: approximate parameter count for 10 classes, or None when unknown.
         timm_name: the timm architecture, for models built by timm.
         tags: free-form labels (``"lowres"``, ``"transformer"``).
+        task: what the model does (``imgrec.tasks``): "classify" or "detect".
     """
 
     name: str
@@ -108,3 +128,4 @@ class ModelSpec:
     mean: tuple[float, float, float] | None = None
     std: tuple[float, float, float] | None = None
     tags: tuple[str, ...] = field(default=())
+    task: str = "classify"

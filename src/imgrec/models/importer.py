@@ -91,7 +91,7 @@ def import_model(path: str | Path, options: ImportOptions, out: str | Path) -> P
                     sha256=file_sha256(src), imported_from=str(src.resolve()))  # fmt: skip
     io, classes = _fit_outputs(io, runtime, prep, labels, options.output, src)
     model = ExternalClassifier(options.name or src.stem, classes, prep, io, src)
-    record = {"task": "classification", "external": io.to_dict(),
+    record = {"external": io.to_dict(),
               "provenance": {"imported_from": io.imported_from, "sha256": io.sha256, "runtime": kind}}  # fmt: skip
     save_model(model, run, record)
     log.info("imported %s into %s (%d classes)", src, run, len(classes))

@@ -21,7 +21,7 @@ import numpy as np
 
 from imgrec.errors import ConfigError, ModelFileError, UsageError
 from imgrec.models.artifact import load_model, save_model
-from imgrec.models.base import Classifier, ModelSpec
+from imgrec.models.base import Classifier, Model, ModelSpec
 from imgrec.models.registry import register_loader, register_model
 from imgrec.transforms.preprocess import Preprocessing
 
@@ -42,7 +42,7 @@ class LinearProbe(Classifier):
     family = "probe"
 
     def __init__(
-        self, name: str, classes: list[str], backbone: Classifier, model_args: Mapping[str, Any], head: Any = None,
+        self, name: str, classes: list[str], backbone: Model, model_args: Mapping[str, Any], head: Any = None,
         backbone_meta: Mapping[str, Any] | None = None,
     ) -> None:  # fmt: skip
         if not hasattr(backbone, "embed"):

@@ -39,7 +39,7 @@ def test_fits_on_embeddings_and_round_trips_as_one_run(backbone, tmp_path):
     test_x, test_y = colour_images(20, seed=1)
     proba = probe.predict_proba(test_x)
     assert (proba.argmax(1) == test_y).mean() == 1.0
-    run = save_model(probe, tmp_path / "probe", {"task": "classification"})
+    run = save_model(probe, tmp_path / "probe")
     assert (run / "backbone" / "imported.onnx").is_file() and (run / "head.npz").is_file()
     loaded, meta = load_model(run)
     assert meta["family"] == "probe" and meta["model_args"]["backbone_model"] == "m"
@@ -61,7 +61,7 @@ def test_svm_head_and_option_errors(backbone):
 def test_a_torch_run_backbone_embeds_with_its_head_input(tmp_path):
     pytest.importorskip("torch")
     net = create_model("cnn-small", ["a", "b", "c"], image_size=16)
-    run = save_model(net, tmp_path / "cnn", {"task": "classification"})
+    run = save_model(net, tmp_path / "cnn")
     probe = create_model("linear-probe", ["red", "blue"], backbone=str(run))
     x, y = colour_images(12)
     x = np.repeat(np.repeat(x, 2, axis=1), 2, axis=2)
@@ -74,7 +74,7 @@ def test_a_torch_run_backbone_embeds_with_its_head_input(tmp_path):
 def test_a_classical_backbone_is_refused_with_the_reason(tmp_path):
     hog = create_model("hog-svm", ["red", "blue"], image_size=8)
     x, y = colour_images(20)
-    run = save_model(hog.fit(x, y), tmp_path / "hog", {"task": "classification"})  # type: ignore[attr-defined]
+    run = save_model(hog.fit(x, y), tmp_path / "hog")  # type: ignore[attr-defined]
     with pytest.raises(ConfigError, match="cannot give penultimate-layer embeddings"):
         create_model("linear-probe", ["red", "blue"], backbone=str(run))
 
@@ -97,7 +97,7 @@ def test_a_probe_exports_as_one_onnx_graph_that_passes_the_parity_gate(backbone,
 
     probe = create_model("linear-probe", ["blue", "red"], backbone=str(backbone))
     x, y = colour_images(40)
-    run = save_model(probe.fit(x, 1 - y), tmp_path / "probe", {"task": "classification"})  # type: ignore[attr-defined]
+    run = save_model(probe.fit(x, 1 - y), tmp_path / "probe")  # type: ignore[attr-defined]
     data = _folder(tmp_path / "data")
     report = export_run(run, data=data)
     (exported,) = report.files
@@ -116,7 +116,7 @@ def test_an_svm_probe_is_refused_by_export_with_the_reason(backbone, tmp_path):
 
     probe = create_model("linear-probe", ["blue", "red"], backbone=str(backbone), head="svm")
     x, y = colour_images(30)
-    run = save_model(probe.fit(x, y), tmp_path / "probe", {"task": "classification"})  # type: ignore[attr-defined]
+    run = save_model(probe.fit(x, y), tmp_path / "probe")  # type: ignore[attr-defined]
     with pytest.raises(UsageError, match="head=logistic"):
         export_run(run, data=_folder(tmp_path / "data"))
     assert not (run / "model.onnx").exists()
