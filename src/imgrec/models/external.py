@@ -23,7 +23,7 @@ import numpy as np
 
 from imgrec.errors import ModelFileError, UsageError
 from imgrec.models.artifact import write_bytes_atomic
-from imgrec.models.base import Classifier
+from imgrec.models.base import Classifier, Detector, check_threads
 from imgrec.models.registry import register_loader
 from imgrec.models.runtimes import RUNTIMES, open_runtime
 from imgrec.transforms.preprocess import Preprocessing
@@ -43,6 +43,7 @@ class ExternalIO:
     background: int | None = None
     sha256: str = ""
     imported_from: str = ""
+    decoder: str | None = None
 
     def __post_init__(self) -> None:
         for value, allowed, what in ((self.runtime, RUNTIMES, "runtime"), (self.layout, LAYOUTS, "layout"),
@@ -87,7 +88,51 @@ def to_probabilities(raw: np.ndarray, io: ExternalIO) -> np.ndarray:
     return np.divide(x, total, out=np.full_like(x, 1.0 / max(1, x.shape[1])), where=total > 0)
 
 
-class ExternalClassifier(Classifier):
+class _ExternalFile:
+    """What imported classifiers and detectors share: the file, its runtime, the input mapping."""
+
+    io: ExternalIO
+    path: Path
+    runtime: Any
+    preprocessing: Preprocessing
+
+    def _open(self, io: ExternalIO, path: Path, threads: int | None) -> None:
+        self.io, self.path = io, Path(path)
+        self.runtime = open_runtime(io.runtime, self.path, threads)
+
+    def set_threads(self, threads: int | None) -> None:
+        check_threads(threads)
+        self.runtime = open_runtime(self.io.runtime, self.path, threads)
+        self._embedder = None
+
+    def _input(self, batch: np.ndarray) -> np.ndarray:
+        s = self.preprocessing.size
+        x = np.asarray(batch)
+        if x.dtype != np.uint8 or x.ndim != 4 or x.shape[1:] != (s, s, 3):
+            raise UsageError(f"Expected a prepared uint8 batch (N, {s}, {s}, 3); received {x.dtype} {x.shape}.")
+        return model_input(x, self.preprocessing, self.io, self.runtime.input.dtype)
+
+    def _proto(self) -> Any:
+        from imgrec.models.onnx_backend import read_proto
+
+        return read_proto(self.path)
+
+    def save_weights(self, run_dir: Path) -> dict[str, str]:
+        """Copy the model file into ``run_dir`` (unless it is already there)."""
+        target = Path(run_dir) / self.io.file
+        if not target.exists() or target.resolve() != self.path.resolve():
+            write_bytes_atomic(target, self.path.read_bytes())
+        return {"model": self.io.file}
+
+    def num_params(self) -> int:
+        """Scalars stored in the file's weights (ONNX initializers; TFLite constant tensors)."""
+        if self.io.runtime == "onnx":
+            return int(sum(int(np.prod(t.dims)) for t in self._proto().graph.initializer))
+        details = self.runtime.interp.get_tensor_details()
+        return int(sum(int(np.prod(d["shape"])) for d in details if d["name"] and "weights" in d["name"].lower()))
+
+
+class ExternalClassifier(_ExternalFile, Classifier):
     """An imported ONNX or TFLite classifier behind the common interface.
 
     Attributes:
@@ -103,21 +148,8 @@ class ExternalClassifier(Classifier):
         model_args: Mapping[str, Any] | None = None, threads: int | None = None,
     ) -> None:  # fmt: skip
         super().__init__(name, classes, preprocessing, model_args)
-        self.io, self.path = io, Path(path)
-        self.runtime = open_runtime(io.runtime, self.path, threads)
+        self._open(io, path, threads)
         self._embedder: Any = None
-
-    def set_threads(self, threads: int | None) -> None:
-        super().set_threads(threads)
-        self.runtime = open_runtime(self.io.runtime, self.path, threads)
-        self._embedder = None
-
-    def _input(self, batch: np.ndarray) -> np.ndarray:
-        s = self.preprocessing.size
-        x = np.asarray(batch)
-        if x.dtype != np.uint8 or x.ndim != 4 or x.shape[1:] != (s, s, 3):
-            raise UsageError(f"Expected a prepared uint8 batch (N, {s}, {s}, 3); received {x.dtype} {x.shape}.")
-        return model_input(x, self.preprocessing, self.io, self.runtime.input.dtype)
 
     def predict_proba(self, batch: np.ndarray) -> np.ndarray:
         """Class probabilities ``float32 (N, C)`` for a prepared uint8 batch."""
@@ -155,25 +187,6 @@ class ExternalClassifier(Classifier):
             return f"{name} (tensor {index})"
         return self.embedding_tensor
 
-    def _proto(self) -> Any:
-        from imgrec.models.onnx_backend import read_proto
-
-        return read_proto(self.path)
-
-    def save_weights(self, run_dir: Path) -> dict[str, str]:
-        """Copy the model file into ``run_dir`` (unless it is already there)."""
-        target = Path(run_dir) / self.io.file
-        if not target.exists() or target.resolve() != self.path.resolve():
-            write_bytes_atomic(target, self.path.read_bytes())
-        return {"model": self.io.file}
-
-    def num_params(self) -> int:
-        """Scalars stored in the file's weights (ONNX initializers; TFLite constant tensors)."""
-        if self.io.runtime == "onnx":
-            return int(sum(int(np.prod(t.dims)) for t in self._proto().graph.initializer))
-        details = self.runtime.interp.get_tensor_details()
-        return int(sum(int(np.prod(d["shape"])) for d in details if d["name"] and "weights" in d["name"].lower()))
-
 
 def file_sha256(path: Path) -> str:
     """Hex sha256 of a file, read in 1 MiB blocks."""
@@ -186,7 +199,34 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def load_external(run_dir: Path, meta: dict[str, Any]) -> ExternalClassifier:
+class ExternalDetector(_ExternalFile, Detector):
+    """An imported ONNX or TFLite detector; its output layout is decoded by ``io.decoder``
+    (:mod:`imgrec.tasks.decoders`)."""
+
+    family = "external"
+
+    def __init__(
+        self, name: str, classes: list[str], preprocessing: Preprocessing, io: ExternalIO, path: Path,
+        model_args: Mapping[str, Any] | None = None, threads: int | None = None,
+    ) -> None:  # fmt: skip
+        super().__init__(name, classes, preprocessing, model_args)
+        if not io.decoder:
+            raise ModelFileError(f"{path}: an imported detector needs its output layout (external.decoder).")
+        self._open(io, path, threads)
+
+    def detect(self, batch: np.ndarray) -> list[Any]:
+        """Box candidates per image in input pixels (before threshold and NMS)."""
+        from imgrec.tasks.decoders import decode
+        from imgrec.tasks.detect import BoxCandidates
+
+        if len(batch) == 0:
+            return []
+        outputs = self.runtime.run_all(self._input(batch))
+        found = decode(str(self.io.decoder), outputs, self.preprocessing.size, self.num_classes)
+        return found or [BoxCandidates.empty() for _ in batch]
+
+
+def load_external(run_dir: Path, meta: dict[str, Any]) -> ExternalClassifier | ExternalDetector:
     """Loader of the ``"external"`` family."""
     io = ExternalIO.from_dict(dict(meta.get("external") or {}))
     path = Path(run_dir) / io.file
@@ -196,7 +236,8 @@ def load_external(run_dir: Path, meta: dict[str, Any]) -> ExternalClassifier:
         )
     classes = [str(c) for c in meta["classes"]]
     prep = Preprocessing.from_dict(meta["preprocessing"])
-    return ExternalClassifier(str(meta["model"]), classes, prep, io, path, meta.get("model_args"))
+    cls = ExternalDetector if meta.get("task") in ("detect", "detection") else ExternalClassifier
+    return cls(str(meta["model"]), classes, prep, io, path, meta.get("model_args"))
 
 
 register_loader("external", load_external)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,12 +24,23 @@ import numpy as np
 
 from imgrec.errors import ConfigError, MissingInputError, ModelFileError, OutputError, UsageError
 from imgrec.models.artifact import META_FILE, save_model
-from imgrec.models.external import ExternalClassifier, ExternalIO, file_sha256, to_probabilities
+from imgrec.models.external import ExternalClassifier, ExternalDetector, ExternalIO, file_sha256, to_probabilities
 from imgrec.models.runtimes import TensorInfo, open_runtime, runtime_for
 from imgrec.transforms.preprocess import IMAGENET_MEAN, IMAGENET_STD, Preprocessing
 
 log = logging.getLogger(__name__)
-TASKS = ("classify",)
+TASKS = ("classify", "detect")
+TENSOR_LAYOUTS = ("nchw", "nhwc")
+# Input conventions of the detector layouts (what the upstream demos feed); options override them.
+DETECT_PRESETS: dict[str, dict[str, Any]] = {
+    "yolox": {"resize_mode": "letterbox", "pad_anchor": "topleft", "color": "bgr", "mean": (0.0,) * 3,
+              "std": (1 / 255,) * 3},
+    "yolov5": {"resize_mode": "letterbox", "color": "rgb", "mean": (0.0,) * 3, "std": (1.0,) * 3},
+    "yolov8": {"resize_mode": "letterbox", "color": "rgb", "mean": (0.0,) * 3, "std": (1.0,) * 3},
+    "fastestdet": {"resize_mode": "stretch", "color": "bgr", "mean": (0.0,) * 3, "std": (1.0,) * 3,
+                   "interpolation": "box"},
+    "ssd": {"resize_mode": "stretch", "color": "rgb", "mean": (127 / 255,) * 3, "std": (128 / 255,) * 3},
+}  # fmt: skip
 BACKGROUND_NAMES = ("background", "__background__", "???")
 MAX_LABELS_BYTES = 16 * 1024 * 1024
 _INDEXED = re.compile(r"^\s*\d+\s*[:\s]\s*(\S.*)$")
@@ -45,11 +56,14 @@ class ImportOptions:
         input_size: the square input side, when the file's input is dynamic.
         mean: per-channel mean of 0..1 inputs (float inputs only).
         std: per-channel std of 0..1 inputs (float inputs only).
-        layout: "nchw" or "nhwc"; default from the input shape.
+        layout: the input tensor layout "nchw" or "nhwc" (default: from the input shape); for
+            ``task="detect"``, the output layout instead (:data:`DETECT_PRESETS`: yolox,
+            yolov5, yolov8, fastestdet, ssd), which also sets that family's input conventions.
         color: "rgb" (default) or "bgr".
-        output: "probabilities" or "logits"; default detected by running the model.
-        crop_pct: resize the shorter side to ``size / crop_pct``, then centre-crop (0: squash).
-        interpolation: resize filter.
+        output: "probabilities" or "logits"; default detected by running the model (classify).
+        crop_pct: resize the shorter side to ``size / crop_pct``, then centre-crop (classify).
+        interpolation: resize filter (default bilinear).
+        resize_mode: "crop", "letterbox" or "stretch" (default: crop; the layout's for detect).
         name: the model name recorded (default: the file's stem).
     """
 
@@ -59,11 +73,23 @@ class ImportOptions:
     mean: tuple[float, float, float] | None = None
     std: tuple[float, float, float] | None = None
     layout: str | None = None
-    color: str = "rgb"
+    color: str | None = None
     output: str | None = None
     crop_pct: float = 0.875
-    interpolation: str = "bilinear"
+    interpolation: str | None = None
     name: str | None = None
+    resize_mode: str | None = None
+
+    def resolved(self) -> ImportOptions:
+        """The options with the detector layout's conventions filled in where none was given."""
+        if self.task != "detect":
+            return self
+        if self.layout not in DETECT_PRESETS:
+            raise UsageError(f"--task detect needs --layout, one of {', '.join(DETECT_PRESETS)}; "
+                             f"received {self.layout!r}.")  # fmt: skip
+        preset = DETECT_PRESETS[self.layout]
+        given = {k: v for k, v in preset.items() if getattr(self, k, None) is None}
+        return replace(self, **{k: v for k, v in given.items() if k != "pad_anchor"})
 
 
 def import_model(path: str | Path, options: ImportOptions, out: str | Path) -> Path:
@@ -82,15 +108,22 @@ def import_model(path: str | Path, options: ImportOptions, out: str | Path) -> P
     if options.task not in TASKS:
         raise UsageError(f"imgrec import supports --task {', '.join(TASKS)} for now; received {options.task!r}.")
     run = _check_out(Path(out))
+    options = options.resolved()
     kind = runtime_for(src)
     runtime = open_runtime(kind, src, threads=1)
     layout, size = _geometry(runtime.input, options, src)
     prep = _preprocessing(options, size, runtime.input.dtype, kind)
     labels = read_labels(options.classes)
-    io = ExternalIO(runtime=kind, file=f"imported.{kind}", layout=layout, color=options.color,
+    io = ExternalIO(runtime=kind, file=f"imported.{kind}", layout=layout, color=options.color or "rgb",
                     sha256=file_sha256(src), imported_from=str(src.resolve()))  # fmt: skip
-    io, classes = _fit_outputs(io, runtime, prep, labels, options.output, src)
-    model = ExternalClassifier(options.name or src.stem, classes, prep, io, src)
+    model: ExternalClassifier | ExternalDetector
+    if options.task == "detect":
+        io, classes = replace(io, decoder=options.layout), _without_background(labels)
+        model = ExternalDetector(options.name or src.stem, classes, prep, io, src)
+        _check_detector(model, src)
+    else:
+        io, classes = _fit_outputs(io, runtime, prep, labels, options.output, src)
+        model = ExternalClassifier(options.name or src.stem, classes, prep, io, src)
     record = {"external": io.to_dict(),
               "provenance": {"imported_from": io.imported_from, "sha256": io.sha256, "runtime": kind}}  # fmt: skip
     save_model(model, run, record)
@@ -109,7 +142,8 @@ def _geometry(info: TensorInfo, options: ImportOptions, src: Path) -> tuple[str,
     shape = info.shape
     if len(shape) != 4:
         raise ModelFileError(f"{src}'s input {info.name!r} has shape {shape}; an image classifier takes 4-d input.")
-    layout = options.layout or ("nchw" if shape[1] == 3 else "nhwc" if shape[3] == 3 else None)
+    given = options.layout if options.layout in TENSOR_LAYOUTS else None
+    layout = given or ("nchw" if shape[1] == 3 else "nhwc" if shape[3] == 3 else None)
     if layout not in ("nchw", "nhwc"):
         raise UsageError(f"Cannot tell the layout of {src}'s input {shape}; pass --layout nchw or nhwc.")
     h, w = (shape[2], shape[3]) if layout == "nchw" else (shape[1], shape[2])
@@ -136,11 +170,14 @@ def _preprocessing(options: ImportOptions, size: int, dtype: np.dtype, kind: str
     else:
         default = (IMAGENET_MEAN, IMAGENET_STD) if kind == "onnx" else ((0.5,) * 3, (0.5,) * 3)
         mean, std = options.mean or default[0], options.std or default[1]
+    preset = DETECT_PRESETS.get(str(options.layout), {}) if options.task == "detect" else {}
+    record = {"size": size, "crop_pct": options.crop_pct, "interpolation": options.interpolation or "bilinear",
+              "mean": list(mean), "std": list(std), "resize_mode": options.resize_mode or "crop",
+              "pad_anchor": preset.get("pad_anchor", "center")}  # fmt: skip
     try:
-        return Preprocessing(size=size, crop_pct=options.crop_pct, interpolation=options.interpolation,
-                             mean=tuple(mean), std=tuple(std))  # type: ignore[arg-type]  # fmt: skip
-    except (TypeError, ValueError) as exc:
-        raise UsageError(f"Invalid preprocessing options: {exc}") from None
+        return Preprocessing.from_dict(record)
+    except ModelFileError:
+        raise UsageError(f"Invalid preprocessing options: {record}.") from None
 
 
 def read_labels(classes: str | Path | Sequence[str] | None) -> list[str]:
@@ -177,6 +214,19 @@ def _labels_file(path: Path) -> list[str]:
     if lines and all(_INDEXED.match(ln) for ln in lines):
         lines = [_INDEXED.match(ln).group(1).strip() for ln in lines]  # type: ignore[union-attr]
     return lines
+
+
+def _without_background(labels: list[str]) -> list[str]:
+    return labels[1:] if _is_background(labels, 0) else labels
+
+
+def _check_detector(model: ExternalDetector, src: Path) -> None:
+    """Run the detector once: its outputs must decode with the layout and the class count."""
+    rng = np.random.default_rng(0)
+    size = model.preprocessing.size
+    found = model.detect(rng.integers(0, 256, (1, size, size, 3), dtype=np.uint8))
+    if len(found) != 1:
+        raise ModelFileError(f"{src} decoded with layout {model.io.decoder!r} gave {len(found)} results for 1 image.")
 
 
 def _is_background(labels: list[str], i: int) -> bool:

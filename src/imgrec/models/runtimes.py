@@ -80,6 +80,11 @@ class OnnxRuntime:
             node = producers.get(node.input[0])
         return node is not None and node.op_type == "Softmax"
 
+    def run_all(self, x: np.ndarray) -> list[np.ndarray]:
+        """Every graph output (float32), in the file's order."""
+        names = [o.name for o in self.session.get_outputs() if o.name != "imgrec_embedding"]
+        return [np.asarray(o, np.float32) for o in self.session.run(names, {self.input.name: x})]
+
     def run(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         """The graph's first output (float32) and the embedding (float32 ``(N, D)``) when asked for."""
         names = [self.output_name, *(["imgrec_embedding"] if self.embedding else [])]
@@ -144,6 +149,16 @@ class TFLiteRuntime:
         inp, self._out = self.interp.get_input_details()[0], self.interp.get_output_details()[0]
         self.input = TensorInfo(inp["name"], tuple(int(d) for d in inp["shape"]), np.dtype(inp["dtype"]))
         self._in_index = inp["index"]
+
+    def run_all(self, x: np.ndarray) -> list[np.ndarray]:
+        """Every output (dequantized float32) for a batch, image by image."""
+        details = self.interp.get_output_details()
+        per_image = []
+        for one in x:
+            self.interp.set_tensor(self._in_index, one[None])
+            self.interp.invoke()
+            per_image.append([_dequantized(self.interp.get_tensor(d["index"]), d["quantization"]) for d in details])
+        return [np.concatenate([outs[k] for outs in per_image]) for k in range(len(details))]
 
     def run(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         """Outputs for a batch, image by image (TFLite graphs have a fixed batch of 1)."""

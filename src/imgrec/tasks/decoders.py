@@ -1,0 +1,135 @@
+"""Output layouts of one-stage detectors: raw outputs -> :class:`BoxCandidates` in input pixels.
+
+One function per layout, registered by name (``imgrec import FILE --task detect --layout NAME``).
+Every decoder receives the model's outputs for a batch (a list of arrays, in the file's output
+order), the input side and the number of classes, and returns one candidate set per image,
+before score threshold and NMS (the ``detect`` task does those, shared by every backend).
+
+- ``yolox``: ``(N, A, 5 + C)``, A anchors over strides 8/16/32; ``xy = (out + grid) * stride``,
+  ``wh = exp(out) * stride``; objectness and class scores are already sigmoid; score = obj * cls.
+- ``yolov5``: ``(N, A, 5 + C)`` decoded in the graph: cx, cy, w, h in input pixels, obj, cls.
+- ``yolov8``: ``(N, 4 + C, A)`` (YOLOv8/v11 exports): cx, cy, w, h in input pixels, class scores.
+- ``fastestdet``: ``(N, 5 + C, H, W)``: objectness (sigmoid), x/y offsets (tanh), w/h (sigmoid,
+  image fractions), class scores (softmax); score = obj^0.6 * cls^0.4 as upstream.
+- ``ssd``: two outputs, boxes ``(N, A, 4)`` normalized x1 y1 x2 y2 and scores ``(N, A, C or C+1)``
+  (a leading background column is dropped).
+
+Example:
+    >>> out = np.zeros((1, 3549, 85), np.float32)
+    >>> out[0, 0, :5] = [0.5, 0.5, 0.0, 0.0, 0.9]; out[0, 0, 5] = 1.0
+    >>> (c,) = decode("yolox", [out], 416, 80)
+    >>> c.boxes[c.scores.argmax()].tolist(), round(float(c.scores.max()), 3)
+    ([0.0, 0.0, 8.0, 8.0], 0.9)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from imgrec.errors import ModelFileError, UnknownNameError, did_you_mean
+from imgrec.tasks.boxes import cxcywh_to_xyxy
+from imgrec.tasks.detect import BoxCandidates
+
+Decoder = Callable[[Sequence[np.ndarray], int, int], list[BoxCandidates]]
+DECODERS: dict[str, Decoder] = {}
+MIN_SCORE = 1e-3  # candidates below this are dropped before NMS, whatever conf the caller asks for
+
+
+def register_decoder(name: str) -> Callable[[Decoder], Decoder]:
+    def add(fn: Decoder) -> Decoder:
+        DECODERS[name] = fn
+        return fn
+
+    return add
+
+
+def decode(layout: str, outputs: Sequence[np.ndarray], size: int, num_classes: int) -> list[BoxCandidates]:
+    """Decode a batch's raw outputs with the named layout."""
+    if layout not in DECODERS:
+        raise UnknownNameError(
+            f"Unknown detector layout {layout!r}.{did_you_mean(layout, list(DECODERS))} "
+            f"Layouts: {', '.join(sorted(DECODERS))}."
+        )
+    return DECODERS[layout](outputs, size, num_classes)
+
+
+def _best(boxes: np.ndarray, class_scores: np.ndarray) -> BoxCandidates:
+    """One candidate per anchor: its best class (as YOLO exports are evaluated)."""
+    labels = class_scores.argmax(axis=1)
+    scores = class_scores[np.arange(len(labels)), labels]
+    keep = scores >= MIN_SCORE
+    return BoxCandidates(boxes[keep].astype(np.float32), scores[keep].astype(np.float32), labels[keep].astype(np.int64))
+
+
+def _check(out: np.ndarray, ndim: int, width: int, axis: int, layout: str) -> np.ndarray:
+    if out.ndim != ndim or out.shape[axis] != width:
+        raise ModelFileError(f"The {layout!r} layout expects an output with {width} values on axis {axis}; "
+                             f"the model gives {tuple(out.shape)}. Check --layout and --classes.")  # fmt: skip
+    return np.asarray(out, np.float32)
+
+
+def _grids(size: int, strides: Sequence[int] = (8, 16, 32)) -> tuple[np.ndarray, np.ndarray]:
+    cells, steps = [], []
+    for s in strides:
+        n = size // s
+        ys, xs = np.meshgrid(np.arange(n), np.arange(n), indexing="ij")
+        cells.append(np.stack([xs.ravel(), ys.ravel()], axis=1))
+        steps.append(np.full((n * n, 1), s))
+    return np.concatenate(cells).astype(np.float32), np.concatenate(steps).astype(np.float32)
+
+
+@register_decoder("yolox")
+def yolox(outputs: Sequence[np.ndarray], size: int, num_classes: int) -> list[BoxCandidates]:
+    out = _check(outputs[0], 3, 5 + num_classes, 2, "yolox")
+    grid, stride = _grids(size)
+    if len(grid) != out.shape[1]:
+        raise ModelFileError(f"yolox at {size} px has {len(grid)} anchors; the model gives {out.shape[1]}.")
+    result = []
+    for o in out:
+        xy, wh = (o[:, :2] + grid) * stride, np.exp(np.clip(o[:, 2:4], -20, 20)) * stride
+        boxes = cxcywh_to_xyxy(np.concatenate([xy, wh], axis=1))
+        result.append(_best(boxes, o[:, 4:5] * o[:, 5:]))
+    return result
+
+
+@register_decoder("yolov5")
+def yolov5(outputs: Sequence[np.ndarray], size: int, num_classes: int) -> list[BoxCandidates]:
+    out = _check(outputs[0], 3, 5 + num_classes, 2, "yolov5")
+    return [_best(cxcywh_to_xyxy(o[:, :4]), o[:, 4:5] * o[:, 5:]) for o in out]
+
+
+@register_decoder("yolov8")
+def yolov8(outputs: Sequence[np.ndarray], size: int, num_classes: int) -> list[BoxCandidates]:
+    out = _check(outputs[0], 3, 4 + num_classes, 1, "yolov8")
+    return [_best(cxcywh_to_xyxy(o[:4].T), o[4:].T) for o in out]
+
+
+@register_decoder("fastestdet")
+def fastestdet(outputs: Sequence[np.ndarray], size: int, num_classes: int) -> list[BoxCandidates]:
+    out = _check(outputs[0], 4, 5 + num_classes, 1, "fastestdet")
+    _, _, h, w = out.shape
+    ys, xs = np.meshgrid(np.arange(h, dtype=np.float32), np.arange(w, dtype=np.float32), indexing="ij")
+    result = []
+    for o in out:
+        cx, cy = (np.tanh(o[1]) + xs) / w, (np.tanh(o[2]) + ys) / h
+        bw, bh = 1 / (1 + np.exp(-o[3])), 1 / (1 + np.exp(-o[4]))
+        boxes = cxcywh_to_xyxy(np.stack([cx, cy, bw, bh], axis=-1).reshape(-1, 4)) * size
+        cls = o[5:].reshape(num_classes, -1).T
+        obj = np.clip(o[0].reshape(-1, 1), 0, None)
+        result.append(_best(boxes, obj**0.6 * np.clip(cls, 0, None) ** 0.4))
+    return result
+
+
+@register_decoder("ssd")
+def ssd(outputs: Sequence[np.ndarray], size: int, num_classes: int) -> list[BoxCandidates]:
+    if len(outputs) < 2:
+        raise ModelFileError("The 'ssd' layout expects two outputs (boxes and scores); the model gives one.")
+    boxes, scores = (np.asarray(o, np.float32) for o in outputs[:2])
+    if boxes.shape[-1] != 4 and scores.shape[-1] == 4:
+        boxes, scores = scores, boxes
+    if scores.shape[-1] == num_classes + 1:
+        scores = scores[..., 1:]
+    _check(scores, 3, num_classes, 2, "ssd")
+    return [_best(b * size, s) for b, s in zip(boxes, scores, strict=True)]
