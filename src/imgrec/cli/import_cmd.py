@@ -6,6 +6,8 @@ import argparse
 
 from imgrec.cli.output import console, table
 
+DETECT_LAYOUTS = ("yolox", "yolov5", "yolov8", "fastestdet", "ssd")  # imgrec.models.importer.DETECT_PRESETS
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -15,15 +17,18 @@ def register(sub: argparse._SubParsersAction) -> None:
         "from it; give what it cannot say: the class names, and mean/std for float inputs.",
     )
     p.add_argument("file", help="the model file (.onnx or .tflite)")
-    p.add_argument("--task", default="classify", choices=("classify",), help="recognition task (classify)")
+    p.add_argument("--task", default="classify", choices=("classify", "detect"), help="recognition task")
     p.add_argument("--classes", required=True, help="labels file: one class name per line (a background row is fine)")
     p.add_argument("--input-size", type=int, help="input side in pixels, when the file's input size is dynamic")
     p.add_argument("--mean", type=_triple, help="mean of 0..1 inputs per channel, e.g. 0.485,0.456,0.406")
     p.add_argument("--std", type=_triple, help="std of 0..1 inputs per channel, e.g. 0.229,0.224,0.225")
-    p.add_argument("--layout", choices=("nchw", "nhwc"), help="input layout (default: from the input shape)")
-    p.add_argument("--color", choices=("rgb", "bgr"), default="rgb", help="channel order the model expects")
+    p.add_argument("--layout", choices=("nchw", "nhwc", *DETECT_LAYOUTS),
+                   help="classify: input layout (default: from the input shape); detect: the output layout")
+    p.add_argument("--color", choices=("rgb", "bgr"), help="channel order the model expects (default rgb)")
+    p.add_argument("--resize", dest="resize_mode", choices=("crop", "letterbox", "stretch"),
+                   help="how images fit the input (default: crop; the layout's convention for detect)")
     p.add_argument("--output", choices=("probabilities", "logits"), help="what the output is (default: detected)")
-    p.add_argument("--crop-pct", type=float, default=0.875, help="resize to size/crop_pct, centre-crop (0: squash)")
+    p.add_argument("--crop-pct", type=float, default=0.875, help="crop: resize to size/crop_pct, centre-crop")
     p.add_argument("--name", help="model name recorded in the run (default: the file name)")
     p.add_argument("--out", help="run directory (default runs/<file name>-<n>)")
     p.set_defaults(func=cmd_import)
@@ -49,16 +54,18 @@ def cmd_import(args: argparse.Namespace) -> int:
     options = ImportOptions(
         task=args.task, classes=args.classes, input_size=args.input_size, mean=args.mean, std=args.std,
         layout=args.layout, color=args.color, output=args.output, crop_pct=args.crop_pct, name=args.name,
+        resize_mode=args.resize_mode,
     )  # fmt: skip
     out = args.out or next_run_dir("runs", Path(args.file).stem)
     run = import_model(args.file, options, out)
     meta = read_meta(run)
     ext = meta["external"]
     prep = meta["preprocessing"]
-    shape = f"{prep['size']}x{prep['size']} {ext['layout']} {ext['color']}"
+    shape = f"{prep['size']}x{prep['size']} {ext['layout']} {ext['color']} ({prep.get('resize_mode', 'crop')})"
     dropped = " (background column dropped)" if ext["background"] is not None else ""
+    output = f"{ext['decoder']} boxes" if ext.get("decoder") else ext["output"] + dropped
     rows: list[list[object]] = [
-        ["classes", len(meta["classes"])], ["input", shape], ["output", ext["output"] + dropped],
+        ["task", meta["task"]], ["classes", len(meta["classes"])], ["input", shape], ["output", output],
         ["runtime", ext["runtime"]], ["sha256", ext["sha256"][:16] + "..."],
     ]  # fmt: skip
     console.print(table(None, ["imported", str(args.file)], rows))

@@ -12,6 +12,7 @@ import dataclasses
 import sys
 from typing import TYPE_CHECKING, Any
 
+from imgrec.cli.detect_output import add_detection_options, emit_detections, task_options
 from imgrec.cli.inputs import Fetching, Source, gather
 from imgrec.cli.output import (
     add_max_pixels,
@@ -24,6 +25,7 @@ from imgrec.cli.output import (
     to_json,
     write_text,
 )
+from imgrec.errors import UsageError
 from imgrec.imaging import DEFAULT_LIMITS, DecodeLimits
 from imgrec.types import ItemError, Prediction
 
@@ -46,7 +48,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--threshold", type=float, help="below this probability the label is 'unknown' (column top1 names the class)"
     )
-    p.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    p.add_argument("--format", choices=("table", "json", "csv", "coco"), default="table",
+                   help="table, json, csv; coco: COCO results JSON (detection runs)")
+    add_detection_options(p)
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument(
         "--backend",
@@ -76,24 +80,27 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from imgrec.inference import Predictor
 
     predictor = Predictor.from_run(args.run, backend=args.backend, threads=args.threads)
-    predictor.predict([], top_k=args.top_k, threshold=args.threshold)  # checks the options before any download
+    options = task_options(predictor.task.name, args)
+    predictor.options(**options)  # checks the options before any download
     limits = decode_limits(args)
     how = Fetching(limits, getattr(sys.stdin, "buffer", None), args.allow_private_urls, args.url_timeout)
     sources = gather(args.inputs, how)
-    results = predict_sources(predictor, sources, args, limits)
-    top_k = min(args.top_k, len(predictor.classes))
-    _emit(results, args, top_k)
+    results = predict_sources(predictor, sources, args, limits, options)
+    if predictor.task.name == "detect":
+        emit_detections(results, args, console)
+    else:
+        _emit(results, args, min(args.top_k, len(predictor.classes)))
     return _report_failures(results, sources)
 
 
 def predict_sources(
-    predictor: Predictor, sources: list[Source], args: argparse.Namespace, limits: DecodeLimits
-) -> list[Result]:
+    predictor: Predictor, sources: list[Source], args: argparse.Namespace, limits: DecodeLimits,
+    options: dict[str, Any] | None = None,
+) -> list[Any]:  # fmt: skip
     """One result per source, in order, each named as the user named its input."""
     items = [s.item for s in sources if s.item is not None and s.error is None]
-    preds = iter(
-        predictor.predict(items, top_k=args.top_k, threshold=args.threshold, batch_size=args.batch_size, limits=limits)
-    )
+    opts = options if options is not None else {"top_k": args.top_k, "threshold": args.threshold}
+    preds = iter(predictor.predict(items, batch_size=args.batch_size, limits=limits, **opts))
     out: list[Result] = []
     for s in sources:
         if s.error is not None:
@@ -104,6 +111,8 @@ def predict_sources(
 
 
 def _emit(results: list[Result], args: argparse.Namespace, top_k: int) -> None:
+    if args.format == "coco":
+        raise UsageError("--format coco is for detection runs; this run classifies (use json or csv).")
     top1 = args.threshold is not None
     if args.out:
         text = render(results, "json" if args.format == "table" else args.format, top_k, top1=top1)

@@ -80,17 +80,24 @@ class OnnxRuntime:
             node = producers.get(node.input[0])
         return node is not None and node.op_type == "Softmax"
 
+    def _session_run(self, names: list[str], x: np.ndarray) -> list[np.ndarray]:
+        """``session.run``; a graph with a fixed batch of 1 runs image by image."""
+        if self.input.shape[0] != 1 or len(x) == 1:
+            return [np.asarray(o, np.float32) for o in self.session.run(names, {self.input.name: x})]
+        parts = [self.session.run(names, {self.input.name: x[i : i + 1]}) for i in range(len(x))]
+        return [np.concatenate([np.asarray(p[k], np.float32) for p in parts]) for k in range(len(names))]
+
     def run_all(self, x: np.ndarray) -> list[np.ndarray]:
         """Every graph output (float32), in the file's order."""
         names = [o.name for o in self.session.get_outputs() if o.name != "imgrec_embedding"]
-        return [np.asarray(o, np.float32) for o in self.session.run(names, {self.input.name: x})]
+        return self._session_run(names, x)
 
     def run(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         """The graph's first output (float32) and the embedding (float32 ``(N, D)``) when asked for."""
         names = [self.output_name, *(["imgrec_embedding"] if self.embedding else [])]
-        outs = self.session.run(names, {self.input.name: x})
-        emb = np.asarray(outs[1], np.float32).reshape(len(x), -1) if self.embedding else None
-        return np.asarray(outs[0], np.float32), emb
+        outs = self._session_run(names, x)
+        emb = outs[1].reshape(len(x), -1) if self.embedding else None
+        return outs[0], emb
 
 
 _THROUGH = {"DequantizeLinear", "QuantizeLinear", "Reshape", "Flatten", "Squeeze", "Identity", "Cast"}

@@ -13,11 +13,12 @@ from imgrec.serve.batching import NotRunning, QueueFull
 from imgrec.serve.errors import ApiError, unavailable
 from imgrec.serve.service import ServedModel, Service
 from imgrec.serve.uploads import Upload, prepare_upload
-from imgrec.types import Prediction
+from imgrec.tasks.detect import Detections
+from imgrec.transforms.frame import Geometry
 
 
 async def answer(
-    service: Service, served: ServedModel, uploads: list[Upload], top_k: int, threshold: float | None, started: float
+    service: Service, served: ServedModel, uploads: list[Upload], options: dict[str, Any], started: float
 ) -> list[dict[str, Any]]:
     """Per-image results in upload order, within the request deadline.
 
@@ -27,7 +28,7 @@ async def answer(
     """
     remaining = service.config.request_timeout_s - (time.monotonic() - started)
     try:
-        results = await asyncio.wait_for(_predict(service, served, uploads, top_k, threshold), max(remaining, 0.001))
+        results = await asyncio.wait_for(_predict(service, served, uploads, options), max(remaining, 0.001))
     except asyncio.TimeoutError:
         raise unavailable(
             "deadline_exceeded",
@@ -41,8 +42,10 @@ async def answer(
 
 
 async def _predict(
-    service: Service, served: ServedModel, uploads: list[Upload], top_k: int, threshold: float | None
-) -> list[Prediction | ImgrecError]:
+    service: Service, served: ServedModel, uploads: list[Upload], options: dict[str, Any]
+) -> list[Any]:
+    """Decode in the pool, run through the batcher (``Predictor.forward``), then
+    ``Predictor.postprocess``: the same steps as ``Predictor.predict``."""
     loop = asyncio.get_running_loop()
     prep, limits = served.predictor.preprocessing, service.config.decode_limits
     prepared = await asyncio.gather(
@@ -50,12 +53,14 @@ async def _predict(
     )
     errors = {i: p for i, p in enumerate(prepared) if isinstance(p, ImgrecError)}
     ok = [i for i in range(len(prepared)) if i not in errors]
-    preds: dict[int, Prediction] = {}
+    results: dict[int, Any] = {}
     if ok:
-        rows = await _model_rows(service, served, [cast(np.ndarray, prepared[i]) for i in ok])
+        framed = [cast(tuple[np.ndarray, Geometry], prepared[i]) for i in ok]
+        rows = await _model_rows(service, served, [arr for arr, _ in framed])
         names = [uploads[i].filename for i in ok]
-        preds = dict(zip(ok, served.predictor.to_predictions(np.stack(rows), names, top_k, threshold), strict=True))
-    return [errors[i] if i in errors else preds[i] for i in range(len(prepared))]
+        found = served.predictor.postprocess(rows, [g for _, g in framed], names, options)
+        results = dict(zip(ok, found, strict=True))
+    return [errors[i] if i in errors else results[i] for i in range(len(prepared))]
 
 
 async def _model_rows(service: Service, served: ServedModel, images: list[np.ndarray]) -> list[np.ndarray]:
@@ -67,9 +72,11 @@ async def _model_rows(service: Service, served: ServedModel, images: list[np.nda
         raise unavailable("not_ready", "The model is shutting down; retry shortly.", service.retry) from None
 
 
-def _entry(result: Prediction | ImgrecError, upload: Upload) -> dict[str, Any]:
+def _entry(result: Any, upload: Upload) -> dict[str, Any]:
     if isinstance(result, ImgrecError):
         return {"filename": upload.filename, "error": {"code": result.code, "message": result.message}}
+    if isinstance(result, Detections):
+        return {"filename": upload.filename, **{k: v for k, v in result.to_dict().items() if k != "path"}}
     return {
         "filename": upload.filename,
         "label": result.label,
@@ -78,7 +85,7 @@ def _entry(result: Prediction | ImgrecError, upload: Upload) -> dict[str, Any]:
     }
 
 
-def _count(service: Service, model: str, results: list[Prediction | ImgrecError]) -> None:
+def _count(service: Service, model: str, results: list[Any]) -> None:
     bad = [r for r in results if isinstance(r, ImgrecError)]
     metrics = service.metrics
     if len(results) > len(bad):

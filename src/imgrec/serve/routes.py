@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 
+from imgrec.errors import ImgrecError
 from imgrec.serve.auth import require_key
 from imgrec.serve.errors import ApiError, unavailable
 from imgrec.serve.predict import answer
@@ -76,27 +77,37 @@ def _add_predict(router: APIRouter, service: Service) -> None:
         response_model=PredictResponse,
         responses=error_responses(400, 404, 408, 413, 415, 422, 503),
         openapi_extra=UPLOAD_BODY,
-        summary="Classify one or many images",
+        summary="Classify one or many images, or detect the objects in them",
     )
     async def predict(
         request: Request,
         name: str = Path(description="model name (see GET /v1/models)"),
-        top_k: int = Query(cfg.top_k_default, ge=1, le=cfg.top_k_max, description="classes per image"),
+        top_k: int = Query(cfg.top_k_default, ge=1, le=cfg.top_k_max, description="classify: classes per image"),
         threshold: float | None = Query(
-            None, ge=0.0, le=1.0, description="below this top score the label is 'unknown'"
+            None, ge=0.0, le=1.0, description="classify: below this top score the label is 'unknown'"
         ),
+        conf: float | None = Query(None, ge=0.0, le=1.0, description="detect: least box score (0.25)"),
+        iou: float | None = Query(None, ge=0.0, le=1.0, description="detect: NMS IoU (0.45)"),
+        max_det: int | None = Query(None, ge=1, le=10_000, description="detect: boxes per image at most (100)"),
+        classes: str | None = Query(None, description="detect: keep these classes only, comma-separated"),
     ) -> Response:
         """Images from concurrent requests are micro-batched into shared model calls.
 
-        Per-image failures in a multi-image request come back as `error` entries; a
-        request whose only image is bad gets that error's status (415 or 422).
+        A classifier answers `label`, `score` and `top_k` per image; a detector answers
+        `detections` (`box` [x1, y1, x2, y2] in the original image's pixels, `label`, `score`)
+        and `image_size`. Per-image failures in a multi-image request come back as `error`
+        entries; a request whose only image is bad gets that error's status (415 or 422).
         """
         started = time.monotonic()
         served = service.get(name)
+        wanted = [c.strip() for c in classes.split(",") if c.strip()] if classes else None
+        given = {"top_k": top_k, "threshold": threshold, "conf": conf, "iou": iou, "max_det": max_det,
+                 "classes": wanted}  # fmt: skip
+        options = _task_options(served.predictor, given)
         with service.admit(served, 1):  # the slot is held from before the body is read: 503s are fast
             uploads = await _read_within_deadline(request, cfg.max_images_per_request, cfg.request_timeout_s)
             with service.admit(served, len(uploads) - 1):
-                results = await answer(service, served, uploads, top_k, threshold, started)
+                results = await answer(service, served, uploads, options, started)
         body = {
             "model": served.name,
             "predictions": results,
@@ -104,6 +115,19 @@ def _add_predict(router: APIRouter, service: Service) -> None:
             "request_id": request.state.request_id,
         }
         return JSONResponse(body)
+
+
+def _task_options(predictor: Any, given: dict[str, Any]) -> dict[str, Any]:
+    """The query parameters of the model's task, checked; another task's parameter is a 422."""
+    detect = ("conf", "iou", "max_det", "classes")
+    if predictor.task.name == "detect":
+        chosen = {k: given[k] for k in detect}
+    else:
+        chosen = {"top_k": given["top_k"], "threshold": given["threshold"], **{k: given[k] for k in detect}}
+    try:
+        return dict(predictor.options(**chosen))
+    except ImgrecError as exc:
+        raise ApiError(422, "validation_error", str(exc)) from None
 
 
 async def _read_within_deadline(request: Request, max_images: int, deadline_s: float) -> list[Upload]:

@@ -21,6 +21,20 @@ class ImagePrediction(BaseModel):
     top_k: list[ClassScoreOut] = Field(description="the best classes, best first")
 
 
+class BoxOut(BaseModel):
+    box: list[float] = Field(description="x1, y1, x2, y2 in the original image's pixels")
+    label: str = Field(description="class name")
+    score: float = Field(description="confidence in [0, 1]")
+
+
+class ImageDetections(BaseModel):
+    """What a detection model found in one uploaded image."""
+
+    filename: str | None = Field(description="the uploaded file's name, when it had one")
+    image_size: list[int] = Field(description="width, height of the image the boxes refer to")
+    detections: list[BoxOut] = Field(description="the objects, best score first (empty when none)")
+
+
 class ItemErrorOut(BaseModel):
     code: str = Field(description="stable snake_case error code, e.g. image_invalid")
     message: str = Field(description="what was wrong and how to fix it")
@@ -57,7 +71,9 @@ class PredictResponse(BaseModel):
     )
 
     model: str = Field(description="the model that answered")
-    predictions: list[ImagePrediction | ImageFailure] = Field(description="one entry per image, in upload order")
+    predictions: list[ImagePrediction | ImageDetections | ImageFailure] = Field(
+        description="one entry per image, in upload order"
+    )
     latency_ms: float = Field(description="server time for the whole request")
     request_id: str
 
@@ -67,7 +83,8 @@ class ModelSummary(BaseModel):
 
     name: str = Field(description="the name used in URLs (the run directory name)")
     architecture: str = Field(description="registered model name, e.g. resnet18 or hog-svm")
-    family: str = Field(description="backend: classical, torch or onnx")
+    family: str = Field(description="backend: classical, torch, onnx, external or probe")
+    task: str = Field("classify", description="what the model does: classify or detect")
     num_classes: int
     image_size: int = Field(description="model input side in pixels")
 

@@ -42,6 +42,7 @@ class ServedModel:
             "name": self.name,
             "architecture": str(meta.get("model", model.name)),
             "family": str(meta.get("family", model.family)),
+            "task": self.predictor.task.name,
             "num_classes": len(self.predictor.classes),
             "image_size": self.predictor.preprocessing.size,
         }
@@ -71,7 +72,7 @@ class Service:
     def _served(self, name: str, predictor: Predictor) -> ServedModel:
         cfg = self.config
         batcher = MicroBatcher(
-            predictor.predict_proba,
+            predictor.forward,
             max_batch_size=cfg.max_batch_size,
             max_wait_ms=cfg.max_wait_ms,
             queue_size=cfg.queue_size,

@@ -16,6 +16,7 @@ from starlette.requests import Request
 from imgrec.errors import ImgrecError
 from imgrec.imaging import DecodeLimits
 from imgrec.serve.errors import ApiError
+from imgrec.transforms.frame import Geometry
 from imgrec.transforms.preprocess import Preprocessing
 
 FILE_FIELDS = ("file", "files")
@@ -81,10 +82,13 @@ def _clean_name(name: str | None) -> str | None:
     return base[:255] or None
 
 
-def prepare_upload(upload: Upload, prep: Preprocessing, limits: DecodeLimits) -> np.ndarray | ImgrecError:
-    """Decode and prepare one upload (runs in a worker thread); a bad image returns its error."""
+def prepare_upload(
+    upload: Upload, prep: Preprocessing, limits: DecodeLimits
+) -> tuple[np.ndarray, Geometry] | ImgrecError:
+    """Decode and prepare one upload (runs in a worker thread), with its geometry (boxes map
+    back through it); a bad image returns its error."""
     try:
         name = upload.filename or "image"
-        return prep.decode(upload.data, limits=limits, name=name)
+        return prep.decode_framed(upload.data, limits=limits, name=name)
     except ImgrecError as exc:
         return exc

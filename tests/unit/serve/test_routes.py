@@ -72,6 +72,7 @@ def test_models_list_and_detail(make_client):
         "name": "bright",
         "architecture": "brightness",
         "family": "classical",
+        "task": "classify",
         "num_classes": 2,
         "image_size": 16,
     }
@@ -128,7 +129,8 @@ def test_openapi_documents_routes_tags_bodies_and_errors(client):
     assert set(predict["requestBody"]["content"]) == {"multipart/form-data", "image/*"}
     assert {"400", "404", "413", "415", "422", "503"} <= set(predict["responses"])
     assert predict["responses"]["413"]["content"]["application/json"]["schema"]["$ref"].endswith("/ErrorResponse")
-    assert {p["name"] for p in predict["parameters"]} == {"name", "top_k", "threshold"}
+    names = {p["name"] for p in predict["parameters"]}
+    assert names == {"name", "top_k", "threshold", "conf", "iou", "max_det", "classes"}
     assert "examples" in spec["components"]["schemas"]["PredictResponse"]
     assert "deadline_exceeded" in spec["info"]["description"]
 

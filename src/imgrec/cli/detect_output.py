@@ -1,0 +1,90 @@
+"""``imgrec predict`` on a detection run: its options, and boxes as a table, JSON, CSV or COCO results."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from imgrec.cli.output import shorten_path, table, to_csv, to_json, write_text
+from imgrec.errors import UsageError
+from imgrec.tasks.boxes import xyxy_to_xywh
+from imgrec.tasks.detect import Detections
+from imgrec.types import ItemError
+
+CLASSIFY_ONLY = ("top_k", "threshold")
+DETECT_ONLY = ("conf", "iou", "max_det", "classes")
+
+
+def add_detection_options(p: argparse.ArgumentParser) -> None:
+    """``--conf --iou --max-det --classes`` (detection runs)."""
+    g = p.add_argument_group("detection runs")
+    g.add_argument("--conf", type=float, help="least score of a box (default 0.25)")
+    g.add_argument("--iou", type=float, help="NMS IoU: a box overlapping a better one more than this goes (0.45)")
+    g.add_argument("--max-det", type=int, help="boxes per image at most (default 100)")
+    g.add_argument("--classes", help="keep these classes only, comma-separated: person,dog")
+
+
+def task_options(task: str, args: argparse.Namespace) -> dict[str, Any]:
+    """The options of the run's task from the flags; a flag of the other task is refused."""
+    classes = [c.strip() for c in args.classes.split(",") if c.strip()] if getattr(args, "classes", None) else None
+    detect = {"conf": args.conf, "iou": args.iou, "max_det": args.max_det, "classes": classes}
+    if task == "detect":
+        if args.top_k != 1 or args.threshold is not None:
+            raise UsageError("--top-k and --threshold are for classifiers; a detection run takes --conf, --iou, "
+                             "--max-det and --classes.")  # fmt: skip
+        return detect
+    given = [f"--{k.replace('_', '-')}" for k, v in detect.items() if v is not None]
+    if given:
+        raise UsageError(f"{', '.join(given)} are for detection runs; this run classifies (use --top-k, --threshold).")
+    return {"top_k": args.top_k, "threshold": args.threshold}
+
+
+def emit_detections(results: list[Any], args: argparse.Namespace, console: Any) -> None:
+    """Print (or write with ``--out``) detection results in the chosen format."""
+    fmt = "json" if args.out and args.format == "table" else args.format
+    out = render_detections(results, fmt, width=console.width)
+    if args.out:
+        write_text(args.out, str(out))
+        console.print(f"wrote the detections of {len(results)} image(s) to {args.out}")
+    elif isinstance(out, str):
+        console.out(out, end="" if out.endswith("\n") else "\n", highlight=False)
+    else:
+        console.print(out)
+
+
+def render_detections(results: list[Any], fmt: str, width: int = 80) -> Any:
+    """JSON (one object per image), CSV or a table (one row per box), or COCO results JSON."""
+    if fmt == "json":
+        return to_json([r.to_dict() for r in results])
+    if fmt == "coco":
+        return to_json(coco_results(results))
+    cols = ["path", "label", "score", "x1", "y1", "x2", "y2", "error"]
+    rows = [row for r in results for row in _rows(r)]
+    if fmt == "csv":
+        return to_csv(cols, rows)
+    if all(r[-1] is None for r in rows):
+        cols, rows = cols[:-1], [r[:-1] for r in rows]
+    room = max(16, width - 52)
+    rows = [[shorten_path(str(r[0]), room), *r[1:]] for r in rows]
+    return table(None, cols, rows, key=0, wrap=("error",))
+
+
+def _rows(r: Any) -> list[list[Any]]:
+    if isinstance(r, ItemError):
+        return [[r.path, None, None, None, None, None, None, f"{r.code}: {r.message}"]]
+    if not len(r):
+        return [[r.path, "(no objects)", None, None, None, None, None, None]]
+    return [[r.path, d.label, round(d.score, 4), *(f"{v:.1f}" for v in d.box), None] for d in r.detections]
+
+
+def coco_results(results: list[Any]) -> list[dict[str, Any]]:
+    """COCO detection results: ``image`` (the input's name), ``category_id`` (the class index),
+    ``category`` (its name), ``bbox`` ``[x, y, w, h]`` in pixels, ``score``."""
+    out = []
+    for r in results:
+        if not isinstance(r, Detections):
+            continue
+        for d, xywh in zip(r.detections, xyxy_to_xywh(r.boxes), strict=True):
+            out.append({"image": r.path, "category_id": d.class_id, "category": d.label,
+                        "bbox": [round(float(v), 2) for v in xywh], "score": round(d.score, 6)})  # fmt: skip
+    return out
