@@ -119,7 +119,12 @@ class Predictor:
 
     def options(self, **given: Any) -> dict[str, Any]:
         """The task's prediction options, checked (``top_k``/``threshold``; ``conf``/``iou``/...)."""
-        return self.task.options(**given)
+        options = self.task.options(**given)
+        unknown = [c for c in options.get("classes") or [] if c not in self.classes]
+        if unknown:
+            shown = ", ".join(self.classes[:12]) + (" ..." if len(self.classes) > 12 else "")
+            raise UsageError(f"Unknown class(es) {', '.join(map(repr, unknown))}; {self.name} knows {shown}.")
+        return options
 
     def forward(self, batch: np.ndarray) -> Any:
         """Raw model output for a prepared batch, one entry per image (probability rows, box candidates)."""
