@@ -146,7 +146,8 @@ def load_model(run_dir: str | Path) -> tuple[Model, dict[str, Any]]:
             raise ModelFileError(f"model.json names a {role} file outside the run folder: {name!r}.")
         if not target.is_file():
             raise ModelFileError(f"The run {run} lacks its {role} file {name!r}.")
-    return get_loader(str(meta["family"]))(run, meta), meta
+    task = "detect" if meta.get("task") in ("detect", "detection") else None
+    return get_loader(str(meta["family"]), task)(run, meta), meta
 
 
 def weight_bytes(run_dir: str | Path, meta: dict[str, Any]) -> int:

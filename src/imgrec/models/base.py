@@ -121,7 +121,7 @@ class ModelSpec:
     family: Family
     description: str
     default_size: int
-    build: Callable[..., Classifier]
+    build: Callable[..., Model]
     default_lr: float = 1e-3
     params: int | None = None
     timm_name: str | None = None

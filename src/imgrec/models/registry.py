@@ -21,6 +21,7 @@ _PROVIDERS = (
     "imgrec.models.onnx_backend",
     "imgrec.models.external",
     "imgrec.models.probe",
+    "imgrec.models.torch_detect",
 )
 _loaded = False
 
@@ -66,15 +67,26 @@ def get_model_spec(name: str) -> ModelSpec:
     )
 
 
-def list_models(pattern: str = "*", include_timm: bool = False) -> list[str]:
-    """Registered model names matching a shell pattern, e.g. ``list_models("resnet*")``.
+def list_models(pattern: str = "*", include_timm: bool = False, task: str | None = None) -> list[str]:
+    """Registered model names matching a shell pattern, e.g. ``list_models("resnet*", task="detect")``.
+
+    Args:
+        pattern: shell pattern on the name.
+        include_timm: add every timm architecture (classifiers).
+        task: only the models of this task ("classify", "detect"); None: all.
 
     Example:
         >>> "hog-svm" in list_models("*svm")
         True
+        >>> "fasterrcnn_mobilenet_v3_large_fpn" in list_models(task="detect")
+        True
     """
     _ensure_loaded()
     names = MODELS.names(pattern)
+    if task is not None:
+        names = [n for n in names if MODELS.get(n).task == task]
+        if task != "classify":
+            return names
     if include_timm:
         import fnmatch
 
@@ -99,6 +111,7 @@ def default_preprocessing(spec: ModelSpec, image_size: int | None = None, graysc
         mean=spec.mean or IMAGENET_MEAN,
         std=spec.std or IMAGENET_STD,
         grayscale=grayscale,
+        resize_mode="letterbox" if spec.task == "detect" else "crop",
     )
 
 
@@ -109,8 +122,8 @@ def create_model(
     image_size: int | None = None,
     grayscale: bool = False,
     **model_args: Any,
-) -> Classifier:
-    """Build an untrained classifier by registered name.
+) -> Any:
+    """Build an untrained model by registered name (a Classifier, or a Detector for detect models).
 
     Args:
         name: a name from :func:`list_models` (or any timm architecture).
@@ -134,6 +147,8 @@ def register_loader(family: str, loader: Loader) -> None:
     LOADERS.add(family, loader)
 
 
-def get_loader(family: str) -> Loader:
+def get_loader(family: str, task: str | None = None) -> Loader:
+    """How runs of ``family`` are read back; a ``"family:task"`` loader wins for that task."""
     _ensure_loaded()
-    return LOADERS.get(family)
+    specific = f"{family}:{task}"
+    return LOADERS.get(specific if task and specific in LOADERS else family)

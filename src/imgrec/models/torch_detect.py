@@ -1,0 +1,245 @@
+"""torchvision's detectors by name, behind the :class:`~imgrec.models.base.Detector` interface.
+
+Faster R-CNN (MobileNetV3-FPN, ResNet-50-FPN v2), SSD300 VGG16, SSDlite320 MobileNetV3,
+RetinaNet ResNet-50-FPN v2 and FCOS ResNet-50-FPN. They take the prepared (letterboxed) uint8
+batch every backend takes; their own transform normalizes it with ImageNet's mean/std and is
+pinned to the input size, so it never resizes again and boxes stay in input pixels. Their own
+score threshold is lowered (0.001) so the ``detect`` task's ``conf`` decides, as for every
+backend. Class index 0 is torchvision's background; imgrec's class ``i`` is torchvision's ``i + 1``.
+
+Weights: ``pretrained=True`` downloads the official COCO weights (the file name carries the
+first digits of its sha256, which are checked) and reads them without pickle
+(``torch.load(weights_only=True)``); ``weights=FILE`` reads a local state dict. Head tensors of
+another class count keep their fresh initialization.
+
+Example:
+    >>> # det = create_model("fasterrcnn_mobilenet_v3_large_fpn", ["cell"], image_size=320)
+    >>> # det.detect(batch)[0].boxes.shape
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from imgrec.errors import ConfigError, DependencyError, ModelFileError
+from imgrec.models.artifact import write_bytes_atomic
+from imgrec.models.base import Detector, ModelSpec
+from imgrec.models.registry import register_loader, register_model
+from imgrec.transforms.preprocess import IMAGENET_MEAN, IMAGENET_STD, Preprocessing
+
+log = logging.getLogger(__name__)
+WEIGHTS_FILE = "weights.safetensors"
+SCORE_FLOOR = 0.001
+
+
+@dataclass(frozen=True)
+class Arch:
+    """A torchvision detector: its builder, weights enum, default input side and head prefixes."""
+
+    builder: str
+    weights: str
+    size: int
+    heads: tuple[str, ...]
+    description: str
+    params: int
+    min_size: int = 64
+
+
+ARCHS: dict[str, Arch] = {
+    "fasterrcnn_mobilenet_v3_large_fpn": Arch(
+        "fasterrcnn_mobilenet_v3_large_fpn", "FasterRCNN_MobileNet_V3_Large_FPN_Weights", 320,
+        ("roi_heads.box_predictor.",), "Faster R-CNN, MobileNetV3-Large FPN (torchvision): fast on CPU", 19_400_000,
+    ),
+    "fasterrcnn_resnet50_fpn_v2": Arch(
+        "fasterrcnn_resnet50_fpn_v2", "FasterRCNN_ResNet50_FPN_V2_Weights", 640,
+        ("roi_heads.box_predictor.",), "Faster R-CNN, ResNet-50 FPN v2 (torchvision): accurate", 43_700_000,
+    ),
+    "ssd300_vgg16": Arch(
+        "ssd300_vgg16", "SSD300_VGG16_Weights", 300, ("head.classification_head.",),
+        "SSD300, VGG16 (torchvision)", 35_600_000, 268,
+    ),
+    "ssdlite320_mobilenet_v3_large": Arch(
+        "ssdlite320_mobilenet_v3_large", "SSDLite320_MobileNet_V3_Large_Weights", 320,
+        ("head.classification_head.",), "SSDlite320, MobileNetV3-Large (torchvision): the smallest", 3_400_000,
+    ),
+    "retinanet_resnet50_fpn_v2": Arch(
+        "retinanet_resnet50_fpn_v2", "RetinaNet_ResNet50_FPN_V2_Weights", 640,
+        ("head.classification_head.cls_logits.",), "RetinaNet, ResNet-50 FPN v2 (torchvision)", 38_200_000,
+    ),
+    "fcos_resnet50_fpn": Arch(
+        "fcos_resnet50_fpn", "FCOS_ResNet50_FPN_Weights", 640, ("head.classification_head.cls_logits.",),
+        "FCOS, ResNet-50 FPN (torchvision): anchor-free", 32_300_000,
+    ),
+}  # fmt: skip
+
+
+def _detection_module() -> Any:
+    try:
+        from torchvision.models import detection
+    except ImportError as exc:
+        raise DependencyError(
+            f"torchvision detectors need torch and torchvision ({exc}). Install them with: pip install 'imgrec[torch]'"
+        ) from exc
+    return detection
+
+
+class TorchDetector(Detector):
+    """A torchvision detector. ``module`` takes a list of float CHW tensors in [0, 1]."""
+
+    family = "torch"
+
+    def __init__(
+        self, name: str, classes: list[str], preprocessing: Preprocessing, module: Any,
+        model_args: Mapping[str, Any] | None = None,
+    ) -> None:  # fmt: skip
+        super().__init__(name, classes, preprocessing, model_args)
+        self.module = module
+        self.batch_size = 16
+
+    def tensors(self, batch: np.ndarray) -> list[Any]:
+        """A prepared uint8 NHWC batch as the module's list of float CHW tensors in [0, 1]."""
+        import torch
+
+        x = torch.from_numpy(np.ascontiguousarray(batch)).permute(0, 3, 1, 2).float().div_(255.0)
+        return list(x)
+
+    def detect(self, batch: np.ndarray) -> list[Any]:
+        """Box candidates per image in input pixels (the task applies conf, NMS and max_det)."""
+        import torch
+
+        from imgrec.tasks.detect import BoxCandidates
+
+        self.module.eval()
+        found = []
+        with torch.inference_mode():
+            for i in range(0, len(batch), self.batch_size):
+                for out in self.module(self.tensors(batch[i : i + self.batch_size])):
+                    found.append(BoxCandidates(out["boxes"].float().numpy(), out["scores"].float().numpy(),
+                                               out["labels"].numpy().astype(np.int64) - 1))  # fmt: skip
+        return found
+
+    def losses(self, batch: np.ndarray, targets: Sequence[Mapping[str, np.ndarray]]) -> dict[str, Any]:
+        """Training losses (torchvision's dict) for a batch and its targets (``boxes`` in input
+        pixels, ``labels`` as imgrec class indices)."""
+        import torch
+
+        self.module.train()
+        tv = [{"boxes": torch.as_tensor(np.asarray(t["boxes"], np.float32).reshape(-1, 4)),
+               "labels": torch.as_tensor(np.asarray(t["labels"], np.int64) + 1)} for t in targets]  # fmt: skip
+        return dict(self.module(self.tensors(batch), tv))
+
+    def set_threads(self, threads: int | None) -> None:
+        super().set_threads(threads)
+        if threads is not None:
+            import torch
+
+            torch.set_num_threads(threads)
+
+    def save_weights(self, run_dir: Path) -> dict[str, str]:
+        from safetensors.torch import save
+
+        state = {k: v.detach().to("cpu", copy=True).contiguous() for k, v in self.module.state_dict().items()}
+        write_bytes_atomic(Path(run_dir) / WEIGHTS_FILE, save(state, {"format": "pt"}))
+        return {"weights": WEIGHTS_FILE}
+
+    def num_params(self) -> int:
+        return sum(p.numel() for p in self.module.parameters())
+
+
+def _module(name: str, num_classes: int, size: int) -> Any:
+    """The torchvision module, untrained, its transform pinned to ``size``, thresholds opened."""
+    arch = ARCHS[name]
+    builder = getattr(_detection_module(), arch.builder)
+    kwargs: dict[str, Any] = {"weights": None, "weights_backbone": None, "num_classes": num_classes + 1}
+    if "rcnn" in name:
+        kwargs.update(min_size=size, max_size=size, box_score_thresh=SCORE_FLOOR, box_detections_per_img=300)
+    elif name.startswith(("retinanet", "fcos")):
+        kwargs.update(min_size=size, max_size=size, score_thresh=SCORE_FLOOR, detections_per_img=300)
+    else:  # SSD family: a fixed-size transform
+        kwargs.update(score_thresh=SCORE_FLOOR, detections_per_img=300)
+    module = builder(**kwargs)
+    if hasattr(module, "transform"):
+        module.transform.min_size, module.transform.max_size = (size,), size
+        if hasattr(module.transform, "fixed_size") and module.transform.fixed_size is not None:
+            module.transform.fixed_size = (size, size)
+    return module
+
+
+def build(name: str, classes: list[str], preprocessing: Preprocessing, **model_args: Any) -> TorchDetector:
+    """``ModelSpec.build``: an untrained detector, or with ``pretrained``/``weights`` loaded."""
+    unknown = sorted(set(model_args) - {"pretrained", "weights", "dropout"})
+    if unknown:
+        raise ConfigError(f"{name} takes the options pretrained, weights; received unknown {', '.join(unknown)}.")
+    least = ARCHS[name].min_size
+    if preprocessing.size < least:
+        raise ConfigError(f"{name} needs inputs of at least {least} pixels; received image_size={preprocessing.size}.")
+    module = _module(name, len(classes), preprocessing.size)
+    model = TorchDetector(name, classes, preprocessing, module, {})
+    if model_args.get("pretrained"):
+        _load_into(model, _pretrained_state(name), f"{name} COCO weights")
+    elif model_args.get("weights"):
+        from imgrec.models.hub import download, is_url, read_state_dict
+
+        source = str(model_args["weights"])
+        path = download(source) if is_url(source) else Path(source)
+        _load_into(model, read_state_dict(path), source)
+    return model
+
+
+def _pretrained_state(name: str) -> dict[str, Any]:
+    """The official COCO weights, downloaded into the weights cache; sha256 prefix checked."""
+    from imgrec.models.hub import download, file_name, read_state_dict
+
+    weights = getattr(_detection_module(), ARCHS[name].weights).DEFAULT
+    path = download(weights.url)
+    prefix = file_name(weights.url).rsplit("-", 1)[-1].split(".")[0]
+    from imgrec.models.hub import _digest
+
+    if not _digest(path).startswith(prefix):
+        path.unlink(missing_ok=True)
+        raise ModelFileError(f"The file downloaded from {weights.url} does not match the sha256 prefix {prefix!r}.")
+    return read_state_dict(path)
+
+
+def _load_into(model: TorchDetector, state: Mapping[str, Any], source: str) -> None:
+    from imgrec.models.hub import match_state
+
+    own = model.module.state_dict()
+    heads = {k for k in own if k.startswith(ARCHS[model.name].heads)}
+    model.module.load_state_dict(match_state(own, state, heads, source), strict=False)
+
+
+def load(run_dir: Path, meta: dict[str, Any]) -> TorchDetector:
+    """Loader of torch detection runs: rebuild the architecture and read ``weights.safetensors``."""
+    from safetensors.torch import load_file
+
+    name, classes = str(meta["model"]), [str(c) for c in meta["classes"]]
+    if name not in ARCHS:
+        raise ModelFileError(f"{run_dir}: unknown detector architecture {name!r}.")
+    prep = Preprocessing.from_dict(meta["preprocessing"])
+    model = TorchDetector(name, classes, prep, _module(name, len(classes), prep.size), meta.get("model_args"))
+    files = dict(meta.get("files") or {})
+    try:
+        state = load_file(str(Path(run_dir) / str(files.get("weights", WEIGHTS_FILE))))
+        model.module.load_state_dict(state, strict=True)
+    except (OSError, RuntimeError, ValueError) as exc:
+        raise ModelFileError(f"{run_dir}: the weights do not fit {name} with {len(classes)} classes: {exc}") from None
+    return model
+
+
+def _register() -> None:
+    for name, arch in ARCHS.items():
+        register_model(ModelSpec(
+            name=name, family="torch", description=arch.description, default_size=arch.size, build=build,
+            params=arch.params, mean=IMAGENET_MEAN, std=IMAGENET_STD, tags=("detect", "torchvision"), task="detect",
+        ))  # fmt: skip
+    register_loader("torch:detect", load)
+
+
+_register()
