@@ -61,13 +61,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     with console.status(f"checking {len(ds)} images..."):
         report = check_dataset(ds, min_side=args.min_side, near_dup_distance=args.near_dup_distance, splits=splits)
     data = report.to_dict()
-    console.print(
-        table(
-            f"{ds.name}: {len(ds)} images, {ds.num_classes} classes",
-            ["class", "images"],
-            sorted(ds.class_counts().items()),
-        )
-    )
+    console.print(_counts_table(ds, report.num_boxes))
     for prob in data.get("problems", []):
         style = SEVERITY_STYLE.get(prob["severity"], "white")
         console.print(f"[{style}]{prob['severity']}[/] {prob['code']}: {prob['message']}")
@@ -81,6 +75,15 @@ def cmd_check(args: argparse.Namespace) -> int:
         where = f"; see {args.out}" if args.out else " (listed above)"
         raise DataError(f"{len(errors)} error(s) found in {args.data}{where}.")
     return 0
+
+
+def _counts_table(ds: Any, num_boxes: int) -> Any:
+    title = f"{ds.name}: {len(ds)} images, {ds.num_classes} classes"
+    if ds.task != "detect":
+        return table(title, ["class", "images"], sorted(ds.class_counts().items()))
+    boxes = ds.instance_counts()
+    rows = [[c, n, boxes[c]] for c, n in sorted(ds.class_counts().items())]
+    return table(f"{title}, {num_boxes} boxes ({ds.task})", ["class", "images", "boxes"], rows)
 
 
 def cmd_split(args: argparse.Namespace) -> int:

@@ -33,6 +33,8 @@ class BoxTarget:
         difficult: bool ``(K,)`` VOC ``difficult``.
         image_size: ``(width, height)`` the annotation file states, if any.
         truncated: bool ``(K,)`` VOC ``truncated``, when the source had it.
+        origins: int64 ``(K,)`` where each box is in its label file, for messages: the line
+            (YOLO), the ``<object>`` number (VOC), the ``annotations`` index (COCO).
 
     Example:
         >>> t = BoxTarget.from_lists([[0, 0, 10, 5]], [2])
@@ -46,6 +48,7 @@ class BoxTarget:
     difficult: np.ndarray
     image_size: tuple[int, int] | None = None
     truncated: np.ndarray | None = None
+    origins: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         boxes = np.asarray(self.boxes, dtype=np.float32).reshape(-1, 4)
@@ -56,6 +59,8 @@ class BoxTarget:
         object.__setattr__(self, "difficult", _column(self.difficult, np.bool_, k, "difficult"))
         if self.truncated is not None:
             object.__setattr__(self, "truncated", _column(self.truncated, np.bool_, k, "truncated"))
+        if self.origins is not None:
+            object.__setattr__(self, "origins", _column(self.origins, np.int64, k, "origins"))
 
     @classmethod
     def from_lists(
@@ -67,6 +72,7 @@ class BoxTarget:
         difficult: Sequence[bool] | None = None,
         image_size: tuple[int, int] | None = None,
         truncated: Sequence[bool] | None = None,
+        origins: Sequence[int] | None = None,
     ) -> BoxTarget:
         """Build from plain lists; missing flags are all False."""
         k = len(labels)
@@ -77,6 +83,7 @@ class BoxTarget:
             difficult=np.zeros(k, bool) if difficult is None else np.asarray(difficult, bool),
             image_size=image_size,
             truncated=None if truncated is None else np.asarray(truncated, bool),
+            origins=None if origins is None else np.asarray(origins, np.int64),
         )
 
     @classmethod

@@ -39,6 +39,8 @@ class _Image:
     boxes: list[list[float]] = field(default_factory=list)
     labels: list[int] = field(default_factory=list)
     crowd: list[bool] = field(default_factory=list)
+    origins: list[int] = field(default_factory=list)
+    file: str = ""
 
 
 def read_coco(source: str) -> ImageDataset:
@@ -77,6 +79,7 @@ def read_coco(source: str) -> ImageDataset:
         name=root.name,
         root=str(root),
         class_ids=ids,
+        label_files=[im.file for im in images],
         issues=log.items,
     )
 
@@ -179,7 +182,7 @@ def _images(entries: list[Any], path: Path, bases: list[Path], split: str, log: 
                     str(path),
                 )
             else:
-                out[iid] = _Image(found, _stated_size(e), split)
+                out[iid] = _Image(found, _stated_size(e), split, file=str(path))
     return out
 
 
@@ -237,6 +240,7 @@ def _annotation(
     im.boxes.append(box)
     im.labels.append(label)
     im.crowd.append(ann.get("iscrowd") in (1, True))
+    im.origins.append(n)
 
 
 def _cap(log: IssueLog, where: str, im: _Image, capped: set[int], iid: Any) -> None:
@@ -276,4 +280,4 @@ def _unlisted_images(images: list[_Image], files: list[Path], root: Path, log: I
 
 
 def _target(im: _Image) -> BoxTarget:
-    return BoxTarget.from_lists(im.boxes, im.labels, crowd=im.crowd, image_size=im.size)
+    return BoxTarget.from_lists(im.boxes, im.labels, crowd=im.crowd, image_size=im.size, origins=im.origins)

@@ -54,6 +54,8 @@ class ImageDataset:
             or ``-1`` for an image without objects), not a class of the whole image.
         class_ids: the source format's id of each class (COCO category ids), so that
             conversion back restores them; None when the classes are just 0..N-1.
+        label_files: the label file of each item (a YOLO txt, a VOC XML, the COCO JSON), for
+            messages and conversion; None for classification.
         issues: problems found in the label files while reading (bad lines, unknown
             classes, boxes that cannot be used, labels without an image); ``check_dataset``
             reports them.
@@ -76,6 +78,7 @@ class ImageDataset:
     task: str = "classify"
     targets: list[BoxTarget] | None = field(default=None, repr=False)
     class_ids: list[int] | None = None
+    label_files: list[str] | None = field(default=None, repr=False)
     issues: list[LabelIssue] = field(default_factory=list, repr=False)
 
     def __post_init__(self) -> None:
@@ -197,6 +200,7 @@ class ImageDataset:
             arrays=None if self.arrays is None else self.arrays[idx],
             splits=None if self.splits is None else self.splits[idx],
             targets=None if self.targets is None else [self.targets[i] for i in idx],
+            label_files=None if self.label_files is None else [self.label_files[i] for i in idx],
             issues=_issues_of(self.issues, sources),
         )
         out._zip_lock, out._zips = self._zip_lock, self._zips  # share open archives

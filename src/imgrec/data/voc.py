@@ -41,6 +41,7 @@ class _Parsed:
     difficult: list[bool] = field(default_factory=list)
     truncated: list[bool] = field(default_factory=list)
     capped: bool = False
+    origins: list[int] = field(default_factory=list)
 
 
 def read_voc(source: str) -> ImageDataset:
@@ -70,6 +71,7 @@ def read_voc(source: str) -> ImageDataset:
         splits=_image_sets(root, [p.xml.stem for p in parsed]),
         name=root.name,
         root=str(root),
+        label_files=[str(p.xml) for p in parsed],
         issues=log.items,
     )
 
@@ -146,6 +148,7 @@ def _object(obj: Element, n: int, out: _Parsed, log: IssueLog) -> None:
     out.boxes.append([x1, y1, x2, y2])
     out.difficult.append(_flag(obj, "difficult"))
     out.truncated.append(_flag(obj, "truncated"))
+    out.origins.append(n)
 
 
 def _flag(obj: Element, tag: str) -> bool:
@@ -173,6 +176,7 @@ def _target(p: _Parsed, index: dict[str, int], fixed: bool, log: IssueLog) -> Bo
         [index[p.names[k]] for k in keep],
         difficult=[p.difficult[k] for k in keep],
         truncated=[p.truncated[k] for k in keep],
+        origins=[p.origins[k] for k in keep],
         image_size=p.size,
     )
 

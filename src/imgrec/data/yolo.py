@@ -56,6 +56,7 @@ def read_yolo(source: str) -> ImageDataset:
         name=root.name,
         root=str(root),
         class_ids=class_ids,
+        label_files=[str(_label_path(labels_dir, r)) for r in rels],
         issues=log.items,
     )
 
@@ -158,7 +159,9 @@ def _label_target(image: Path, label: Path, num_classes: int, log: IssueLog) -> 
     return _to_pixels(rows, w, h)
 
 
-def _rows(text: str, label: Path, image: Path, num_classes: int, log: IssueLog) -> Iterator[tuple[int, list[float]]]:
+def _rows(
+    text: str, label: Path, image: Path, num_classes: int, log: IssueLog
+) -> Iterator[tuple[int, tuple[int, list[float]]]]:
     kept = 0
     for n, line in enumerate(text.splitlines(), start=1):
         if not line.strip() or line.lstrip().startswith("#"):
@@ -176,7 +179,7 @@ def _rows(text: str, label: Path, image: Path, num_classes: int, log: IssueLog) 
             )
             return
         kept += 1
-        yield row
+        yield n, row
 
 
 def _parse_line(
@@ -217,10 +220,10 @@ def _cxcywh_or_polygon(v: list[float]) -> list[float] | None:
     return [min(xs), min(ys), max(xs), max(ys)]
 
 
-def _to_pixels(rows: list[tuple[int, list[float]]], w: int, h: int) -> BoxTarget:
-    norm = np.asarray([b for _, b in rows], dtype=np.float64)
+def _to_pixels(rows: list[tuple[int, tuple[int, list[float]]]], w: int, h: int) -> BoxTarget:
+    norm = np.asarray([b for _, (_, b) in rows], dtype=np.float64)
     boxes = norm * np.array([w, h, w, h], dtype=np.float64)
-    return BoxTarget.from_lists(boxes, [c for c, _ in rows])  # type: ignore[arg-type]
+    return BoxTarget.from_lists(boxes, [c for _, (c, _) in rows], origins=[n for n, _ in rows])  # type: ignore[arg-type]
 
 
 def _orphan_labels(labels_dir: Path, images_dir: Path, expected: set[str], log: IssueLog) -> None:
