@@ -33,6 +33,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default="splits.json")
     p.set_defaults(func=cmd_split)
 
+    p = dsub.add_parser("convert", help="convert detection labels between COCO JSON, YOLO txt and Pascal VOC XML")
+    p.add_argument("data", help="the source dataset (format detected, or --from)")
+    p.add_argument("--to", required=True, choices=["coco", "yolo", "voc"], help="the format to write")
+    p.add_argument("--out", required=True, metavar="DIR", help="a new (or empty) folder")
+    p.add_argument("--from", dest="source_format", default="auto", help="the source format (default: detect it)")
+    p.set_defaults(func=cmd_convert)
+
     p = dsub.add_parser("preview", help="grid image of augmented samples")
     p.add_argument("data")
     p.add_argument("--augment", default="standard", help="none, light, flip, flip-shift, standard or strong")
@@ -44,12 +51,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_preview)
 
 
-def _load(path: str) -> Any:
+def _load(path: str, format: str = "auto") -> Any:
     from imgrec.data import load_dataset
 
     if path != "digits" and not Path(path).exists():
         raise MissingInputError(f"Data not found: {path}")
-    return load_dataset(path)
+    return load_dataset(path, format=format)
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -102,6 +109,21 @@ def cmd_split(args: argparse.Namespace) -> int:
     ]
     console.print(table(None, ["split", "images", *ds.classes], rows))
     console.print(f"manifest: {args.out}")
+    return 0
+
+
+def cmd_convert(args: argparse.Namespace) -> int:
+    from imgrec.data.convert import convert_dataset
+
+    ds = _load(args.data, args.source_format)
+    with console.status(f"writing {len(ds)} images as {args.to}..."):
+        result = convert_dataset(ds, args.to, args.out)
+    console.print(
+        f"{args.to}: {result.images} images, {result.boxes} boxes -> {result.out} "
+        f"({result.linked} linked, {result.copied} copied)"
+    )
+    for note in result.notes:
+        console.print(f"[yellow]note[/] {note}")
     return 0
 
 

@@ -96,7 +96,7 @@ class BoxTarget:
 
 
 def _column(values: object, dtype: type, k: int, name: str) -> np.ndarray:
-    arr = np.asarray(values, dtype=dtype).reshape(-1)
+    arr: np.ndarray = np.asarray(values, dtype=dtype).reshape(-1)
     if len(arr) != k:
         raise DataError(f"BoxTarget.{name} has {len(arr)} entries; expected one per box ({k}).")
     return arr
