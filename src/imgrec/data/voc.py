@@ -123,25 +123,23 @@ def _size(tree: Element) -> tuple[int, int] | None:
 
 def _object(obj: Element, n: int, out: _Parsed, log: IssueLog) -> None:
     name, bnd = _text(obj, "name"), obj.find("bndbox")
-    where = {"file": str(out.xml), "image": out.image}
+    where = (str(out.xml), None, out.image)
     coords = [number(_text(bnd, k)) for k in ("xmin", "ymin", "xmax", "ymax")] if bnd is not None else [None]
     if not name or any(v is None for v in coords):
         log.add(
             "bad_box",
             f"object {n}: expected <name> and numeric <bndbox> xmin ymin xmax ymax; "
             f"received name={name!r:.40}, {coords}.",
-            **where,
+            *where,
         )
         return
     x1, y1, x2, y2 = (float(v) for v in coords)  # type: ignore[arg-type]
     if x2 < x1 or y2 < y1:
-        log.add(
-            "bad_box", f"object {n} ({name}): xmax < xmin or ymax < ymin ({x1:g}, {y1:g}, {x2:g}, {y2:g}).", **where
-        )
+        log.add("bad_box", f"object {n} ({name}): xmax < xmin or ymax < ymin ({x1:g}, {y1:g}, {x2:g}, {y2:g}).", *where)
         return
     if len(out.boxes) >= LABEL_LIMITS.max_boxes:
         if not out.capped:
-            log.add("too_many_boxes", f"more than {LABEL_LIMITS.max_boxes} objects; the rest were dropped.", **where)
+            log.add("too_many_boxes", f"more than {LABEL_LIMITS.max_boxes} objects; the rest were dropped.", *where)
             out.capped = True
         return
     out.names.append(name)
