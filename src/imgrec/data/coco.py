@@ -20,9 +20,10 @@ from typing import Any
 
 import numpy as np
 
+from imgrec.data import labelio
 from imgrec.data.boxes import BoxTarget, IssueLog
 from imgrec.data.dataset import ImageDataset
-from imgrec.data.labelio import LABEL_LIMITS, load_json, number, safe_relative, walk_files
+from imgrec.data.labelio import load_json, number, safe_relative, walk_files
 from imgrec.data.layout import SPLIT_ALIASES, is_image_name
 from imgrec.errors import DatasetError, MissingInputError
 
@@ -103,7 +104,7 @@ def _dataset_root(path: Path) -> Path:
 
 
 def _coco_dict(path: Path) -> dict[str, Any]:
-    data = load_json(path, LABEL_LIMITS)
+    data = load_json(path, labelio.LABEL_LIMITS)
     if not isinstance(data, dict) or not all(isinstance(data.get(k), list) for k in ("images", "categories")):
         got = sorted(data)[:8] if isinstance(data, dict) else type(data).__name__
         raise DatasetError(
@@ -234,7 +235,7 @@ def _annotation(
             image=im.source,
         )
         return
-    if len(im.boxes) >= LABEL_LIMITS.max_boxes:
+    if len(im.boxes) >= labelio.LABEL_LIMITS.max_boxes:
         _cap(log, where, im, capped, ann.get("image_id"))
         return
     im.boxes.append(box)
@@ -248,7 +249,7 @@ def _cap(log: IssueLog, where: str, im: _Image, capped: set[int], iid: Any) -> N
         capped.add(id(im))
         log.add(
             "too_many_boxes",
-            f"image id {iid} has more than {LABEL_LIMITS.max_boxes} boxes; the rest were dropped.",
+            f"image id {iid} has more than {labelio.LABEL_LIMITS.max_boxes} boxes; the rest were dropped.",
             where,
             image=im.source,
         )

@@ -58,7 +58,8 @@ def read_limited(path: Path, max_bytes: int, what: str) -> bytes:
     if size > max_bytes:
         raise DatasetError(
             f"The {what} {path} is {size / 1e6:.1f} MB; the limit is {max_bytes / 1e6:.1f} MB. "
-            "Expected a label file, not this; split it or raise the limit (imgrec.data.labelio.LABEL_LIMITS).",
+            "Expected a label file, not this; split it, or raise the limit: "
+            "imgrec.data.labelio.LABEL_LIMITS = LabelLimits(...).",
             code="labels_too_large",
         )
     try:
@@ -81,9 +82,9 @@ def read_text(path: Path, max_bytes: int, what: str) -> str:
         ) from None
 
 
-def load_json(path: Path, limits: LabelLimits = LABEL_LIMITS) -> Any:
+def load_json(path: Path, limits: LabelLimits | None = None) -> Any:
     """Parse a JSON file; NaN/Infinity, huge integers and deep nesting give a DatasetError."""
-    text = read_text(path, limits.max_json_bytes, "annotation file")
+    text = read_text(path, (limits or LABEL_LIMITS).max_json_bytes, "annotation file")
     try:
         return json.loads(text, parse_constant=_refuse_constant)
     except json.JSONDecodeError as exc:
@@ -103,12 +104,12 @@ def _refuse_constant(name: str) -> float:
     raise ValueError(f"{name} is not a number a label may hold; expected finite numbers")
 
 
-def parse_xml(path: Path, limits: LabelLimits = LABEL_LIMITS) -> Element:
+def parse_xml(path: Path, limits: LabelLimits | None = None) -> Element:
     """Parse an XML file with defusedxml: no DTDs, no entity expansion, no external references."""
     import defusedxml
     import defusedxml.ElementTree as SafeET
 
-    data = read_limited(path, limits.max_xml_bytes, "annotation file")
+    data = read_limited(path, (limits or LABEL_LIMITS).max_xml_bytes, "annotation file")
     try:
         return SafeET.fromstring(data, forbid_dtd=True, forbid_entities=True, forbid_external=True)
     except defusedxml.DefusedXmlException as exc:

@@ -18,9 +18,10 @@ from xml.etree.ElementTree import Element
 
 import numpy as np
 
+from imgrec.data import labelio
 from imgrec.data.boxes import BoxTarget, IssueLog
 from imgrec.data.dataset import ImageDataset
-from imgrec.data.labelio import LABEL_LIMITS, describe_error, number, parse_xml, read_text, walk_files
+from imgrec.data.labelio import describe_error, number, parse_xml, read_text, walk_files
 from imgrec.data.layout import is_image_name
 from imgrec.errors import DatasetError, ImgrecError, MissingInputError
 from imgrec.imaging import IMAGE_SUFFIXES
@@ -85,7 +86,7 @@ def _image_dir(root: Path) -> Path:
 
 def _parse(xml: Path, img_dir: Path, log: IssueLog) -> _Parsed | None:
     try:
-        tree = parse_xml(xml, LABEL_LIMITS)
+        tree = parse_xml(xml, labelio.LABEL_LIMITS)
     except (ImgrecError, OSError) as exc:
         log.add("unreadable_labels", describe_error(exc), str(xml))
         return None
@@ -137,9 +138,11 @@ def _object(obj: Element, n: int, out: _Parsed, log: IssueLog) -> None:
     if x2 < x1 or y2 < y1:
         log.add("bad_box", f"object {n} ({name}): xmax < xmin or ymax < ymin ({x1:g}, {y1:g}, {x2:g}, {y2:g}).", *where)
         return
-    if len(out.boxes) >= LABEL_LIMITS.max_boxes:
+    if len(out.boxes) >= labelio.LABEL_LIMITS.max_boxes:
         if not out.capped:
-            log.add("too_many_boxes", f"more than {LABEL_LIMITS.max_boxes} objects; the rest were dropped.", *where)
+            log.add(
+                "too_many_boxes", f"more than {labelio.LABEL_LIMITS.max_boxes} objects; the rest were dropped.", *where
+            )
             out.capped = True
         return
     out.names.append(name)
@@ -158,7 +161,7 @@ def _classes(root: Path, parsed: list[_Parsed]) -> tuple[list[str], bool]:
     for name in _CLASS_FILES:
         f = root / name
         if f.is_file():
-            text = read_text(f, LABEL_LIMITS.max_text_bytes, "class names file")
+            text = read_text(f, labelio.LABEL_LIMITS.max_text_bytes, "class names file")
             names = [line.strip() for line in text.splitlines() if line.strip()]
             if names:
                 return names, True
@@ -192,7 +195,7 @@ def _image_sets(root: Path, stems: list[str]) -> np.ndarray | None:
     for split in ("train", "val", "test"):
         f = main / f"{split}.txt"
         if f.is_file():
-            text = read_text(f, LABEL_LIMITS.max_text_bytes, "image set")
+            text = read_text(f, labelio.LABEL_LIMITS.max_text_bytes, "image set")
             lists[split] = {line.split()[0] for line in text.splitlines() if line.strip()}
     if "train" not in lists:
         return None

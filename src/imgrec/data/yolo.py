@@ -21,9 +21,10 @@ from typing import Any
 
 import numpy as np
 
+from imgrec.data import labelio
 from imgrec.data.boxes import BoxTarget, IssueLog
 from imgrec.data.dataset import ImageDataset
-from imgrec.data.labelio import LABEL_LIMITS, describe_error, number, oriented_size, read_text, walk_files
+from imgrec.data.labelio import describe_error, number, oriented_size, read_text, walk_files
 from imgrec.data.layout import SPLIT_ALIASES, is_image_name
 from imgrec.errors import DatasetError, ImgrecError, MissingInputError
 
@@ -73,7 +74,7 @@ def _root_and_config(path: Path) -> tuple[Path, dict[str, Any]]:
 def _yaml(path: Path) -> dict[str, Any]:
     import yaml
 
-    text = read_text(path, LABEL_LIMITS.max_text_bytes, "dataset file")
+    text = read_text(path, labelio.LABEL_LIMITS.max_text_bytes, "dataset file")
     try:
         data = yaml.safe_load(text)
     except (yaml.YAMLError, RecursionError) as exc:
@@ -114,7 +115,7 @@ def _category_ids(ids: Any, cfg: dict[str, Any]) -> list[int] | None:
 
 
 def _lines(path: Path) -> list[str]:
-    text = read_text(path, LABEL_LIMITS.max_text_bytes, "class names file")
+    text = read_text(path, labelio.LABEL_LIMITS.max_text_bytes, "class names file")
     names = [line.strip() for line in text.splitlines() if line.strip()]
     if not names:
         raise DatasetError(f"{path} is empty; expected one class name a line.")
@@ -139,7 +140,7 @@ def _label_target(image: Path, label: Path, num_classes: int, log: IssueLog) -> 
         )
         return BoxTarget.empty()
     try:
-        text = read_text(label, LABEL_LIMITS.max_text_bytes, "label file")
+        text = read_text(label, labelio.LABEL_LIMITS.max_text_bytes, "label file")
     except (ImgrecError, OSError) as exc:
         log.add("unreadable_labels", describe_error(exc), str(label), image=str(image))
         return BoxTarget.empty()
@@ -169,10 +170,10 @@ def _rows(
         row = _parse_line(line, n, label, image, num_classes, log)
         if row is None:
             continue
-        if kept >= LABEL_LIMITS.max_boxes:
+        if kept >= labelio.LABEL_LIMITS.max_boxes:
             log.add(
                 "too_many_boxes",
-                f"more than {LABEL_LIMITS.max_boxes} boxes; the rest were dropped.",
+                f"more than {labelio.LABEL_LIMITS.max_boxes} boxes; the rest were dropped.",
                 str(label),
                 n,
                 str(image),
