@@ -27,6 +27,7 @@ from imgrec.data.labelio import load_json, number, safe_relative, walk_files
 from imgrec.data.layout import SPLIT_ALIASES, is_image_name
 from imgrec.errors import DatasetError, MissingInputError
 
+_NO_ID = -(2**63)  # never an id: (image_id, category_id) lookups of non-integers miss
 _SPLIT_IN_NAME = re.compile(r"(train|val|valid|validation|test)(?:\d{4})?$")
 
 
@@ -209,7 +210,7 @@ def _annotation(
     if not isinstance(ann, dict):
         log.add("bad_box", f"annotations[{n}] is a {type(ann).__name__}; expected an object.", where)
         return
-    im = by_id.get(ann.get("image_id"))  # type: ignore[arg-type]
+    im = by_id.get(_int_key(ann.get("image_id")))
     if im is None:
         log.add(
             "unknown_image",
@@ -217,7 +218,7 @@ def _annotation(
             where,
         )
         return
-    label = index.get(ann.get("category_id"))  # type: ignore[arg-type]
+    label = index.get(_int_key(ann.get("category_id")))
     if label is None:
         log.add(
             "unknown_class",
@@ -242,6 +243,11 @@ def _annotation(
     im.labels.append(label)
     im.crowd.append(ann.get("iscrowd") in (1, True))
     im.origins.append(n)
+
+
+def _int_key(value: Any) -> int:
+    """``value`` when it is an integer id, else an id no entry has."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else _NO_ID
 
 
 def _cap(log: IssueLog, where: str, im: _Image, capped: set[int], iid: Any) -> None:
