@@ -168,7 +168,7 @@ def test_yolo_hostile_yaml(tmp_path: Path) -> None:
     with pytest.raises(DatasetError, match="not readable YAML"):
         load_dataset(root)
     (root / "data.yaml").write_text("names: {0: a, 5: b}\n")
-    with pytest.raises(DatasetError, match="mapping 0..N-1"):
+    with pytest.raises(DatasetError, match=r"mapping 0\.\.N-1"):
         load_dataset(root)
 
 
