@@ -65,3 +65,16 @@ def test_split_cli_on_detection(tmp_path: Path, capsys: pytest.CaptureFixture[st
     data = json.loads(manifest.read_text())
     assert sum(data["sizes"].values()) == 4 and data["classes"] == ["cat", "dog", "bird"]
     assert main(["data", "check", str(src), "--splits", str(manifest)]) == 0
+
+
+def test_preview_draws_boxes_after_augmentation(tmp_path: Path) -> None:
+    import numpy as np
+    from PIL import Image
+
+    src = write_coco(tmp_path / "coco")
+    out = tmp_path / "preview.png"
+    args = ["data", "preview", str(src), "--augment", "flip", "--n", "2", "--variants", "2", "--size", "48"]
+    assert main([*args, "--out", str(out)]) == 0
+    grid = np.asarray(Image.open(out).convert("RGB")).astype(int)
+    red = (grid[..., 0] > 200) & (grid[..., 1] < 90) & (grid[..., 2] < 90)
+    assert red.sum() > 20  # the box outlines

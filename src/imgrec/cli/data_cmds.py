@@ -136,13 +136,23 @@ def cmd_preview(args: argparse.Namespace) -> int:
     ds = _load(args.data)
     rng = np.random.default_rng(args.seed)
     picks = rng.choice(len(ds), size=min(args.n, len(ds)), replace=False)
-    images = []
+    images, boxes = [], []
     for i in picks:
         try:
             images.append(ds.load(int(i)))
         except ImgrecError as exc:  # show the rest; say which one failed
             console.print(f"[yellow]skipped[/] {ds.sources[int(i)]}: {exc}")
-    grid = preview_grid(images, args.augment, seed=args.seed, variants=args.variants, cell=args.size)
+            continue
+        if ds.targets is not None:
+            boxes.append(ds.targets[int(i)].boxes)
+    grid = preview_grid(
+        images,
+        args.augment,
+        seed=args.seed,
+        variants=args.variants,
+        cell=args.size,
+        boxes=boxes if ds.targets is not None else None,
+    )
     try:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         save_png(grid, args.out)
