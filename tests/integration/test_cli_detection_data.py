@@ -78,3 +78,9 @@ def test_preview_draws_boxes_after_augmentation(tmp_path: Path) -> None:
     grid = np.asarray(Image.open(out).convert("RGB")).astype(int)
     red = (grid[..., 0] > 200) & (grid[..., 1] < 90) & (grid[..., 2] < 90)
     assert red.sum() > 20  # the box outlines
+
+
+def test_check_format_option_reads_coco128_yolo_labels(shared_data, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["data", "check", str(shared_data("coco128")), "--format", "yolo", "--near-dup-distance", "-1"]) == 0
+    out = capsys.readouterr().out
+    assert "929 boxes" in out and "unlabeled_image" in out and "000000000250" in out

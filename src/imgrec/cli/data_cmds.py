@@ -23,6 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--near-dup-distance", type=int, default=4, help="max Hamming distance of perceptual hashes")
     p.add_argument("--splits", help="a split manifest: flag duplicates that cross its splits")
     p.add_argument("--strict", action="store_true", help="exit 65 when errors are found")
+    p.add_argument("--format", dest="source_format", default="auto", help="the dataset format (default: detect it)")
     p.set_defaults(func=cmd_check)
 
     p = dsub.add_parser("split", help="stratified, seeded, reproducible split manifest")
@@ -31,13 +32,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--test", type=float, default=0.1)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="splits.json")
+    p.add_argument("--format", dest="source_format", default="auto", help="the dataset format (default: detect it)")
     p.set_defaults(func=cmd_split)
 
     p = dsub.add_parser("convert", help="convert detection labels between COCO JSON, YOLO txt and Pascal VOC XML")
     p.add_argument("data", help="the source dataset (format detected, or --from)")
     p.add_argument("--to", required=True, choices=["coco", "yolo", "voc"], help="the format to write")
     p.add_argument("--out", required=True, metavar="DIR", help="a new (or empty) folder")
-    p.add_argument("--from", dest="source_format", default="auto", help="the source format (default: detect it)")
+    p.add_argument(
+        "--from", "--format", dest="source_format", default="auto", help="the source format (default: detect it)"
+    )
     p.set_defaults(func=cmd_convert)
 
     p = dsub.add_parser("preview", help="grid image of augmented samples")
@@ -48,6 +52,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--size", type=int, default=96, help="cell size in pixels")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="augment_preview.png")
+    p.add_argument("--format", dest="source_format", default="auto", help="the dataset format (default: detect it)")
     p.set_defaults(func=cmd_preview)
 
 
@@ -63,7 +68,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     from imgrec.data import check_dataset, load_splits
     from imgrec.errors import DataError
 
-    ds = _load(args.data)
+    ds = _load(args.data, args.source_format)
     splits = load_splits(ds, args.splits) if args.splits else None
     with console.status(f"checking {len(ds)} images..."):
         report = check_dataset(ds, min_side=args.min_side, near_dup_distance=args.near_dup_distance, splits=splits)
@@ -97,7 +102,7 @@ def cmd_split(args: argparse.Namespace) -> int:
     from imgrec.data import split_dataset
     from imgrec.errors import OutputError
 
-    ds = _load(args.data)
+    ds = _load(args.data, args.source_format)
     splits = split_dataset(ds, val=args.val, test=args.test, seed=args.seed)
     try:
         splits.save(args.out)
@@ -133,7 +138,7 @@ def cmd_preview(args: argparse.Namespace) -> int:
     from imgrec.imaging.draw import save_png
     from imgrec.transforms import preview_grid
 
-    ds = _load(args.data)
+    ds = _load(args.data, args.source_format)
     rng = np.random.default_rng(args.seed)
     picks = rng.choice(len(ds), size=min(args.n, len(ds)), replace=False)
     images, boxes = [], []
