@@ -23,6 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--near-dup-distance", type=int, default=4, help="max Hamming distance of perceptual hashes")
     p.add_argument("--splits", help="a split manifest: flag duplicates that cross its splits")
     p.add_argument("--strict", action="store_true", help="exit 65 when errors are found")
+    p.add_argument("--format", dest="source_format", default="auto", help="the dataset format (default: detect it)")
     p.set_defaults(func=cmd_check)
 
     p = dsub.add_parser("split", help="stratified, seeded, reproducible split manifest")
@@ -31,7 +32,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--test", type=float, default=0.1)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="splits.json")
+    p.add_argument("--format", dest="source_format", default="auto", help="the dataset format (default: detect it)")
     p.set_defaults(func=cmd_split)
+
+    p = dsub.add_parser("convert", help="convert detection labels between COCO JSON, YOLO txt and Pascal VOC XML")
+    p.add_argument("data", help="the source dataset (format detected, or --from)")
+    p.add_argument("--to", required=True, choices=["coco", "yolo", "voc"], help="the format to write")
+    p.add_argument("--out", required=True, metavar="DIR", help="a new (or empty) folder")
+    p.add_argument(
+        "--from", "--format", dest="source_format", default="auto", help="the source format (default: detect it)"
+    )
+    p.set_defaults(func=cmd_convert)
 
     p = dsub.add_parser("preview", help="grid image of augmented samples")
     p.add_argument("data")
@@ -41,33 +52,28 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--size", type=int, default=96, help="cell size in pixels")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="augment_preview.png")
+    p.add_argument("--format", dest="source_format", default="auto", help="the dataset format (default: detect it)")
     p.set_defaults(func=cmd_preview)
 
 
-def _load(path: str) -> Any:
+def _load(path: str, format: str = "auto") -> Any:
     from imgrec.data import load_dataset
 
     if path != "digits" and not Path(path).exists():
         raise MissingInputError(f"Data not found: {path}")
-    return load_dataset(path)
+    return load_dataset(path, format=format)
 
 
 def cmd_check(args: argparse.Namespace) -> int:
     from imgrec.data import check_dataset, load_splits
     from imgrec.errors import DataError
 
-    ds = _load(args.data)
+    ds = _load(args.data, args.source_format)
     splits = load_splits(ds, args.splits) if args.splits else None
     with console.status(f"checking {len(ds)} images..."):
         report = check_dataset(ds, min_side=args.min_side, near_dup_distance=args.near_dup_distance, splits=splits)
     data = report.to_dict()
-    console.print(
-        table(
-            f"{ds.name}: {len(ds)} images, {ds.num_classes} classes",
-            ["class", "images"],
-            sorted(ds.class_counts().items()),
-        )
-    )
+    console.print(_counts_table(ds, report.num_boxes))
     for prob in data.get("problems", []):
         style = SEVERITY_STYLE.get(prob["severity"], "white")
         console.print(f"[{style}]{prob['severity']}[/] {prob['code']}: {prob['message']}")
@@ -83,11 +89,20 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def _counts_table(ds: Any, num_boxes: int) -> Any:
+    title = f"{ds.name}: {len(ds)} images, {ds.num_classes} classes"
+    if ds.task != "detect":
+        return table(title, ["class", "images"], sorted(ds.class_counts().items()))
+    boxes = ds.instance_counts()
+    rows = [[c, n, boxes[c]] for c, n in sorted(ds.class_counts().items())]
+    return table(f"{title}, {num_boxes} boxes ({ds.task})", ["class", "images", "boxes"], rows)
+
+
 def cmd_split(args: argparse.Namespace) -> int:
     from imgrec.data import split_dataset
     from imgrec.errors import OutputError
 
-    ds = _load(args.data)
+    ds = _load(args.data, args.source_format)
     splits = split_dataset(ds, val=args.val, test=args.test, seed=args.seed)
     try:
         splits.save(args.out)
@@ -102,22 +117,47 @@ def cmd_split(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_convert(args: argparse.Namespace) -> int:
+    from imgrec.data.convert import convert_dataset
+
+    ds = _load(args.data, args.source_format)
+    with console.status(f"writing {len(ds)} images as {args.to}..."):
+        result = convert_dataset(ds, args.to, args.out)
+    console.print(
+        f"{args.to}: {result.images} images, {result.boxes} boxes -> {result.out} "
+        f"({result.linked} linked, {result.copied} copied)"
+    )
+    for note in result.notes:
+        console.print(f"[yellow]note[/] {note}")
+    return 0
+
+
 def cmd_preview(args: argparse.Namespace) -> int:
     import numpy as np
 
     from imgrec.imaging.draw import save_png
     from imgrec.transforms import preview_grid
 
-    ds = _load(args.data)
+    ds = _load(args.data, args.source_format)
     rng = np.random.default_rng(args.seed)
     picks = rng.choice(len(ds), size=min(args.n, len(ds)), replace=False)
-    images = []
+    images, boxes = [], []
     for i in picks:
         try:
             images.append(ds.load(int(i)))
         except ImgrecError as exc:  # show the rest; say which one failed
             console.print(f"[yellow]skipped[/] {ds.sources[int(i)]}: {exc}")
-    grid = preview_grid(images, args.augment, seed=args.seed, variants=args.variants, cell=args.size)
+            continue
+        if ds.targets is not None:
+            boxes.append(ds.targets[int(i)].boxes)
+    grid = preview_grid(
+        images,
+        args.augment,
+        seed=args.seed,
+        variants=args.variants,
+        cell=args.size,
+        boxes=boxes if ds.targets is not None else None,
+    )
     try:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         save_png(grid, args.out)

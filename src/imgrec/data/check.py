@@ -1,5 +1,9 @@
 """Dataset checks: counts, unreadable files, duplicates (and split leakage), imbalance, sizes.
 
+Detection datasets also get their label files checked (``check_boxes``): boxes outside the
+image or with zero area, duplicate boxes, lines that do not parse, unknown classes, labels
+without an image and images without labels, per-class instance counts.
+
 Every item is decoded through ``ImageDataset.load`` (the one safe decode path) in a thread
 pool; the report is a dataclass whose ``to_dict()`` is JSON-able.
 """
@@ -15,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from imgrec.data.check_boxes import box_issues
 from imgrec.data.check_problems import problems
 from imgrec.data.dataset import ImageDataset
 from imgrec.data.dedup import THUMB, exact_groups, group_pairs, near_pairs, thumbnail, thumbnails
@@ -36,6 +41,9 @@ class CheckReport:
         near_duplicates: ``{"sources", "distance"}`` groups of perceptually equal images.
         leaks: duplicate groups spanning more than one split (``kind``, ``sources``, ``splits``).
         tiny: ``{"source", "width", "height"}`` of images with a side under ``min_side``.
+        task: the dataset's task; for ``"detect"``, ``class_counts`` counts images holding
+            each class and ``instance_counts`` its boxes (imbalance is judged on boxes).
+        label_issues: ``{"code", "message", "file", "line", "image"}`` per label-file finding.
     """
 
     name: str
@@ -57,6 +65,10 @@ class CheckReport:
     imbalance_ratio: float | None = None
     empty_classes: list[str] = field(default_factory=list)
     problems: list[dict[str, str]] = field(default_factory=list)
+    task: str = "classify"
+    instance_counts: dict[str, int] = field(default_factory=dict)
+    num_boxes: int = 0
+    label_issues: list[dict[str, Any]] = field(default_factory=list)
     seconds: float = 0.0
 
     @property
@@ -125,9 +137,12 @@ def check_dataset(
         min_side=min_side,
         near_dup_distance=near_dup_distance,
         split_counts=_split_counts(ds, item_splits),
+        task=ds.task,
+        instance_counts=ds.instance_counts(),
     )
     _fill_items(report, ds, scan, min_side)
     _fill_duplicates(report, ds, scan, near_dup_distance, item_splits)
+    _fill_labels(report, ds, scan)
     _fill_classes(report)
     report.problems = problems(report, ds.relative, imbalance_warn=IMBALANCE_WARN, bad_error=BAD_FRACTION_ERROR)
     report.seconds = round(time.perf_counter() - started, 3)
@@ -231,7 +246,7 @@ def _fill_duplicates(
     report.label_conflicts = [
         {"sources": [ds.sources[i] for i in g], "labels": [ds.classes[ds.labels[i]] for i in g]}
         for g in exact
-        if len({int(ds.labels[i]) for i in g}) > 1
+        if ds.targets is None and len({int(ds.labels[i]) for i in g}) > 1
     ]
     near = _near_groups(scan, distance)
     report.near_duplicates = [{"sources": [ds.sources[i] for i in g], "distance": d} for g, d in near]
@@ -268,8 +283,18 @@ def _near_groups(scan: _Scan, distance: int) -> list[tuple[list[int], int]]:
     return [([int(scan.checked[k]) for k in g], worst[n]) for n, g in enumerate(groups)]
 
 
+def _fill_labels(report: CheckReport, ds: ImageDataset, scan: _Scan) -> None:
+    if ds.targets is None:
+        return
+    ok = scan.sizes[:, 0] >= 0
+    sizes = {int(i): (int(s[1]), int(s[0])) for i, s, good in zip(scan.checked, scan.sizes, ok, strict=True) if good}
+    found = [*ds.issues, *box_issues(ds, sizes)]
+    report.label_issues = [asdict(x) for x in found]
+    report.num_boxes = sum(len(t) for t in ds.targets)
+
+
 def _fill_classes(report: CheckReport) -> None:
-    counts = report.class_counts
+    counts = report.instance_counts if report.task == "detect" else report.class_counts
     report.empty_classes = [c for c, n in counts.items() if n == 0]
     nonzero = [n for n in counts.values() if n > 0]
     if len(nonzero) >= 2:
@@ -279,11 +304,10 @@ def _fill_classes(report: CheckReport) -> None:
 def _split_counts(ds: ImageDataset, item_splits: np.ndarray | None) -> dict[str, dict[str, int]]:
     if item_splits is None:
         return {}
-    out = {}
-    for name in sorted(set(item_splits.tolist()) - {""}):
-        counts = np.bincount(ds.labels[item_splits == name], minlength=ds.num_classes)
-        out[name] = {c: int(n) for c, n in zip(ds.classes, counts, strict=True)}
-    return out
+    return {
+        name: ds.subset(np.flatnonzero(item_splits == name)).class_counts()
+        for name in sorted(set(item_splits.tolist()) - {""})
+    }
 
 
 def validate_trainable(ds: ImageDataset, bad_sources: Sequence[str], *, max_bad_fraction: float = 0.05) -> None:
@@ -297,6 +321,9 @@ def validate_trainable(ds: ImageDataset, bad_sources: Sequence[str], *, max_bad_
         >>> ds = ImageDataset.from_arrays(np.zeros((4, 8, 8), np.uint8), [0, 1, 0, 1], ["a", "b"])
         >>> validate_trainable(ds, [])
     """
+    if ds.task != "classify":
+        _check_bad_fraction(ds, set(bad_sources), max_bad_fraction)
+        return
     if ds.num_classes < 2:
         raise DatasetError(
             f"Training needs at least 2 classes; {ds.name} has {ds.num_classes} "
@@ -310,6 +337,11 @@ def validate_trainable(ds: ImageDataset, bad_sources: Sequence[str], *, max_bad_
         raise DatasetError(
             f"These classes have no readable images: {', '.join(empty)}. Add images to them or remove their folders."
         )
+    _check_bad_fraction(ds, bad, max_bad_fraction)
+
+
+def _check_bad_fraction(ds: ImageDataset, bad: set[str], max_bad_fraction: float) -> None:
+    usable = np.array([s not in bad for s in ds.sources], dtype=bool)
     n_bad = int((~usable).sum())
     bad_in_order = [ds.sources[i] for i in np.flatnonzero(~usable)]
     if len(ds) and n_bad / len(ds) > max_bad_fraction:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from imgrec.data.check_boxes import label_problems
+
 if TYPE_CHECKING:
     from imgrec.data.check import CheckReport
 
@@ -28,9 +30,14 @@ def problems(r: CheckReport, rel: Callable[[str], str], *, imbalance_warn: float
         *_duplicates(r, rel),
         *_imbalance(r, imbalance_warn),
         *_tiny(r, rel),
+        *label_problems(r, rel, bad_error),
     ]
     order = {"error": 0, "warning": 1, "info": 2}
     return sorted(found, key=lambda p: order[p["severity"]])
+
+
+def _few(names: list[str], n: int = 10) -> str:
+    return ", ".join(names[:n]) + (f" (+{len(names) - n} more)" if len(names) > n else "")
 
 
 def _problem(severity: str, code: str, message: str) -> Problem:
@@ -44,9 +51,10 @@ def _examples(items: list[str], rel: Callable[[str], str]) -> str:
 
 def _classes(r: CheckReport) -> list[Problem]:
     out = []
+    detect = r.task == "detect"
     if r.num_items == 0:
         out.append(_problem("error", "empty_dataset", "The dataset has no items."))
-    if len(r.classes) < 2:
+    if len(r.classes) < 2 and not detect:
         out.append(
             _problem(
                 "error",
@@ -56,12 +64,17 @@ def _classes(r: CheckReport) -> list[Problem]:
             )
         )
     if r.empty_classes:
+        fix = (
+            "Add labeled boxes of them or drop them from the class list."
+            if detect
+            else "Add images or remove the folders."
+        )
         out.append(
             _problem(
-                "error",
+                "warning" if detect else "error",
                 "empty_classes",
-                f"{len(r.empty_classes)} class(es) have no images: "
-                f"{', '.join(r.empty_classes)}. Add images or remove the folders.",
+                f"{len(r.empty_classes)} class(es) have no {'boxes' if detect else 'images'}: "
+                f"{_few(r.empty_classes)}. {fix}",
             )
         )
     return out
@@ -139,15 +152,21 @@ def _duplicates(r: CheckReport, rel: Callable[[str], str]) -> list[Problem]:
 def _imbalance(r: CheckReport, warn: float) -> list[Problem]:
     if r.imbalance_ratio is None or r.imbalance_ratio <= warn:
         return []
-    counts = {c: n for c, n in r.class_counts.items() if n > 0}
+    detect = r.task == "detect"
+    counts = {c: n for c, n in (r.instance_counts if detect else r.class_counts).items() if n > 0}
     big, small = max(counts, key=counts.__getitem__), min(counts, key=counts.__getitem__)
+    unit = " boxes" if detect else ""
+    fix = (
+        "more labeled boxes of the small classes"
+        if detect
+        else "class_weights=auto or more images of the small classes"
+    )
     return [
         _problem(
             "warning",
             "class_imbalance",
             f"Classes are imbalanced {r.imbalance_ratio:.1f}:1 "
-            f"({big}: {counts[big]}, {small}: {counts[small]}); consider class_weights=auto "
-            "or more images of the small classes.",
+            f"({big}: {counts[big]}{unit}, {small}: {counts[small]}{unit}); consider {fix}.",
         )
     ]
 

@@ -13,6 +13,7 @@ from typing import Protocol
 
 import numpy as np
 
+from imgrec.data.boxes import BoxTarget, LabelIssue, boxes_per_class, images_per_class, stratify_labels
 from imgrec.errors import (
     DataError,
     ImageTooLargeError,
@@ -47,6 +48,17 @@ class ImageDataset:
         splits: per-item ``"train"``/``"val"``/``"test"`` when the data came pre-split.
         name: a short human name (folder name, "fashion-mnist", ...).
         root: where it was read from.
+        task: ``"classify"`` (one class per image) or ``"detect"`` (boxes in ``targets``).
+        targets: one :class:`~imgrec.data.boxes.BoxTarget` per item (detection), else None.
+            With targets, ``labels`` is the per-image split key (the image's rarest class,
+            or ``-1`` for an image without objects), not a class of the whole image.
+        class_ids: the source format's id of each class (COCO category ids), so that
+            conversion back restores them; None when the classes are just 0..N-1.
+        label_files: the label file of each item (a YOLO txt, a VOC XML, the COCO JSON), for
+            messages and conversion; None for classification.
+        issues: problems found in the label files while reading (bad lines, unknown
+            classes, boxes that cannot be used, labels without an image); ``check_dataset``
+            reports them.
 
     Example:
         >>> import numpy as np
@@ -63,11 +75,22 @@ class ImageDataset:
     name: str = "dataset"
     root: str = ""
     limits: DecodeLimits = field(default=DEFAULT_LIMITS, repr=False)
+    task: str = "classify"
+    targets: list[BoxTarget] | None = field(default=None, repr=False)
+    class_ids: list[int] | None = None
+    label_files: list[str] | None = field(default=None, repr=False)
+    issues: list[LabelIssue] = field(default_factory=list, repr=False)
 
     def __post_init__(self) -> None:
         self.labels = np.asarray(self.labels, dtype=np.int64)
         if len(self.sources) != len(self.labels):
             raise DataError(f"Dataset has {len(self.sources)} items but {len(self.labels)} labels.")
+        if (self.targets is None) != (self.task != "detect"):
+            raise DataError(f"task={self.task!r} needs targets exactly when it is 'detect'; fix the reader.")
+        if self.targets is not None and len(self.targets) != len(self.sources):
+            raise DataError(f"Dataset has {len(self.sources)} items but {len(self.targets)} box targets.")
+        if self.class_ids is not None and len(self.class_ids) != len(self.classes):
+            raise DataError(f"{len(self.class_ids)} class ids for {len(self.classes)} classes; expected one each.")
         self._zip_lock = threading.Lock()
         self._zips: dict[str, zipfile.ZipFile] = {}
 
@@ -94,6 +117,21 @@ class ImageDataset:
             name=name,
             root=name,
         )
+
+    @classmethod
+    def for_detection(
+        cls, classes: list[str], sources: list[str], targets: list[BoxTarget], **kwargs: object
+    ) -> ImageDataset:
+        """A detection dataset; ``labels`` (the split key) is computed from the targets.
+
+        Example:
+            >>> t = BoxTarget.from_lists([[1, 2, 5, 6]], [1])
+            >>> ds = ImageDataset.for_detection(["a", "b"], ["x.jpg"], [t])
+            >>> ds.task, ds.labels.tolist(), ds.instance_counts()
+            ('detect', [1], {'a': 0, 'b': 1})
+        """
+        labels = stratify_labels(targets, len(classes))
+        return cls(classes=classes, labels=labels, sources=sources, task="detect", targets=targets, **kwargs)  # type: ignore[arg-type]
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -154,12 +192,16 @@ class ImageDataset:
     def subset(self, indices: Sequence[int] | np.ndarray) -> ImageDataset:
         """A dataset of the given items (same classes)."""
         idx = np.asarray(indices, dtype=np.int64)
+        sources = [self.sources[i] for i in idx]
         out = replace(
             self,
             labels=self.labels[idx],
-            sources=[self.sources[i] for i in idx],
+            sources=sources,
             arrays=None if self.arrays is None else self.arrays[idx],
             splits=None if self.splits is None else self.splits[idx],
+            targets=None if self.targets is None else [self.targets[i] for i in idx],
+            label_files=None if self.label_files is None else [self.label_files[i] for i in idx],
+            issues=_issues_of(self.issues, sources),
         )
         out._zip_lock, out._zips = self._zip_lock, self._zips  # share open archives
         return out
@@ -171,17 +213,30 @@ class ImageDataset:
         return src if rel is None else rel
 
     def class_counts(self) -> dict[str, int]:
-        counts = np.bincount(self.labels, minlength=self.num_classes)
+        """Images per class: for detection, the images holding at least one (non-crowd) box of it."""
+        if self.targets is not None:
+            counts = images_per_class(self.targets, self.num_classes)
+        else:
+            counts = np.bincount(self.labels, minlength=self.num_classes)
+        return {c: int(n) for c, n in zip(self.classes, counts, strict=True)}
+
+    def instance_counts(self) -> dict[str, int]:
+        """Objects per class: non-crowd boxes for detection, images for classification."""
+        if self.targets is None:
+            return self.class_counts()
+        counts = boxes_per_class(self.targets, self.num_classes)
         return {c: int(n) for c, n in zip(self.classes, counts, strict=True)}
 
     def fingerprint(self) -> str:
-        """sha256 of the item list and labels (content of in-memory arrays included)."""
+        """sha256 of the item list and labels (content of in-memory arrays and boxes included)."""
         h = hashlib.sha256()
         h.update("\n".join(self.classes).encode())
         for src, lab in zip(self.sources, self.labels.tolist(), strict=True):
             h.update(f"{self.relative(src)}\t{lab}\n".encode())
         if self.arrays is not None:
             h.update(np.ascontiguousarray(self.arrays).tobytes())
+        if self.targets is not None:
+            _hash_targets(h, self.task, self.targets, self.class_ids)
         return h.hexdigest()[:16]
 
 
@@ -236,6 +291,21 @@ def materialize(
     bad = [(ds.sources[i], str(r)) for i, r in enumerate(results) if isinstance(r, str)]
     images = np.stack([results[i] for i in kept]) if kept else np.zeros((0, 1, 1, 3), np.uint8)
     return Materialized(images=images, labels=ds.labels[kept], kept=np.asarray(kept, np.int64), bad=bad)
+
+
+def _issues_of(issues: list[LabelIssue], sources: list[str]) -> list[LabelIssue]:
+    """The issues that concern the given items (and those that concern no one item)."""
+    if not issues:
+        return []
+    kept = set(sources)
+    return [x for x in issues if x.image is None or x.image in kept]
+
+
+def _hash_targets(h: hashlib._Hash, task: str, targets: list[BoxTarget], class_ids: list[int] | None) -> None:
+    h.update(f"task={task} ids={class_ids}\n".encode())
+    for t in targets:
+        h.update(np.ascontiguousarray(t.boxes).tobytes() + t.labels.tobytes())
+        h.update(t.crowd.tobytes() + t.difficult.tobytes() + f"{t.image_size}\n".encode())
 
 
 def relative_source(ds: ImageDataset, src: str) -> str:

@@ -12,8 +12,11 @@ from pathlib import Path
 import numpy as np
 
 from imgrec.data.arrays import find_cifar_dir, find_idx_files, read_cifar10, read_digits, read_idx
+from imgrec.data.coco import read_coco
 from imgrec.data.dataset import ZIP_SEP, ImageDataset
 from imgrec.data.layout import LAYOUT_HELP, SPLIT_ALIASES, Layout, find_layout
+from imgrec.data.voc import read_voc
+from imgrec.data.yolo import read_yolo
 from imgrec.errors import DatasetError, MissingInputError
 from imgrec.registry import Registry
 
@@ -30,7 +33,10 @@ def load_dataset(source: str | Path, *, format: str = "auto") -> ImageDataset:
         source: a class-per-folder directory, a directory with ``train/ val/ test/``, a
             ``.zip`` of either (``archive.zip!/inner/folder`` reads a folder inside it), a
             CSV with a ``path,label`` header, a directory of MNIST idx files or CIFAR-10
-            binary batches, or the name ``"digits"`` (scikit-learn's bundled digits).
+            binary batches, or the name ``"digits"`` (scikit-learn's bundled digits); for
+            detection, a COCO JSON file or a folder with ``annotations/*.json``, a YOLO
+            folder (``images/`` + ``labels/``, or its ``data.yaml``) or a Pascal VOC folder
+            (``Annotations/`` + ``JPEGImages/``).
         format: ``"auto"`` (judge by the source) or one of :func:`list_formats`.
 
     Raises:
@@ -53,7 +59,14 @@ def list_formats() -> list[str]:
 
 
 def detect_format(source: str) -> str:
-    """The reader for ``source``, judged by what is on disk."""
+    """The reader for ``source``, judged by what is on disk.
+
+    Detection layouts are recognised first: ``Annotations/*.xml`` is ``voc``;
+    ``annotations/*.json`` is ``coco`` (COCO wins over YOLO labels beside it: it keeps crowd
+    flags and category ids; pass ``format="yolo"`` for the labels); ``images/`` with
+    ``labels/`` (or a ``data.yaml``) is ``yolo``. A ``.json`` file is ``coco``, a ``.yaml``
+    file ``yolo``. Anything else is judged as before (idx, CIFAR-10, class folders).
+    """
     path = Path(source)
     if not path.exists():
         if source == "digits":
@@ -63,6 +76,9 @@ def detect_format(source: str) -> str:
         raise MissingInputError(f"Data not found: {source}. {LAYOUT_HELP}")
     if path.is_file():
         return _file_format(path)
+    detection = _detection_format(path)
+    if detection:
+        return detection
     if find_idx_files(path):
         return "idx"
     if find_cifar_dir(path) is not None:
@@ -70,9 +86,24 @@ def detect_format(source: str) -> str:
     return "folder"
 
 
+def _detection_format(path: Path) -> str | None:
+    if (path / "Annotations").is_dir() and any((path / "Annotations").glob("*.xml")):
+        return "voc"
+    if (path / "annotations").is_dir() and any((path / "annotations").glob("*.json")):
+        return "coco"
+    if (path / "images").is_dir() and ((path / "labels").is_dir() or (path / "data.yaml").is_file()):
+        return "yolo"
+    return None
+
+
 def _file_format(path: Path) -> str:
-    if path.suffix.lower() == ".csv":
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
         return "csv"
+    if suffix == ".json":
+        return "coco"
+    if suffix in (".yaml", ".yml"):
+        return "yolo"
     if path.suffix.lower() == ".zip" or zipfile.is_zipfile(path):
         return "zip"
     raise DatasetError(f"Cannot read a dataset from the file {path}. {LAYOUT_HELP}")
@@ -230,3 +261,6 @@ def _missing_or_not_dir(path: Path) -> Exception:
 FORMATS.add("idx", read_idx)
 FORMATS.add("cifar10-bin", read_cifar10)
 FORMATS.add("digits", read_digits)
+FORMATS.add("coco", read_coco)
+FORMATS.add("yolo", read_yolo)
+FORMATS.add("voc", read_voc)

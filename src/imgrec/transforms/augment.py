@@ -25,6 +25,7 @@ import numpy as np
 
 from imgrec.errors import ConfigError, UsageError, did_you_mean
 from imgrec.registry import Registry
+from imgrec.transforms.boxes import MIN_VISIBLE, outline, scale_boxes, transform_boxes
 from imgrec.transforms.color import apply_color, has_color, random_color
 from imgrec.transforms.geometry import random_matrices, warp_batch
 
@@ -199,19 +200,44 @@ class Augmenter:
 
         The ``none`` preset returns ``batch`` itself.
         """
+        return self.augment(batch, rng)[0]
+
+    def augment(self, batch: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """Like calling it, and also return the ``(N, 3, 3)`` geometry matrices it drew
+        (identity for the ``none`` preset), so targets can move with the pixels."""
         _check_batch(batch)
         cfg = self.config
-        if cfg.is_identity or not len(batch):
-            return batch
         n, h, w = batch.shape[:3]
-        out = warp_batch(batch, random_matrices(cfg, n, h, w, rng), cfg.fill)
+        if cfg.is_identity or not len(batch):
+            return batch, np.broadcast_to(np.eye(3), (n, 3, 3)).copy()
+        matrices = random_matrices(cfg, n, h, w, rng)
+        out = warp_batch(batch, matrices, cfg.fill)
         colour = random_color(cfg, out, rng) if has_color(cfg) else (None, None)
         sigma = None
         if cfg.noise > 0 and cfg.noise_p > 0:
             sigma = np.where(rng.random(n) < cfg.noise_p, rng.uniform(0, cfg.noise, n), 0.0)
         if colour[0] is None and sigma is None:
-            return out
-        return apply_color(out, colour[0], colour[1], sigma, rng)
+            return out, matrices
+        return apply_color(out, colour[0], colour[1], sigma, rng), matrices
+
+    def with_boxes(
+        self,
+        batch: np.ndarray,
+        boxes: Sequence[np.ndarray],
+        rng: np.random.Generator,
+        *,
+        min_visible: float = MIN_VISIBLE,
+    ) -> tuple[np.ndarray, list[np.ndarray], list[np.ndarray]]:
+        """Augment a batch and move each image's ``(K, 4)`` xyxy pixel boxes with it.
+
+        Returns:
+            The images, the kept boxes per image, and per image the bool mask of kept boxes
+            (to select their labels); boxes mostly pushed out of the image are dropped.
+        """
+        images, matrices = self.augment(batch, rng)
+        h, w = batch.shape[1:3]
+        moved = [transform_boxes(b, matrices[i], (w, h), min_visible=min_visible) for i, b in enumerate(boxes)]
+        return images, [b for b, _ in moved], [k for _, k in moved]
 
 
 def _check_batch(batch: Any) -> None:
@@ -251,9 +277,18 @@ def list_augment_presets() -> list[str]:
 
 
 def preview_grid(
-    images: Sequence[np.ndarray], preset: str, *, seed: int = 0, variants: int = 4, cell: int = 96
+    images: Sequence[np.ndarray],
+    preset: str,
+    *,
+    seed: int = 0,
+    variants: int = 4,
+    cell: int = 96,
+    boxes: Sequence[np.ndarray] | None = None,
 ) -> np.ndarray:
     """One row per image: the original, then ``variants`` augmented copies, as one RGB grid.
+
+    With ``boxes`` (``(K, 4)`` xyxy pixels per image) each tile shows its boxes, moved by
+    the augmentation.
 
     Example:
         >>> import numpy as np
@@ -266,9 +301,14 @@ def preview_grid(
     aug = create_augmenter(preset)
     rng = np.random.default_rng(seed)
     tiles, captions = [], []
-    for img in images:
+    for k, img in enumerate(images):
         small = resize_shorter(img, 2 * cell) if min(img.shape[:2]) > 2 * cell else img
-        copies = aug(np.repeat(np.ascontiguousarray(small)[None], variants, axis=0), rng)
-        tiles += [small, *copies]
+        batch = np.repeat(np.ascontiguousarray(small)[None], variants, axis=0)
+        if boxes is None:
+            tiles += [small, *aug(batch, rng)]
+        else:
+            own = scale_boxes(boxes[k], small.shape[1] / img.shape[1], small.shape[0] / img.shape[0])
+            copies, moved, _ = aug.with_boxes(batch, [own] * variants, rng)
+            tiles += [outline(small, own), *(outline(c, b) for c, b in zip(copies, moved, strict=True))]
         captions += ["original", *[f"{preset} {k + 1}" for k in range(variants)]]
     return make_grid(tiles, captions, cell=cell, cols=variants + 1)
