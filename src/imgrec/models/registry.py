@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from imgrec.errors import UnknownNameError, did_you_mean
-from imgrec.models.base import Classifier, Loader, ModelSpec
+from imgrec.models.base import Loader, ModelSpec
 from imgrec.registry import Registry
 from imgrec.transforms.preprocess import IMAGENET_MEAN, IMAGENET_STD, Preprocessing
 
