@@ -27,7 +27,7 @@ def _model_args(family: str, size: int, tmp_path: Path) -> dict[str, str]:
     return {"backbone": str(backbone)}
 
 
-@pytest.mark.parametrize("name", list_models())
+@pytest.mark.parametrize("name", list_models(task="classify"))
 def test_model_contract(name: str, tmp_path: Path) -> None:
     spec = get_model_spec(name)
     if spec.family == "torch":
@@ -50,3 +50,40 @@ def test_model_contract(name: str, tmp_path: Path) -> None:
     loaded, meta = load_model(tmp_path / "run")
     assert (meta["model"], meta["family"], loaded.classes) == (name, spec.family, CLASSES)
     np.testing.assert_allclose(loaded.predict_proba(batch), proba, rtol=1e-5, atol=1e-6)
+
+
+DETECT_SIZE = {"ssd300_vgg16": 268}
+
+
+@pytest.mark.parametrize("name", list_models(task="detect"))
+def test_detector_contract(name: str, tmp_path: Path) -> None:
+    """Every registered detector: build, one training step, detect, save/load parity, Predictor."""
+    torch = pytest.importorskip("torch")
+    from imgrec.inference import Predictor
+    from imgrec.tasks import Detections
+
+    size = DETECT_SIZE.get(name, 96)
+    model = create_model(name, CLASSES, image_size=size)
+    assert (model.task, model.preprocessing.resize_mode) == ("detect", "letterbox")
+    rng = np.random.default_rng(0)
+    batch = rng.integers(0, 256, (2, size, size, 3), dtype=np.uint8)
+    targets = [{"boxes": np.array([[8.0, 8.0, size / 2, size / 2]]), "labels": np.array([2])},
+               {"boxes": np.zeros((0, 4)), "labels": np.zeros(0, np.int64)}]  # fmt: skip
+    losses = model.losses(batch, targets)
+    total = sum(losses.values())
+    assert torch.isfinite(total)
+    total.backward()
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.module.parameters())
+    found = model.detect(batch)
+    assert len(found) == 2 and all(c.boxes.shape[1] == 4 and len(c.boxes) == len(c.scores) for c in found)
+    assert all(((c.labels >= 0) & (c.labels < 3)).all() for c in found)
+
+    save_model(model, tmp_path / "run")
+    loaded, meta = load_model(tmp_path / "run")
+    assert (meta["task"], meta["model"]) == ("detect", name)
+    for a, b in zip(found, loaded.detect(batch), strict=True):
+        np.testing.assert_allclose(a.boxes, b.boxes, atol=1e-4)
+    photo = rng.integers(0, 256, (50, 80, 3), dtype=np.uint8)
+    (result,) = Predictor.from_run(tmp_path / "run").predict(photo, conf=0.0)
+    assert isinstance(result, Detections) and result.image_size == (80, 50)
+    assert (result.boxes[:, [0, 2]] <= 80).all() and (result.boxes[:, [1, 3]] <= 50).all()

@@ -120,8 +120,10 @@ class TorchDetector(Detector):
         with torch.inference_mode():
             for i in range(0, len(batch), self.batch_size):
                 for out in self.module(self.tensors(batch[i : i + self.batch_size])):
-                    found.append(BoxCandidates(out["boxes"].float().numpy(), out["scores"].float().numpy(),
-                                               out["labels"].numpy().astype(np.int64) - 1))  # fmt: skip
+                    labels = out["labels"].numpy().astype(np.int64) - 1
+                    keep = labels >= 0  # sigmoid heads (RetinaNet, FCOS) can score the unused background index
+                    found.append(BoxCandidates(out["boxes"].float().numpy()[keep], out["scores"].float().numpy()[keep],
+                                               labels[keep]))  # fmt: skip
         return found
 
     def losses(self, batch: np.ndarray, targets: Sequence[Mapping[str, np.ndarray]]) -> dict[str, Any]:
