@@ -150,7 +150,7 @@ class TrainConfig(_Config):
         "'auto' weights the loss by inverse class frequency for imbalanced data", "none"
     )
     early_stopping: int = _why("stop after this many epochs without improvement of `monitor`; 0 = off", 0)
-    monitor: typing.Literal["val_accuracy", "val_loss", "val_macro_f1"] = _why(
+    monitor: typing.Literal["val_accuracy", "val_loss", "val_macro_f1", "val_map", "val_map50"] = _why(
         "validation figure that picks the best checkpoint", "val_accuracy"
     )
     augment: typing.Literal["none", "light", "flip", "flip-shift", "standard", "strong"] = _why(

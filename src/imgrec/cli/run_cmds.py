@@ -74,7 +74,7 @@ def _train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dropout", type=float)
     p.add_argument("--class-weights", choices=("none", "auto"))
     p.add_argument("--early-stopping", type=int, metavar="PATIENCE")
-    p.add_argument("--monitor", choices=("val_accuracy", "val_loss", "val_macro_f1"))
+    p.add_argument("--monitor", choices=("val_accuracy", "val_loss", "val_macro_f1", "val_map", "val_map50"))
     p.add_argument("--augment", choices=("none", "light", "flip", "flip-shift", "standard", "strong"))
     p.add_argument("--image-size", type=int)
     p.add_argument("--pretrained", action="store_true", default=None, help="start from published weights (online)")

@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -33,6 +33,14 @@ class Preparer(Protocol):
     def prepare(self, img: np.ndarray) -> np.ndarray: ...
 
     def decode(self, data: bytes, *, limits: DecodeLimits = ..., name: str = ...) -> np.ndarray: ...
+
+
+class FramingPreparer(Preparer, Protocol):
+    """A :class:`Preparer` that also says where each image landed (boxes map through it)."""
+
+    def prepare_framed(self, img: np.ndarray, original: tuple[int, int] | None = ...) -> tuple[np.ndarray, Any]: ...
+
+    def decode_framed(self, data: bytes, *, limits: DecodeLimits = ..., name: str = ...) -> tuple[np.ndarray, Any]: ...
 
 
 @dataclass
@@ -155,6 +163,12 @@ class ImageDataset:
         if self.arrays is not None:
             return prep.prepare(self.load(i))
         return prep.decode(self.read_bytes(i), limits=self.limits, name=self.sources[i])
+
+    def load_framed(self, i: int, prep: FramingPreparer) -> tuple[np.ndarray, Any]:
+        """:meth:`load_prepared` plus the geometry record (``imgrec.transforms.frame.Geometry``)."""
+        if self.arrays is not None:
+            return prep.prepare_framed(self.load(i))
+        return prep.decode_framed(self.read_bytes(i), limits=self.limits, name=self.sources[i])
 
     def read_bytes(self, i: int) -> bytes:
         """The stored bytes of item ``i``: the encoded file (or zip member), or the array's bytes.

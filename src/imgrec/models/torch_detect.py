@@ -101,13 +101,24 @@ class TorchDetector(Detector):
         super().__init__(name, classes, preprocessing, model_args)
         self.module = module
         self.batch_size = 16
+        self.device: Any = "cpu"
+
+    def to(self, device: Any) -> TorchDetector:
+        """Move the module (and the inputs it will get) to ``device``."""
+        self.module.to(device)
+        self.device = device
+        return self
 
     def tensors(self, batch: np.ndarray) -> list[Any]:
         """A prepared uint8 NHWC batch as the module's list of float CHW tensors in [0, 1]."""
         import torch
 
-        x = torch.from_numpy(np.ascontiguousarray(batch)).permute(0, 3, 1, 2).float().div_(255.0)
+        x = torch.from_numpy(np.ascontiguousarray(batch)).to(self.device).permute(0, 3, 1, 2).float().div_(255.0)
         return list(x)
+
+    def state_tensors(self) -> dict[str, Any]:
+        """The state dict as contiguous CPU tensors (what safetensors stores)."""
+        return {k: v.detach().to("cpu", copy=True).contiguous() for k, v in self.module.state_dict().items()}
 
     def detect(self, batch: np.ndarray) -> list[Any]:
         """Box candidates per image in input pixels (the task applies conf, NMS and max_det)."""
@@ -120,10 +131,10 @@ class TorchDetector(Detector):
         with torch.inference_mode():
             for i in range(0, len(batch), self.batch_size):
                 for out in self.module(self.tensors(batch[i : i + self.batch_size])):
-                    labels = out["labels"].numpy().astype(np.int64) - 1
+                    labels = out["labels"].cpu().numpy().astype(np.int64) - 1
                     keep = labels >= 0  # sigmoid heads (RetinaNet, FCOS) can score the unused background index
-                    found.append(BoxCandidates(out["boxes"].float().numpy()[keep], out["scores"].float().numpy()[keep],
-                                               labels[keep]))  # fmt: skip
+                    boxes, scores = out["boxes"].float().cpu().numpy(), out["scores"].float().cpu().numpy()
+                    found.append(BoxCandidates(boxes[keep], scores[keep], labels[keep]))
         return found
 
     def losses(self, batch: np.ndarray, targets: Sequence[Mapping[str, np.ndarray]]) -> dict[str, Any]:
@@ -132,8 +143,9 @@ class TorchDetector(Detector):
         import torch
 
         self.module.train()
-        tv = [{"boxes": torch.as_tensor(np.asarray(t["boxes"], np.float32).reshape(-1, 4)),
-               "labels": torch.as_tensor(np.asarray(t["labels"], np.int64) + 1)} for t in targets]  # fmt: skip
+        tv = [{"boxes": torch.as_tensor(np.asarray(t["boxes"], np.float32).reshape(-1, 4), device=self.device),
+               "labels": torch.as_tensor(np.asarray(t["labels"], np.int64) + 1, device=self.device)}
+              for t in targets]  # fmt: skip
         return dict(self.module(self.tensors(batch), tv))
 
     def set_threads(self, threads: int | None) -> None:
@@ -146,8 +158,7 @@ class TorchDetector(Detector):
     def save_weights(self, run_dir: Path) -> dict[str, str]:
         from safetensors.torch import save
 
-        state = {k: v.detach().to("cpu", copy=True).contiguous() for k, v in self.module.state_dict().items()}
-        write_bytes_atomic(Path(run_dir) / WEIGHTS_FILE, save(state, {"format": "pt"}))
+        write_bytes_atomic(Path(run_dir) / WEIGHTS_FILE, save(self.state_tensors(), {"format": "pt"}))
         return {"weights": WEIGHTS_FILE}
 
     def num_params(self) -> int:
@@ -240,6 +251,7 @@ def _register() -> None:
         register_model(ModelSpec(
             name=name, family="torch", description=arch.description, default_size=arch.size, build=build,
             params=arch.params, mean=IMAGENET_MEAN, std=IMAGENET_STD, tags=("detect", "torchvision"), task="detect",
+            default_lr=3e-4,
         ))  # fmt: skip
     register_loader("torch:detect", load)
 

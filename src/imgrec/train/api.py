@@ -85,6 +85,8 @@ def train(
     """
     cfg, dcfg, cycles = _configs(config, data_config, out, resume)
     ds = data if isinstance(data, ImageDataset) else load_dataset(data)
+    if ds.task == "detect" or get_model_spec(cfg.model).task == "detect":
+        return _train_detector(ds, data, cfg, dcfg, cycles, out, splits, callbacks, resume, runs_root)
     _check_classes(ds)
     parts = _splits(ds, splits, dcfg, out if resume else None)
     model = _build_model(cfg, ds, parts.train, resume)  # a wrong name, option or size fails before any folder
@@ -221,6 +223,25 @@ def next_run_dir(root: str | Path, model: str) -> Path:
     while f"{safe}-{n}" in taken:
         n += 1
     return base / f"{safe}-{n}"
+
+
+def _train_detector(
+    ds: ImageDataset, data: ImageDataset | str | Path, cfg: TrainConfig, dcfg: DataConfig, cycles: list[int],
+    out: str | Path | None, splits: str | Path | None, callbacks: Sequence[Callback], resume: bool,
+    runs_root: str | Path,
+) -> Run:  # fmt: skip
+    """:func:`train` for detection: same folder, splits and safety, the detector's loop and figures."""
+    from imgrec.train import detect_api as det
+
+    det.check_detection_pair(ds, cfg.model)
+    parts = _splits(ds, splits, dcfg, out if resume else None)
+    model = det.build_detector(cfg, ds)  # a wrong name, option or size fails before any folder
+    with _run_dir(out, cfg.model, runs_root, resume) as run_dir:
+        write_run_config(run_dir, _source(data), cfg, dcfg, cycles)
+        parts.save(run_dir / "splits.json")
+        history, results, seconds = det.fit_and_evaluate(model, parts, cfg, run_dir, callbacks, resume, cycles)
+    meta = det.save_detection_run(model, run_dir, cfg, ds, parts, results, history, seconds)
+    return Run(run_dir, {k: r.metrics for k, r in results.items()}, history, [], meta)
 
 
 def _source(data: ImageDataset | str | Path) -> str:
