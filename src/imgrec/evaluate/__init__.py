@@ -18,12 +18,14 @@ import types
 from typing import Any
 
 from imgrec.evaluate.compare import comparability_warnings, compare_runs
+from imgrec.evaluate.detection import DetectionAccumulator
 from imgrec.evaluate.diagnosis import Finding, diagnose
 from imgrec.evaluate.evaluation import EvalResult, evaluate, evaluate_arrays, predict_batches
 from imgrec.evaluate.metrics import accuracy, classification_metrics, macro_f1
 from imgrec.evaluate.report import summarize, write_metrics_json, write_report
 
 __all__ = [
+    "DetectionAccumulator",
     "EvalResult",
     "Finding",
     "accuracy",

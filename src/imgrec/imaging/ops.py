@@ -14,22 +14,32 @@ _RESAMPLE = {
     "lanczos": Image.Resampling.LANCZOS,
     "box": Image.Resampling.BOX,
 }
-INTERPOLATIONS = tuple(_RESAMPLE)
+# OpenCV's INTER_LINEAR: 2x2 taps, no antialiasing when shrinking. What the YOLO family's
+# letterbox code (YOLOX, YOLOv5/v8) trains and predicts with, and 5-8x faster than PIL's
+# antialiased bilinear on a 640x480 -> 416 px letterbox.
+CV2_LINEAR = "cv2-linear"
+INTERPOLATIONS = (*_RESAMPLE, CV2_LINEAR)
 
 
 def resample_filter(name: str) -> Image.Resampling:
-    """PIL filter for an interpolation name."""
+    """PIL filter for an interpolation name (``cv2-linear``: PIL's bilinear, its nearest kin)."""
+    if name == CV2_LINEAR:
+        return Image.Resampling.BILINEAR
     try:
         return _RESAMPLE[name]
     except KeyError:
-        raise UsageError(f"Unknown interpolation {name!r}; expected one of {', '.join(_RESAMPLE)}.") from None
+        raise UsageError(f"Unknown interpolation {name!r}; expected one of {', '.join(INTERPOLATIONS)}.") from None
 
 
 def resize(img: np.ndarray, size: tuple[int, int], interpolation: str = "bilinear") -> np.ndarray:
-    """Resize to ``(height, width)`` (antialiased when shrinking)."""
+    """Resize to ``(height, width)`` (antialiased when shrinking, except ``cv2-linear``)."""
     h, w = size
     if img.shape[0] == h and img.shape[1] == w:
         return img
+    if interpolation == CV2_LINEAR:
+        import cv2
+
+        return np.asarray(cv2.resize(np.ascontiguousarray(img), (w, h), interpolation=cv2.INTER_LINEAR))
     pil = Image.fromarray(img)
     out = pil.resize((w, h), resample_filter(interpolation), reducing_gap=3.0)
     return np.asarray(out)

@@ -70,11 +70,24 @@ def model_input(batch: np.ndarray, prep: Preprocessing, io: ExternalIO, dtype: n
     elif dtype == np.int8:
         out = (x.astype(np.int16) - 128).astype(np.int8)
     else:
-        mean, std = np.asarray(prep.mean, np.float32), np.asarray(prep.std, np.float32)
-        out = ((x.astype(np.float32) / np.float32(255.0) - mean) / std).astype(dtype)
+        return _normalized(x, prep, io.layout == "nchw").astype(dtype, copy=False)
     if io.layout == "nchw":
         out = out.transpose(0, 3, 1, 2)
     return np.ascontiguousarray(out)
+
+
+def _normalized(x: np.ndarray, prep: Preprocessing, nchw: bool) -> np.ndarray:
+    """``(x / 255 - mean) / std`` in float32, written channel by channel straight into the
+    output layout: the same float32 operations as the whole-array expression (so the same
+    values), without its four full-size temporaries and the transposing copy."""
+    n, h, w, _ = x.shape
+    out = np.empty((n, 3, h, w) if nchw else (n, h, w, 3), np.float32)
+    for c, (mean, std) in enumerate(zip(prep.mean, prep.std, strict=True)):
+        plane = out[:, c] if nchw else out[..., c]
+        np.divide(x[..., c], np.float32(255.0), out=plane, dtype=np.float32)
+        np.subtract(plane, np.float32(mean), out=plane)
+        np.divide(plane, np.float32(std), out=plane)
+    return out
 
 
 def to_probabilities(raw: np.ndarray, io: ExternalIO) -> np.ndarray:

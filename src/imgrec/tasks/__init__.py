@@ -4,6 +4,7 @@ become results (shared by every backend). ``get_task("detect")``, ``list_tasks()
 from imgrec.tasks.base import TASKS, Task, get_task, list_tasks, register_task
 from imgrec.tasks.classify import CLASSIFY, ClassifyTask, to_predictions
 from imgrec.tasks.detect import DETECT, BoxCandidates, Detection, Detections, DetectTask
+from imgrec.tasks.detect_draw import draw_detections
 
 __all__ = [
     "CLASSIFY",
@@ -15,6 +16,7 @@ __all__ = [
     "Detection",
     "Detections",
     "Task",
+    "draw_detections",
     "get_task",
     "list_tasks",
     "register_task",
