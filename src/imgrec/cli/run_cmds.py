@@ -239,12 +239,19 @@ def print_run_summary(run: Any) -> None:
     from imgrec.evaluate import diagnose
     from imgrec.evaluate.report_sections import kept_weights_text
 
-    rows = [[split, *_headline(m)] for split, m in run.metrics.items()]
-    console.print(table(None, ["split", "accuracy", "macro F1", "weighted F1", "images"], rows))
+    detect = run.meta.get("task") == "detect"
+    if detect:
+        rows = [[split, m.get("map"), m.get("map50"), m.get("map75"), m.get("images"), m.get("gt_boxes")]
+                for split, m in run.metrics.items()]  # fmt: skip
+        console.print(table(None, ["split", "mAP", "mAP@.5", "mAP@.75", "images", "boxes"], rows))
+    else:
+        rows = [[split, *_headline(m)] for split, m in run.metrics.items()]
+        console.print(table(None, ["split", "accuracy", "macro F1", "weighted F1", "images"], rows))
     training = run.meta.get("training") or {}
     console.print(kept_weights_text(training.get("kept_weights"), run.meta.get("family")), highlight=False)
     main = run.metrics.get("test") or run.metrics.get("val")
-    print_findings(diagnose(main, run.history.epochs if run.history else None))
+    if not detect:
+        print_findings(diagnose(main, run.history.epochs if run.history else None))
     if run.bad_files:
         console.print(f"[yellow]skipped {len(run.bad_files)} unreadable file(s):[/]")
         for src, msg in run.bad_files[:20]:
@@ -268,6 +275,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     result, out_dir = evaluate_run(args.run, args.data, top_k=tuple(args.top_k))
     m = result.metrics
+    if "map" in m:
+        return _print_detection_eval(result, out_dir, args.format)
     findings = diagnose(m)
     if args.format == "json":
         console.print_json(to_json({**m, "warnings": [f.to_dict() for f in findings]}))
@@ -280,6 +289,24 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     rows = [[c, v["precision"], v["recall"], v["f1"], v["support"]] for c, v in per.items()]
     console.print(table("per class", ["class", "precision", "recall", "F1", "support"], rows))
     print_findings(findings)
+    if result.bad:
+        console.print(f"[yellow]skipped {len(result.bad)} unreadable file(s)[/]")
+    console.print(f"report: {out_dir / 'report.html'}")
+    return 0
+
+
+def _print_detection_eval(result: Any, out_dir: Path, fmt: str) -> int:
+    m = result.metrics
+    if fmt == "json":
+        console.print_json(to_json(result.to_dict()))
+        return 0
+    heads = [("map", "mAP"), ("map50", "mAP@.5"), ("map75", "mAP@.75"), ("map_small", "small"),
+             ("map_medium", "medium"), ("map_large", "large"), ("ar100", "AR@100")]  # fmt: skip
+    console.print(table(None, [h for _, h in heads] + ["images", "boxes"],
+                        [[m.get(k) for k, _ in heads] + [m.get("images"), m.get("gt_boxes")]]))  # fmt: skip
+    per = m.get("per_class") or {}
+    rows = [[c, v.get("ap"), v.get("ap50"), v.get("gt"), v.get("detections")] for c, v in per.items() if v.get("gt")]
+    console.print(table("per class", ["class", "AP", "AP@.5", "boxes", "detections"], rows, key=0))
     if result.bad:
         console.print(f"[yellow]skipped {len(result.bad)} unreadable file(s)[/]")
     console.print(f"report: {out_dir / 'report.html'}")

@@ -19,6 +19,8 @@ from typing import Any
 
 from imgrec.evaluate.compare import comparability_warnings, compare_runs
 from imgrec.evaluate.detection import DetectionAccumulator
+from imgrec.evaluate.detection.report import write_detection_report
+from imgrec.evaluate.detection.run import DetectionResult, evaluate_detection
 from imgrec.evaluate.diagnosis import Finding, diagnose
 from imgrec.evaluate.evaluation import EvalResult, evaluate, evaluate_arrays, predict_batches
 from imgrec.evaluate.metrics import accuracy, classification_metrics, macro_f1
@@ -26,6 +28,7 @@ from imgrec.evaluate.report import summarize, write_metrics_json, write_report
 
 __all__ = [
     "DetectionAccumulator",
+    "DetectionResult",
     "EvalResult",
     "Finding",
     "accuracy",
@@ -35,9 +38,11 @@ __all__ = [
     "diagnose",
     "evaluate",
     "evaluate_arrays",
+    "evaluate_detection",
     "macro_f1",
     "predict_batches",
     "summarize",
+    "write_detection_report",
     "write_metrics_json",
     "write_report",
 ]

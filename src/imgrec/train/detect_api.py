@@ -21,7 +21,7 @@ from imgrec.train.selection import kept_weights
 from imgrec.transforms.augment import create_augmenter
 
 log = logging.getLogger(__name__)
-VAL_OPTIONS = {"conf": 0.001, "iou": 0.65, "max_det": 100}  # the usual mAP settings
+VAL_OPTIONS: dict[str, Any] = {"conf": 0.001, "iou": 0.65, "max_det": 100}  # the usual mAP settings
 
 
 def check_detection_pair(ds: ImageDataset, model_name: str) -> None:
@@ -85,13 +85,14 @@ def save_detection_run(
         "training": {**cfg.to_dict(), "monitor": monitor, "kept_weights": kept_weights(history.epochs, monitor)},
         "data": {"name": ds.name, "root": ds.root, "fingerprint": ds.fingerprint(), "task": "detect",
                  "splits": {k: len(getattr(parts, k)) for k in ("train", "val", "test")},
-                 "instance_counts": ds.instance_counts(), "class_counts": ds.class_counts()},  # fmt: skip
+                 "instance_counts": ds.instance_counts(), "class_counts": ds.class_counts()},
         "metrics": summary,
         "timing": {"train_seconds": round(seconds, 3)},
     }
     save_model(model, run_dir, meta)
     meta = read_meta(run_dir)
-    write_detection_report(run_dir, meta=meta, results=results, history=history.epochs, dataset=ds)
+    write_detection_report(run_dir, meta=meta, results=results, history=history.epochs, dataset=parts.test or parts.val,
+                           predictor=Predictor(model, meta, run_dir))  # fmt: skip
     log.info("run written to %s", run_dir)
     return meta
 

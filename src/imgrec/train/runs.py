@@ -3,25 +3,29 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from imgrec.data import ImageDataset, load_dataset, load_splits
 from imgrec.errors import DatasetError, MissingInputError
-from imgrec.evaluate import EvalResult, evaluate, write_report
+from imgrec.evaluate import evaluate, evaluate_detection, write_detection_report, write_report
 from imgrec.inference import Predictor
 from imgrec.train.api import read_run_config
 
 
 def evaluate_run(
     run_dir: str | Path, data: str | Path | None = None, *, top_k: tuple[int, ...] = (1, 3, 5)
-) -> tuple[EvalResult, Path]:
+) -> tuple[Any, Path]:
     """Evaluate a run and write ``metrics.json`` + ``report.html`` under ``run_dir/eval/<name>/``.
 
     Args:
         run_dir: the run directory.
         data: labeled images; default: the run's own test split (else its validation split).
-        top_k: the k of top-k accuracy.
+        top_k: the k of top-k accuracy (classifiers).
+
+    Returns:
+        An :class:`EvalResult` (classify) or a ``DetectionResult`` (detect), and the folder.
     """
     predictor = Predictor.from_run(run_dir)
     if data is None:
@@ -29,9 +33,14 @@ def evaluate_run(
     else:
         if str(data) != "digits" and not Path(data).exists():
             raise MissingInputError(f"Data not found: {data}")
-        ds, name = align_classes(load_dataset(data), predictor.classes), Path(str(data)).name
-    result = evaluate(predictor, ds, top_k=top_k)
+        ds, name = load_dataset(data), Path(str(data)).name
     out = Path(run_dir) / "eval" / name
+    if predictor.task.name == "detect":
+        found = evaluate_detection(predictor, ds)
+        write_detection_report(out, meta=predictor.meta, results={name: found}, dataset=ds, predictor=predictor)
+        return found, out
+    ds = align_classes(ds, predictor.classes)
+    result = evaluate(predictor, ds, top_k=top_k)
     write_report(out, meta=predictor.meta, results={name: result}, history=None, dataset=ds, bad_files=result.bad)
     return result, out
 
