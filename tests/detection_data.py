@@ -91,3 +91,26 @@ def write_voc(root: Path, samples=SAMPLES) -> Path:
         rows = [(CLASSES[c], f"{x1:g}", f"{y1:g}", f"{x2:g}", f"{y2:g}", int(cr)) for c, x1, y1, x2, y2, cr in objs]
         (root / "Annotations" / name.replace(".jpg", ".xml")).write_text(voc_xml(name, size, rows))
     return root
+
+
+def write_squares_yolo(root: Path, n: int = 16, seed: int = 0, size: tuple[int, int] = (120, 90)) -> Path:
+    """A learnable YOLO set: red (class 0) and blue (class 1) squares on dark noise, 1-2 per image."""
+    import numpy as np
+    from PIL import ImageDraw
+
+    rng = np.random.default_rng(seed)
+    (root / "images").mkdir(parents=True, exist_ok=True)
+    (root / "labels").mkdir(parents=True, exist_ok=True)
+    (root / "data.yaml").write_text("names: [red, blue]\n")
+    w, h = size
+    for i in range(n):
+        im = Image.new("RGB", size, tuple(int(v) for v in rng.integers(0, 80, 3)))
+        draw, lines = ImageDraw.Draw(im), []
+        for _ in range(int(rng.integers(1, 3))):
+            cls, side = int(rng.integers(0, 2)), int(rng.integers(18, 40))
+            x, y = int(rng.integers(0, w - side)), int(rng.integers(0, h - side))
+            draw.rectangle([x, y, x + side - 1, y + side - 1], fill=(230, 30, 30) if cls == 0 else (30, 60, 230))
+            lines.append(yolo_line(cls, (x, y, x + side, y + side), size))
+        im.save(root / "images" / f"{i:03d}.jpg", quality=92)
+        (root / "labels" / f"{i:03d}.txt").write_text("".join(lines))
+    return root

@@ -1,0 +1,62 @@
+"""``imgrec train`` / ``evaluate`` / ``predict`` on a detection dataset, end to end through the CLI."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from tests.detection_data import write_squares_yolo
+
+pytest.importorskip("torchvision")
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    from imgrec.cli.main import main
+
+    root = tmp_path_factory.mktemp("squares")
+    data = write_squares_yolo(root / "data", n=12)
+    code = main(["train", str(data), "--model", "fasterrcnn_mobilenet_v3_large_fpn", "--epochs", "2",
+                 "--image-size", "96", "--batch-size", "8", "--out", str(root / "run")])  # fmt: skip
+    assert code == 0
+    return data, root / "run"
+
+
+def test_a_detection_run_has_its_figures_history_and_report(trained):
+    _, run = trained
+    meta = json.loads((run / "model.json").read_text())
+    assert meta["task"] == "detect" and meta["preprocessing"]["resize_mode"] == "letterbox"
+    assert meta["training"]["monitor"] == "val_map" and meta["training"]["kept_weights"]["which"] == "best"
+    history = json.loads((run / "history.json").read_text())["epochs"]
+    assert len(history) == 2 and {"loss_classifier", "loss_box_reg", "val_map", "val_map50"} <= set(history[0])
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert {"map", "map50", "per_class", "confusion"} <= set(metrics["val"])
+    assert metrics["val"]["confusion"]["labels"] == ["red", "blue", "background"]
+    html = (run / "report.html").read_text()
+    assert "Per class" in html and "Precision" in html and "data:image/png;base64" in html
+    assert (run / "checkpoints" / "best.safetensors").is_file()
+
+
+def test_evaluate_and_predict_on_the_trained_detector(cli, trained):
+    data, run = trained
+    code, out, err = cli("evaluate", run, data, "--format", "json")
+    assert code == 0, out + err
+    figures = json.loads(out)
+    assert figures["images"] == 12 and figures["gt_boxes"] > 12 and 0.0 <= figures["map"] <= 1.0
+    code, out, err = cli("predict", run, data / "images" / "000.jpg", "--format", "json", "--conf", "0.01")
+    assert code == 0, out + err
+    (row,) = json.loads(out)
+    assert row["image_size"] == [120, 90] and all(d["label"] in ("red", "blue") for d in row["detections"])
+
+
+def test_a_detector_on_class_folders_and_a_classifier_on_boxes_are_refused(cli, tmp_path, trained):
+    from tests.conftest import make_image_folder
+
+    data, _ = trained
+    folders = make_image_folder(tmp_path / "shapes", per_class=3)
+    code, _, err = cli("train", folders, "--model", "ssdlite320_mobilenet_v3_large", "--out", tmp_path / "a")
+    assert code == 2 and "is a detector" in err
+    code, _, err = cli("train", data, "--model", "hog-svm", "--out", tmp_path / "b")
+    assert code == 2 and "detection dataset" in err
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
