@@ -41,6 +41,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("models", help="list model names with family, parameters, input size, offline weights")
     p.add_argument("pattern", nargs="?", default="*", help="shell pattern, e.g. 'resnet*'")
     p.add_argument("--all", action="store_true", help="include every timm architecture")
+    p.add_argument("--task", choices=("classify", "detect"), help="only the models of this task")
     p.add_argument("--format", choices=("table", "json"), default="table")
     p.set_defaults(func=cmd_models)
 
@@ -126,11 +127,11 @@ def _typed(values: dict[str, str]) -> dict[str, Any]:
     return {k: yaml.safe_load(v) for k, v in values.items()}
 
 
-MODEL_COLUMNS = ("model", "family", "params", "input", "pretrained weights", "description")
+MODEL_COLUMNS = ("model", "task", "family", "params", "input", "pretrained weights", "description")
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    rows = model_rows(args.pattern, include_timm=args.all)
+    rows = model_rows(args.pattern, include_timm=args.all, task=getattr(args, "task", None))
     if not rows:
         raise MissingInputError(_no_match(args.pattern, args.all))
     if args.format == "json":
@@ -140,23 +141,28 @@ def cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
-def model_rows(pattern: str, include_timm: bool = False) -> list[list[Any]]:
-    """One row per model matching ``pattern``: the values of :data:`MODEL_COLUMNS`."""
+def model_rows(pattern: str, include_timm: bool = False, task: str | None = None) -> list[list[Any]]:
+    """One row per model matching ``pattern`` (and ``task``): the values of :data:`MODEL_COLUMNS`."""
     from imgrec.models import get_model_spec, list_models
     from imgrec.models.offline import weights_status
 
     rows = []
-    for name in list_models(pattern, include_timm=include_timm):
+    for name in list_models(pattern, include_timm=include_timm, task=task):
         spec = get_model_spec(name)
         weights = weights_status(spec)
-        rows.append([name, spec.family, _params(spec.params), spec.default_size, weights, spec.description])
+        rows.append([name, spec.task, spec.family, _params(spec.params), spec.default_size, weights, spec.description])
     return rows
 
 
 def models_table(rows: list[list[Any]]) -> Any:
-    """The ``imgrec models`` table: names whole, descriptions wrapped."""
-    columns = [*MODEL_COLUMNS[:4], "weights", MODEL_COLUMNS[5]]
-    return table(None, columns, rows, wrap=("description",))
+    """The ``imgrec models`` listing: one table per task, names whole, descriptions wrapped."""
+    from rich.console import Group
+
+    columns = [MODEL_COLUMNS[0], *MODEL_COLUMNS[2:5], "weights", MODEL_COLUMNS[6]]
+    tasks = list(dict.fromkeys(r[1] for r in rows))
+    tables = [table(f"{t} models" if len(tasks) > 1 else None, columns,
+                    [[r[0], *r[2:]] for r in rows if r[1] == t], wrap=("description",)) for t in tasks]  # fmt: skip
+    return Group(*tables)
 
 
 def _no_match(pattern: str, included_timm: bool) -> str:

@@ -28,6 +28,8 @@ def weights_status(spec: ModelSpec) -> str:
         >>> weights_status(get_model_spec("hog-svm"))
         'not needed'
     """
+    if "torchvision" in spec.tags:
+        return "cached" if _torchvision_cached(spec.name) else "download"
     if spec.family != "torch" or spec.timm_name is None:
         return "not needed"
     if "timm" in sys.modules:
@@ -35,6 +37,13 @@ def weights_status(spec: ModelSpec) -> str:
     if importlib.util.find_spec("timm") is None:
         return "none"
     return "cached" if cached_on_disk(spec.timm_name) else "download"
+
+
+def _torchvision_cached(name: str) -> bool:
+    """torchvision's COCO weights as imgrec downloads them: ``<name>_coco-<sha256 prefix>.pth`` in the cache."""
+    from imgrec.models.hub import cache_dir
+
+    return any(glob.glob(str(cache_dir() / f"{glob.escape(name)}*.pth")))
 
 
 def cached_on_disk(timm_name: str) -> bool:

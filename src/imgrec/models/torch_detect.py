@@ -54,27 +54,27 @@ class Arch:
 ARCHS: dict[str, Arch] = {
     "fasterrcnn_mobilenet_v3_large_fpn": Arch(
         "fasterrcnn_mobilenet_v3_large_fpn", "FasterRCNN_MobileNet_V3_Large_FPN_Weights", 320,
-        ("roi_heads.box_predictor.",), "Faster R-CNN, MobileNetV3-Large FPN (torchvision): fast on CPU", 19_400_000,
+        ("roi_heads.box_predictor.",), "Faster R-CNN, MobileNetV3 FPN", 19_400_000,
     ),
     "fasterrcnn_resnet50_fpn_v2": Arch(
         "fasterrcnn_resnet50_fpn_v2", "FasterRCNN_ResNet50_FPN_V2_Weights", 640,
-        ("roi_heads.box_predictor.",), "Faster R-CNN, ResNet-50 FPN v2 (torchvision): accurate", 43_700_000,
+        ("roi_heads.box_predictor.",), "Faster R-CNN, ResNet-50 FPN v2", 43_700_000,
     ),
     "ssd300_vgg16": Arch(
         "ssd300_vgg16", "SSD300_VGG16_Weights", 300, ("head.classification_head.",),
-        "SSD300, VGG16 (torchvision)", 35_600_000, 268,
+        "SSD300, VGG16", 35_600_000, 268,
     ),
     "ssdlite320_mobilenet_v3_large": Arch(
         "ssdlite320_mobilenet_v3_large", "SSDLite320_MobileNet_V3_Large_Weights", 320,
-        ("head.classification_head.",), "SSDlite320, MobileNetV3-Large (torchvision): the smallest", 3_400_000,
+        ("head.classification_head.",), "SSDlite, MobileNetV3", 3_400_000,
     ),
     "retinanet_resnet50_fpn_v2": Arch(
         "retinanet_resnet50_fpn_v2", "RetinaNet_ResNet50_FPN_V2_Weights", 640,
-        ("head.classification_head.cls_logits.",), "RetinaNet, ResNet-50 FPN v2 (torchvision)", 38_200_000,
+        ("head.classification_head.cls_logits.",), "RetinaNet, ResNet-50 v2", 38_200_000,
     ),
     "fcos_resnet50_fpn": Arch(
         "fcos_resnet50_fpn", "FCOS_ResNet50_FPN_Weights", 640, ("head.classification_head.cls_logits.",),
-        "FCOS, ResNet-50 FPN (torchvision): anchor-free", 32_300_000,
+        "FCOS, ResNet-50 FPN", 32_300_000,
     ),
 }  # fmt: skip
 

@@ -35,7 +35,7 @@ def test_listing_and_building_the_table_imports_neither_torch_nor_timm(tmp_path)
         "names = imgrec.list_models()\n"
         "rows = model_rows('*')\n"
         "Console(file=io.StringIO(), width=80).print(models_table(rows))\n"
-        "print(json.dumps({'names': names, 'weights': {r[0]: r[4] for r in rows},\n"
+        "print(json.dumps({'names': names, 'weights': {r[0]: r[5] for r in rows},\n"
         "                  'heavy': [m for m in ('torch', 'timm') if m in sys.modules]}))\n"
     )
     env = {**os.environ, "PYTHONPATH": SRC, "HF_HUB_CACHE": str(tmp_path / "hf"), "TORCH_HOME": str(tmp_path / "t")}
