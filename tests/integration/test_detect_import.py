@@ -64,6 +64,19 @@ def test_table_csv_coco_formats_and_class_filter(cli, detectors):
     assert code == 2 and "Unknown class" in err
 
 
+def test_save_writes_each_image_with_its_boxes_drawn(cli, detectors, tmp_path):
+    from PIL import Image
+
+    image = shared_data_path("coco128", "images", "train2017", "000000000009.jpg")
+    code, out, err = cli("predict", detectors["yolox"], image, "--save", tmp_path / "drawn", "--conf", "0.3")
+    assert code == 0 and "wrote 1 annotated image" in out, out + err
+    drawn = np.asarray(Image.open(tmp_path / "drawn" / "000000000009.jpg"))
+    original = np.asarray(Image.open(image))
+    assert drawn.shape == original.shape and np.abs(drawn.astype(int) - original).mean() > 1
+    code, _, err = cli("predict", shared_data_path("models", "yolox-nano"), image, "--save", tmp_path / "x")
+    assert code != 0
+
+
 def test_a_wrong_layout_is_refused_at_import(cli, tmp_path):
     code, _, err = cli("import", shared_data_path("models", "fastestdet", "fastestdet.onnx"), "--task", "detect",
                        "--layout", "yolox", "--classes", shared_data_path("coco128", "coco80.names"),

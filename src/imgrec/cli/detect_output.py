@@ -22,21 +22,55 @@ def add_detection_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--iou", type=float, help="NMS IoU: a box overlapping a better one more than this goes (0.45)")
     g.add_argument("--max-det", type=int, help="boxes per image at most (default 100)")
     g.add_argument("--classes", help="keep these classes only, comma-separated: person,dog")
+    g.add_argument("--save", metavar="DIR", help="also write each image with its boxes drawn into DIR")
 
 
 def task_options(task: str, args: argparse.Namespace) -> dict[str, Any]:
     """The options of the run's task from the flags; a flag of the other task is refused."""
     classes = [c.strip() for c in args.classes.split(",") if c.strip()] if getattr(args, "classes", None) else None
-    detect = {"conf": args.conf, "iou": args.iou, "max_det": args.max_det, "classes": classes}
+    detect = {"conf": args.conf, "iou": args.iou, "max_det": args.max_det, "classes": classes,
+              "save": getattr(args, "save", None)}
     if task == "detect":
         if args.top_k != 1 or args.threshold is not None:
             raise UsageError("--top-k and --threshold are for classifiers; a detection run takes --conf, --iou, "
                              "--max-det and --classes.")  # fmt: skip
+        detect.pop("save")
         return detect
     given = [f"--{k.replace('_', '-')}" for k, v in detect.items() if v is not None]
     if given:
         raise UsageError(f"{', '.join(given)} are for detection runs; this run classifies (use --top-k, --threshold).")
     return {"top_k": args.top_k, "threshold": args.threshold}
+
+
+def save_annotated(results: list[Any], items: dict[str, Any], folder: str, console: Any) -> None:
+    """Write every image that was predicted with its boxes drawn, as ``DIR/<name>.jpg``."""
+    import io
+    from pathlib import Path
+
+    from PIL import Image
+
+    from imgrec.imaging import decode, load_image
+    from imgrec.models.artifact import write_bytes_atomic
+    from imgrec.tasks.detect_draw import draw_detections
+
+    out, written = Path(folder), 0
+    for r in results:
+        if not isinstance(r, Detections) or r.path is None:
+            continue
+        item = items.get(r.path, r.path)
+        image = decode(item) if isinstance(item, bytes) else load_image(item)
+        buf = io.BytesIO()
+        Image.fromarray(draw_detections(image, r)).save(buf, "JPEG", quality=90)
+        write_bytes_atomic(out / f"{_safe_stem(r.path, written)}.jpg", buf.getvalue())
+        written += 1
+    console.print(f"wrote {written} annotated image(s) to {out}")
+
+
+def _safe_stem(name: str, n: int) -> str:
+    import re
+
+    stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", name.rstrip("/").rsplit("/", 1)[-1].rsplit(".", 1)[0])[:80]
+    return stem or f"image-{n}"
 
 
 def emit_detections(results: list[Any], args: argparse.Namespace, console: Any) -> None:

@@ -12,7 +12,7 @@ import dataclasses
 import sys
 from typing import TYPE_CHECKING, Any
 
-from imgrec.cli.detect_output import add_detection_options, emit_detections, task_options
+from imgrec.cli.detect_output import add_detection_options, emit_detections, save_annotated, task_options
 from imgrec.cli.inputs import Fetching, Source, gather
 from imgrec.cli.output import (
     add_max_pixels,
@@ -88,6 +88,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
     results = predict_sources(predictor, sources, args, limits, options)
     if predictor.task.name == "detect":
         emit_detections(results, args, console)
+        if args.save:
+            save_annotated(results, {s.name: s.item for s in sources if s.item is not None}, args.save, console)
     else:
         _emit(results, args, min(args.top_k, len(predictor.classes)))
     return _report_failures(results, sources)
