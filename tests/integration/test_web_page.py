@@ -125,3 +125,32 @@ def test_with_api_keys_the_page_asks_for_a_key_then_works(browser, shapes_and_ru
         page.wait_for_selector(".card .label:not(.pending)")
         assert page.locator(".card .label").inner_text() in CLASSES
         page.close()
+
+
+def test_a_detection_model_gets_its_boxes_drawn_over_the_image(browser, tmp_path):
+    pytest.importorskip("onnxruntime")
+    from playwright.sync_api import expect
+    from tests.conftest import shared_data_path
+
+    from imgrec.models.importer import ImportOptions, import_model
+    from imgrec.serve import create_app
+
+    names = shared_data_path("coco128", "coco80.names")
+    run = import_model(shared_data_path("models", "yolox-nano", "yolox_nano.onnx"),
+                       ImportOptions(task="detect", layout="yolox", classes=names), tmp_path / "yolox")  # fmt: skip
+    image = shared_data_path("coco128", "images", "train2017", "000000000009.jpg")
+    with live_server(create_app([run])) as url:
+        page = browser.new_page(viewport={"width": 1180, "height": 820})
+        page.goto(url)
+        page.wait_for_selector("#model option[value='yolox']", state="attached")
+        page.set_input_files("#file-input", [str(image)])
+        expect(page.locator(".card .label:not(.pending)")).to_have_count(1, timeout=20_000)
+        assert "object" in page.locator(".card .label").inner_text()
+        boxes = page.locator(".card .box")
+        assert boxes.count() >= 3 and "bowl" in page.locator(".card .box-label").all_inner_texts()[0]
+        frame = page.locator(".card .img-frame").bounding_box()
+        first = boxes.first.bounding_box()
+        assert frame and first and first["x"] >= frame["x"] - 1 and first["y"] >= frame["y"] - 1
+        assert first["x"] + first["width"] <= frame["x"] + frame["width"] + 1
+        page.screenshot(path=str(tmp_path / "web_detect.png"), full_page=True)
+        page.close()

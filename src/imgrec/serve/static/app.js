@@ -90,11 +90,13 @@
   function makeCard(file) {
     const card = el("article", "card");
     const imgBox = el("div", "card-img");
+    const frame = el("div", "img-frame");
     const img = el("img");
     img.alt = file.name;
     img.src = URL.createObjectURL(file);
     img.onload = () => URL.revokeObjectURL(img.src);
-    imgBox.append(img);
+    frame.append(img);
+    imgBox.append(frame);
     const body = el("div", "card-body");
     const head = el("div", "card-head");
     const label = el("span", "label pending", "predicting…");
@@ -104,11 +106,40 @@
     const meta = el("div", "meta");
     body.append(head, el("div", "filename", file.name), bars, meta);
     card.append(imgBox, body);
-    return { card, label, score, bars, meta };
+    return { card, label, score, bars, meta, frame };
+  }
+
+  // A detection model answers boxes in the original image's pixels: draw them over the image
+  // as percentages of its size, so they stay in place at any displayed size.
+  function fillDetections(view, result, latency) {
+    const [w, h] = result.image_size;
+    const found = result.detections;
+    view.label.textContent = found.length + " object" + (found.length === 1 ? "" : "s");
+    view.label.classList.remove("pending");
+    view.score.textContent = found.length ? "best " + (100 * found[0].score).toFixed(0) + "%" : "";
+    view.bars.replaceChildren();
+    view.frame.querySelectorAll(".box").forEach((b) => b.remove());
+    found.forEach((d, k) => {
+      const [x1, y1, x2, y2] = d.box;
+      const box = el("div", "box c" + (k % 6));
+      box.style.left = (100 * x1 / w) + "%";
+      box.style.top = (100 * y1 / h) + "%";
+      box.style.width = (100 * (x2 - x1) / w) + "%";
+      box.style.height = (100 * (y2 - y1) / h) + "%";
+      box.append(el("span", "box-label", d.label + " " + (100 * d.score).toFixed(0) + "%"));
+      view.frame.append(box);
+      if (k < 8) {
+        const row = el("li", "bar-row det-row");
+        row.append(el("span", "bar-label", d.label), el("span", "bar-value", (100 * d.score).toFixed(1) + "%"));
+        view.bars.append(row);
+      }
+    });
+    view.meta.textContent = latency;
   }
 
   function fillCard(view, result, latency) {
     if (result.error) return failCard(view, result.error);
+    if (result.detections) return fillDetections(view, result, latency);
     view.label.textContent = result.label;
     view.label.classList.remove("pending");
     view.score.textContent = (100 * result.score).toFixed(1) + "%";
