@@ -60,3 +60,28 @@ def test_a_detector_on_class_folders_and_a_classifier_on_boxes_are_refused(cli, 
     code, _, err = cli("train", data, "--model", "hog-svm", "--out", tmp_path / "b")
     assert code == 2 and "detection dataset" in err
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_export_passes_the_map_gate_and_predicts_like_torch(cli, trained, tmp_path):
+    import shutil
+
+    pytest.importorskip("onnxruntime")
+    data, run = trained
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    code, out, err = cli("export", copy, "--json")
+    assert code == 0, out + err
+    (figures,) = json.loads(out)["files"].values()
+    assert abs(figures["map_drop_points"]) <= 0.5 and figures["reference"] == "torch"
+    recorded = json.loads((copy / "model.json").read_text())["exports"]["onnx"]
+    assert recorded["map_drop_points"] == figures["map_drop_points"]
+    image = data / "images" / "001.jpg"
+    outs = [cli("predict", copy, image, "--format", "json", "--conf", "0.01", "--backend", b)
+            for b in ("onnx", "torch")]  # fmt: skip
+    assert all(code == 0 for code, _, _ in outs)
+    onnx_boxes, torch_boxes = ([d["box"] for d in json.loads(o)[0]["detections"]] for _, o, _ in outs)
+    assert len(onnx_boxes) == len(torch_boxes) and all(
+        abs(a - b) < 0.05 for ra, rb in zip(onnx_boxes, torch_boxes, strict=True) for a, b in zip(ra, rb, strict=True)
+    )
+    code, _, err = cli("export", copy, "--int8")
+    assert code == 2 and "int8" in err

@@ -88,6 +88,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 def export_table(report: Any) -> Any:
     """One column per exported file, one row per figure (narrow enough for a terminal)."""
     files = report.files
+    if files and hasattr(files[0].parity, "reference_map"):
+        return _detection_export_table(report)
     figures: list[tuple[str, Any]] = [
         ("size MB", lambda f: round(f.size_bytes / 1e6, 3)),
         ("compared with", lambda f: f.reference),
@@ -104,6 +106,25 @@ def export_table(report: Any) -> Any:
     rows = [[name, *[get(f) for f in files]] for name, get in figures]
     title = f"export of {report.run_dir} (source weights {report.source_bytes / 1e6:.3f} MB)"
     return table(title, ["figure", *[f.path.name for f in files]], rows)
+
+
+def _detection_export_table(report: Any) -> Any:
+    figures: list[tuple[str, Any]] = [
+        ("size MB", lambda f: round(f.size_bytes / 1e6, 3)),
+        ("compared with", lambda f: f.reference),
+        ("images", lambda f: f.parity.images),
+        ("mAP (reference)", lambda f: round(f.parity.reference_map, 4)),
+        ("mAP", lambda f: round(f.parity.candidate_map, 4)),
+        ("mAP@.5 (reference)", lambda f: round(f.parity.reference_map50, 4)),
+        ("mAP@.5", lambda f: round(f.parity.candidate_map50, 4)),
+        ("drop (points)", lambda f: round(f.parity.map_drop, 2)),
+        ("ms/image (reference)", lambda f: round(f.parity.reference_ms, 2)),
+        ("ms/image", lambda f: round(f.parity.candidate_ms, 2)),
+        ("gate passed", lambda f: f.gate),
+    ]
+    rows = [[name, *[get(f) for f in report.files]] for name, get in figures]
+    title = f"export of {report.run_dir} (source weights {report.source_bytes / 1e6:.3f} MB)"
+    return table(title, ["figure", *[f.path.name for f in report.files]], rows)
 
 
 def cmd_benchmark(args: argparse.Namespace) -> int:

@@ -130,6 +130,8 @@ def export_run(
     run = Path(run_dir)
     _check_options(format, samples, calibration_size, min_agreement, max_drop)
     refuse_unexportable(run, read_meta(run))
+    if read_meta(run).get("task") == "detect":
+        return _export_detection_run(run, int8, data, opset)
     model, meta = _classifier(run)
     if model.family == "probe" and int8:
         raise UsageError(f"{run} is a linear probe: its backbone keeps its own precision; export without --int8.")
@@ -142,6 +144,16 @@ def export_run(
         )
         files.append(_export_int8(run, model, files[0].path, check, calib, max_drop))
     return ExportReport(run, _source_bytes(run, meta), files)
+
+
+def _export_detection_run(run: Path, int8: bool, data: str | Path | None, opset: int) -> ExportReport:
+    from imgrec.export.detect_export import MAX_MAP_DROP, export_detector
+
+    if int8:
+        raise UsageError(f"{run} holds a detector; int8 export is implemented for classifiers so far. Drop --int8.")
+    model, meta = load_model(run)
+    done = export_detector(run, model, data, MAX_MAP_DROP, opset)
+    return ExportReport(run, _source_bytes(run, meta), [done])
 
 
 def _classifier(run: Path) -> tuple[Classifier, dict[str, Any]]:

@@ -291,7 +291,7 @@ def _check_io(session: Any, path: Path, num_classes: int) -> None:
         raise ModelFileError(f"{path} outputs {width} classes but its metadata lists {num_classes}.")
 
 
-def load_onnx(run_dir: Path, meta: dict[str, Any], int8: bool = False, threads: int | None = None) -> OnnxClassifier:
+def load_onnx(run_dir: Path, meta: dict[str, Any], int8: bool = False, threads: int | None = None) -> Any:
     """Load a run's ONNX export (``model.onnx`` or, with ``int8``, ``model.int8.onnx``).
 
     Also the loader of the ``"onnx"`` family. The file's classes and preprocessing must match
@@ -302,7 +302,12 @@ def load_onnx(run_dir: Path, meta: dict[str, Any], int8: bool = False, threads: 
     path = run / default
     if not path.is_file():
         raise MissingInputError(f"{run} has no {path.name}; create it with `imgrec export {run} --format onnx`.")
-    model = load_onnx_file(path, threads)
+    if meta.get("task") in ("detect", "detection"):
+        from imgrec.models.onnx_detect import load_onnx_detector_file
+
+        model: Any = load_onnx_detector_file(path, threads)
+    else:
+        model = load_onnx_file(path, threads)
     if model.classes != [str(c) for c in meta["classes"]] or model.preprocessing != Preprocessing.from_dict(
         meta["preprocessing"]
     ):

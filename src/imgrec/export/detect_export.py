@@ -1,0 +1,136 @@
+"""Detector -> ``model.onnx``, gated on COCO mAP.
+
+The torch detector is wrapped so the graph takes what every imgrec backend takes (one
+prepared uint8 image ``[1, S, S, 3]``) and gives ``boxes``, ``scores``, ``labels`` in input
+pixels; torchvision's own transform (normalization, no resize at the pinned size) and
+postprocessing stay inside. TorchScript tracing exports torchvision's detectors at a fixed
+batch of one. The candidate is then evaluated next to the torch model on the run's
+validation split (or ``--data``) with the same COCO evaluation as ``imgrec evaluate``; a file
+whose mAP@[.5:.95] is more than ``max_drop`` points apart is not written.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from imgrec.data import load_dataset
+from imgrec.errors import DatasetError, ModelFileError
+from imgrec.evaluate import evaluate_detection
+from imgrec.export import onnx_export
+from imgrec.export.samples import run_split
+from imgrec.inference import Predictor
+from imgrec.models.onnx_backend import INPUT_NAME, ONNX_FILE
+from imgrec.models.onnx_detect import OUTPUTS, load_onnx_detector_file
+
+CHECK_SPLITS = ("val", "test")
+CHECK_OPTIONS: dict[str, Any] = {"conf": 0.001, "iou": 0.65, "max_det": 100}
+MAX_MAP_DROP = 0.5  # points of mAP@[.5:.95] the ONNX file may differ by
+
+
+@dataclass(frozen=True)
+class DetectionParity:
+    """COCO figures of the reference (torch) and the candidate (ONNX) on the same images."""
+
+    images: int
+    reference_map: float
+    candidate_map: float
+    reference_map50: float
+    candidate_map50: float
+    reference_ms: float
+    candidate_ms: float
+    source: str
+
+    @property
+    def map_drop(self) -> float:
+        """mAP@[.5:.95] lost by the candidate, in points (negative: it scored higher)."""
+        return 100.0 * (self.reference_map - self.candidate_map)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"images": self.images, "reference_map": round(self.reference_map, 6),
+                "candidate_map": round(self.candidate_map, 6), "reference_map50": round(self.reference_map50, 6),
+                "candidate_map50": round(self.candidate_map50, 6), "map_drop_points": round(self.map_drop, 4),
+                "reference_ms": round(self.reference_ms, 3), "candidate_ms": round(self.candidate_ms, 3),
+                "source": self.source}  # fmt: skip
+
+
+def check_dataset(run: Path, data: str | Path | None) -> tuple[Any, str]:
+    """The detection images the export is checked on: ``data``, else the run's val (or test) split."""
+    if data is not None:
+        ds, source = load_dataset(data), str(data)
+    else:
+        ds, source = run_split(run, CHECK_SPLITS)
+    if ds.task != "detect":
+        raise DatasetError(f"{source} has no boxes; a detector's export is checked on a detection dataset.")
+    return ds, source
+
+
+def trace_to_onnx(model: Any, path: Path, opset: int) -> str:
+    """Write the raw graph (no metadata yet); returns the exporter's name."""
+    import torch
+
+    class PreparedImageDetector(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = model.module
+
+        def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+            out = self.net([image[0].permute(2, 0, 1).float() / 255.0])[0]
+            return out["boxes"], out["scores"], out["labels"]
+
+    size = model.preprocessing.size
+    example = torch.zeros((1, size, size, 3), dtype=torch.uint8)
+    wrapped = PreparedImageDetector().eval()
+    model.module.to("cpu")
+    try:
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+            warnings.simplefilter("ignore")
+            torch.onnx.export(wrapped, (example,), str(path), opset_version=max(opset, 11), dynamo=False,
+                              input_names=[INPUT_NAME], output_names=list(OUTPUTS))  # fmt: skip
+    except Exception as exc:
+        raise ModelFileError(f"ONNX export of {model.name} failed: {type(exc).__name__}: {str(exc)[:400]}") from None
+    return "torchscript"
+
+
+def detection_parity(model: Any, candidate: Any, ds: Any, source: str) -> DetectionParity:
+    """Both models through ``evaluate_detection`` on ``ds``."""
+    ref = evaluate_detection(Predictor(model, {"task": "detect"}), ds, **CHECK_OPTIONS)
+    got = evaluate_detection(Predictor(candidate, {"task": "detect"}), ds, **CHECK_OPTIONS)
+    return DetectionParity(
+        images=int(ref.metrics["images"]), reference_map=float(ref.metrics["map"] or 0.0),
+        candidate_map=float(got.metrics["map"] or 0.0), reference_map50=float(ref.metrics["map50"] or 0.0),
+        candidate_map50=float(got.metrics["map50"] or 0.0), reference_ms=ref.ms_per_image,
+        candidate_ms=got.ms_per_image, source=source,
+    )  # fmt: skip
+
+
+def export_detector(run: Path, model: Any, data: str | Path | None, max_drop: float, opset: int) -> Any:
+    """``model.onnx`` for a torch detector run, written only when it passes the mAP gate."""
+    from imgrec.export.api import ExportedFile, _publish, _record, _staging, _stamp
+
+    ds, source = check_dataset(run, data)
+    with _staging(run) as tmp:
+        used = trace_to_onnx(model, tmp / "raw.onnx", opset)
+        staged = tmp / ONNX_FILE
+        side = model.preprocessing.size
+        extra = {"exporter": used, "task": "detect", "input": f"{INPUT_NAME}: uint8 [1, {side}, {side}, 3]",
+                 "output": "boxes [K, 4] (input px), scores [K], labels [K] (class + 1)"}  # fmt: skip
+        onnx_export.write_with_metadata(tmp / "raw.onnx", staged, onnx_export.metadata(model, extra))
+        figures = detection_parity(model, load_onnx_detector_file(staged), ds, source)
+        if abs(figures.map_drop) > max_drop:
+            raise ModelFileError(
+                f"The ONNX export of {run} scores mAP {figures.candidate_map:.4f} against the torch model's "
+                f"{figures.reference_map:.4f} on {figures.images} images ({figures.map_drop:+.2f} points; the gate "
+                f"is {max_drop:g}). Nothing was written."
+            )
+        path = _publish(staged, run / ONNX_FILE)
+    details = {"exporter": used, "opset": max(opset, 11), **_stamp(path)}
+    done = ExportedFile("onnx", path, path.stat().st_size, model.family, figures,  # type: ignore[arg-type]
+                        f"mAP within {max_drop:g} points", details)  # fmt: skip
+    _record(run, done)
+    return done
+

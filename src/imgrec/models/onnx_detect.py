@@ -1,0 +1,90 @@
+"""Detection ONNX files written by ``imgrec export``: ``OnnxDetector`` (family ``onnx``, task ``detect``).
+
+The graph takes one prepared image, uint8 ``image`` ``[1, S, S, 3]`` (letterboxed, as every
+backend gets it), and returns ``boxes`` ``[K, 4]`` x1 y1 x2 y2 in input pixels, ``scores``
+``[K]`` and ``labels`` ``[K]`` (torchvision's numbering: imgrec's class + 1). The metadata
+(``imgrec.task = detect``, classes, preprocessing) make the file self-describing, like a
+classifier export; the ``detect`` task then applies conf, NMS and max_det as for every backend.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from imgrec.errors import ModelFileError, UsageError
+from imgrec.models.artifact import write_bytes_atomic
+from imgrec.models.base import Detector
+from imgrec.models.onnx_backend import INPUT_NAME, _from_metadata, open_session, read_metadata, read_proto
+from imgrec.transforms.preprocess import Preprocessing
+
+OUTPUTS = ("boxes", "scores", "labels")
+LABEL_OFFSET = 1
+
+
+class OnnxDetector(Detector):
+    """An exported detector under ONNX Runtime, one image per call."""
+
+    family = "onnx"
+
+    def __init__(
+        self, name: str, classes: list[str], preprocessing: Preprocessing, session: Any, path: Path,
+        model_args: Mapping[str, Any] | None = None, metadata: Mapping[str, str] | None = None,
+    ) -> None:  # fmt: skip
+        super().__init__(name, classes, preprocessing, model_args)
+        self.session, self.path, self.metadata = session, Path(path), dict(metadata or {})
+        self.quantized = False
+
+    def detect(self, batch: np.ndarray) -> list[Any]:
+        """Box candidates per image in input pixels."""
+        from imgrec.tasks.detect import BoxCandidates
+
+        s = self.preprocessing.size
+        x = np.asarray(batch)
+        if x.dtype != np.uint8 or x.ndim != 4 or x.shape[1:] != (s, s, 3):
+            raise UsageError(f"Expected a prepared uint8 batch (N, {s}, {s}, 3); received {x.dtype} {x.shape}.")
+        found = []
+        for one in x:
+            boxes, scores, labels = self.session.run(list(OUTPUTS), {INPUT_NAME: np.ascontiguousarray(one[None])})
+            lab = np.asarray(labels, np.int64) - LABEL_OFFSET
+            keep = lab >= 0
+            found.append(BoxCandidates(np.asarray(boxes, np.float32).reshape(-1, 4)[keep],
+                                       np.asarray(scores, np.float32)[keep], lab[keep]))  # fmt: skip
+        return found
+
+    def set_threads(self, threads: int | None) -> None:
+        super().set_threads(threads)
+        self.session = open_session(self.path, threads)
+
+    def save_weights(self, run_dir: Path) -> dict[str, str]:
+        target = Path(run_dir) / self.path.name
+        if target.resolve() != self.path.resolve():
+            write_bytes_atomic(target, self.path.read_bytes())
+        return {"onnx": self.path.name}
+
+    def num_params(self) -> int:
+        return int(sum(int(np.prod(t.dims)) for t in read_proto(self.path).graph.initializer))
+
+
+def is_detector(metadata: Mapping[str, str]) -> bool:
+    """Whether an imgrec ONNX file's metadata names the detect task."""
+    return metadata.get("task") == "detect"
+
+
+def load_onnx_detector_file(path: str | Path, threads: int | None = None) -> OnnxDetector:
+    """Load a detection ONNX file written by ``imgrec export``."""
+    p = Path(path)
+    session = open_session(p, threads)
+    meta = read_metadata(session)
+    if not is_detector(meta):
+        raise ModelFileError(f"{p} is not an imgrec detection export (its metadata do not name task=detect).")
+    names = [o.name for o in session.get_outputs()]
+    if [i.name for i in session.get_inputs()] != [INPUT_NAME] or not set(OUTPUTS) <= set(names):
+        raise ModelFileError(f"{p} has outputs {names}; expected {', '.join(OUTPUTS)} (an `imgrec export` detector).")
+    name, classes, prep = _from_metadata(meta, p)
+    args = json.loads(meta.get("model_args", "{}") or "{}")
+    return OnnxDetector(name, classes, prep, session, p, model_args=args, metadata=meta)
