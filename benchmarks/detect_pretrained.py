@@ -10,6 +10,10 @@ the coco80.names order by category name (Darknet spells six of them differently)
 coco128 is 128 images of COCO *train2017*, which both models were trained on: expect higher
 figures than the published val2017 ones, and a wide spread on so few images.
 
+YOLOX-Nano is run twice: as ``imgrec import`` sets it up (PIL's antialiased bilinear
+letterbox) and with ``interpolation="cv2-linear"`` (OpenCV's INTER_LINEAR, what YOLOX's own
+letterbox uses).
+
 Speed (YOLOX-Nano, batch 1, one thread: ORT intra-op 1, OpenCV 1 thread), per image, over the
 same 128 files: imgrec's stages (decode + letterbox by ``Preprocessing.decode_framed``; the
 BGR/float/NCHW input tensor; ``session.run`` alone; postprocess = layout decoding + NMS +
@@ -46,9 +50,12 @@ from common import SHARED_DATA, print_machine
 COCO128 = SHARED_DATA / "coco128"
 MODELS = SHARED_DATA / "models"
 NAMES = MODELS / "labels" / "coco80.names"
-DETECTORS = {  # name: (file, layout, published figure, which figure)
-    "yolox-nano": (MODELS / "yolox-nano" / "yolox_nano.onnx", "yolox", 0.258, "mAP@[.5:.95] COCO val2017"),
-    "fastestdet": (MODELS / "fastestdet" / "fastestdet.onnx", "fastestdet", 0.253, "AP@.5 COCO val2017"),
+YOLOX = MODELS / "yolox-nano" / "yolox_nano.onnx"
+DETECTORS: dict[str, tuple[Path, str, float, str, dict[str, Any]]] = {  # file, layout, published, which, options
+    "yolox-nano": (YOLOX, "yolox", 0.258, "mAP@[.5:.95] COCO val2017", {}),
+    # The same file, letterboxed with OpenCV's INTER_LINEAR as YOLOX's own code does.
+    "yolox-nano-cv2": (YOLOX, "yolox", 0.258, "mAP@[.5:.95] COCO val2017", {"interpolation": "cv2-linear"}),
+    "fastestdet": (MODELS / "fastestdet" / "fastestdet.onnx", "fastestdet", 0.253, "AP@.5 COCO val2017", {}),
 }
 DARKNET_NAMES = {"motorbike": "motorcycle", "aeroplane": "airplane", "sofa": "couch",
                  "pottedplant": "potted plant", "diningtable": "dining table", "tvmonitor": "tv"}  # fmt: skip
@@ -90,8 +97,9 @@ def load_ground_truth() -> tuple[Any, dict[int, int], list[str]]:
 def import_detector(name: str, tmp: Path) -> Path:
     from imgrec.models.importer import ImportOptions, import_model
 
-    file, layout, _, _ = DETECTORS[name]
-    return Path(import_model(file, ImportOptions(task="detect", layout=layout, classes=NAMES), tmp / name))
+    file, layout, _, _, extra = DETECTORS[name]
+    options = ImportOptions(task="detect", layout=layout, classes=NAMES, **extra)
+    return Path(import_model(file, options, tmp / name))
 
 
 def image_ids(coco: Any, limit: int | None) -> list[int]:
@@ -146,7 +154,7 @@ def direct_pycocotools(coco: Any, results: list[dict[str, Any]], limit: int | No
 
 
 def report_accuracy(name: str, m: dict[str, Any], direct: np.ndarray, seconds: float) -> None:
-    _, _, published, which = DETECTORS[name]
+    _, _, published, which, _ = DETECTORS[name]
     diff = float(np.abs(np.asarray(m["stats"]) - direct).max())
     print(f"\n{name}: {m['images']} images, {m['gt_boxes']} boxes (+{m['crowd_boxes']} crowd), "
           f"{m['detections']} detections at conf {EVAL['conf']} / iou {EVAL['iou']} / max_det {EVAL['max_det']}, "
@@ -167,23 +175,35 @@ def report_accuracy(name: str, m: dict[str, Any], direct: np.ndarray, seconds: f
 # ------------------------------------------------------------------------------------------ speed
 
 
-def yolox_demo(session: Any, size: int = 416) -> Callable[[str], np.ndarray]:
-    """YOLOX's ONNX Runtime demo pipeline, from its published algorithm: rows x1 y1 x2 y2 score class."""
+def yolox_demo(session: Any, size: int = 416) -> Callable[..., np.ndarray]:
+    """YOLOX's ONNX Runtime demo pipeline, from its published algorithm: rows x1 y1 x2 y2 score class.
+    With ``times`` (a dict), adds the seconds of its read+decode, preprocess, model and postprocess."""
     import cv2
 
     grids, strides = demo_grids(size)
     input_name = session.get_inputs()[0].name
 
-    def predict(path: str) -> np.ndarray:
+    def predict(path: str, times: dict[str, float] | None = None) -> np.ndarray:
+        t0 = time.perf_counter()
         img = cv2.imread(path)
+        t1 = time.perf_counter()
         x, ratio = demo_preprocess(img, size)
+        t2 = time.perf_counter()
         out = session.run(None, {input_name: x[None]})[0][0]
+        t3 = time.perf_counter()
         xy = (out[:, :2] + grids) * strides
         wh = np.exp(out[:, 2:4]) * strides
         boxes = np.concatenate([xy - wh / 2, xy + wh / 2], axis=1) / ratio
-        return demo_nms(boxes, out[:, 4:5] * out[:, 5:], DEMO["iou"], DEMO["conf"])
+        found = demo_nms(boxes, out[:, 4:5] * out[:, 5:], DEMO["iou"], DEMO["conf"])
+        if times is not None:
+            for key, dt in zip(DEMO_STAGES, (t1 - t0, t2 - t1, t3 - t2, time.perf_counter() - t3), strict=True):
+                times[key] = times.get(key, 0.0) + dt
+        return found
 
     return predict
+
+
+DEMO_STAGES = ("imread", "letterbox+tensor", "model", "postprocess")
 
 
 def demo_preprocess(img: np.ndarray, size: int) -> tuple[np.ndarray, float]:
@@ -235,14 +255,18 @@ def demo_greedy(boxes: np.ndarray, scores: np.ndarray, thr: float) -> list[int]:
 
 def stage_times(predictor: Any, paths: list[str], conf: float, iou: float) -> dict[str, float]:
     """Mean seconds per image of imgrec's stages at batch 1."""
+    from imgrec.imaging.decode import decode_sized
     from imgrec.tasks.decoders import decode
 
     model, prep = predictor.model, predictor.preprocessing
     session, names = model.runtime.session, [o.name for o in model.runtime.session.get_outputs()]
     opts = predictor.options(conf=conf, iou=iou)
     blobs = [Path(p).read_bytes() for p in paths]
-    t = dict.fromkeys(("decode+letterbox", "input tensor", "model", "postprocess"), 0.0)
+    t = dict.fromkeys(("decode+letterbox", "input tensor", "model", "postprocess", "jpeg"), 0.0)
     for path, data in zip(paths, blobs, strict=True):
+        tj = time.perf_counter()
+        decode_sized(data, min_side=prep.min_side, name=path)  # the decoding alone, for reference
+        t["jpeg"] += time.perf_counter() - tj
         t0 = time.perf_counter()
         arr, geometry = prep.decode_framed(data, name=path)
         t1 = time.perf_counter()
@@ -253,12 +277,23 @@ def stage_times(predictor: Any, paths: list[str], conf: float, iou: float) -> di
         cands = decode(str(model.io.decoder), outputs, prep.size, model.num_classes)
         predictor.postprocess(cands, [geometry], [path], opts)
         t4 = time.perf_counter()
-        for key, dt in zip(t, (t1 - t0, t2 - t1, t3 - t2, t4 - t3), strict=True):
+        for key, dt in zip(list(t)[:4], (t1 - t0, t2 - t1, t3 - t2, t4 - t3), strict=True):
             t[key] += dt
     return {k: v / len(paths) for k, v in t.items()}
 
 
-def end_to_end(predictor: Any, demo: Callable[[str], np.ndarray], paths: list[str]) -> tuple[float, float]:
+def demo_stage_times(demo: Callable[..., np.ndarray], paths: list[str], passes: int) -> dict[str, float]:
+    """The demo's stages, mean seconds per image, best pass."""
+    runs = []
+    for _ in range(passes):
+        times: dict[str, float] = {}
+        for path in paths:
+            demo(path, times)
+        runs.append({k: v / len(paths) for k, v in times.items()})
+    return {k: min(r[k] for r in runs) for k in DEMO_STAGES}
+
+
+def end_to_end(predictor: Any, demo: Callable[..., np.ndarray], paths: list[str]) -> tuple[float, float]:
     """Mean seconds per image, imgrec then the demo, alternating image by image."""
     ours = theirs = 0.0
     for path in paths:
@@ -271,7 +306,7 @@ def end_to_end(predictor: Any, demo: Callable[[str], np.ndarray], paths: list[st
     return ours / len(paths), theirs / len(paths)
 
 
-def agreement(predictor: Any, demo: Callable[[str], np.ndarray], paths: list[str]) -> tuple[int, int, float]:
+def agreement(predictor: Any, demo: Callable[..., np.ndarray], paths: list[str]) -> tuple[int, int, float]:
     """Detections of each pipeline, and the share of the demo's that imgrec also finds (same class, IoU >= 0.9)."""
     from imgrec.tasks.boxes import box_iou
 
@@ -286,7 +321,7 @@ def agreement(predictor: Any, demo: Callable[[str], np.ndarray], paths: list[str
     return ours, theirs, found / max(1, theirs)
 
 
-def speed(run: Path, paths: list[str], passes: int) -> None:
+def speed(name: str, run: Path, paths: list[str], passes: int) -> None:
     import cv2
     import onnxruntime as ort
 
@@ -296,20 +331,26 @@ def speed(run: Path, paths: list[str], passes: int) -> None:
     predictor = Predictor.from_run(run, threads=1)
     opts = ort.SessionOptions()
     opts.intra_op_num_threads, opts.inter_op_num_threads = 1, 1
-    demo = yolox_demo(ort.InferenceSession(str(DETECTORS["yolox-nano"][0]), opts, providers=["CPUExecutionProvider"]))
+    demo = yolox_demo(ort.InferenceSession(str(YOLOX), opts, providers=["CPUExecutionProvider"]))
     for path in paths[:4]:  # warm-up
         predictor.predict(path, **DEMO)
         demo(path)
-    print(f"\nSpeed, yolox-nano, batch 1, 1 thread, {len(paths)} coco128 files, best of {passes} passes (ms/image):")
+    print(f"\nSpeed, {name} ({predictor.preprocessing.interpolation}), batch 1, 1 thread, {len(paths)} coco128 "
+          f"files, best of {passes} passes (ms/image):")  # fmt: skip
     stages = [stage_times(predictor, paths, DEMO["conf"], DEMO["iou"]) for _ in range(passes)]
     best = {k: min(s[k] for s in stages) for k in stages[0]}
     evals = [stage_times(predictor, paths, EVAL["conf"], EVAL["iou"])["postprocess"] for _ in range(passes)]
-    pre = best["decode+letterbox"] + best["input tensor"]
-    for k, v in best.items():
-        print(f"  {k:<18} {v * 1000:7.2f}")
-    print(f"  postprocess at conf {EVAL['conf']} (evaluation): {min(evals) * 1000:.2f}")
-    print(f"  pre + post = {(pre + best['postprocess']) * 1000:.2f} ms = "
-          f"{(pre + best['postprocess']) / best['model']:.1%} of model time (target <= 20%)")  # fmt: skip
+    pre, post, model = best["decode+letterbox"] + best["input tensor"], best["postprocess"], best["model"]
+    for k in ("decode+letterbox", "jpeg", "input tensor", "model", "postprocess"):
+        label = "  of which JPEG decode" if k == "jpeg" else k
+        print(f"  {label:<23} {best[k] * 1000:7.2f}")
+    print(f"  postprocess at conf {EVAL['conf']} / iou {EVAL['iou']} (evaluation): {min(evals) * 1000:.2f}")
+    print(f"  pre + post = {(pre + post) * 1000:.2f} ms = {(pre + post) / model:.1%} of model time (target <= 20%); "
+          f"without the JPEG decode {(pre + post - best['jpeg']) / model:.1%}")  # fmt: skip
+    theirs_t = demo_stage_times(demo, paths, passes)
+    theirs_extra = theirs_t["imread"] + theirs_t["letterbox+tensor"] + theirs_t["postprocess"]
+    print(f"  demo pipeline: {', '.join(f'{k} {v * 1000:.2f}' for k, v in theirs_t.items())}; pre + post = "
+          f"{theirs_extra / theirs_t['model']:.1%} of its model time")  # fmt: skip
     runs = [end_to_end(predictor, demo, paths) for _ in range(passes)]
     ours, theirs = min(r[0] for r in runs), min(r[1] for r in runs)
     print(f"  end to end: imgrec Predictor.predict {ours * 1000:.2f}  |  YOLOX ORT demo pipeline {theirs * 1000:.2f}  "
@@ -331,9 +372,10 @@ def main() -> None:
             for name, run in runs.items():
                 m, results, seconds = evaluate_detector(run, coco, cat_to_index, names, args.limit)
                 report_accuracy(name, m, direct_pycocotools(coco, results, args.limit), seconds)
-        if not args.skip_speed and "yolox-nano" in runs:
-            files = [coco.loadImgs([i])[0]["file_name"] for i in image_ids(coco, args.limit)]
-            speed(runs["yolox-nano"], [str(COCO128 / "images" / "train2017" / f) for f in files], args.passes)
+        files = [coco.loadImgs([i])[0]["file_name"] for i in image_ids(coco, args.limit)]
+        paths = [str(COCO128 / "images" / "train2017" / f) for f in files]
+        for name in [] if args.skip_speed else [n for n in runs if DETECTORS[n][0] == YOLOX]:
+            speed(name, runs[name], paths, args.passes)
     print(f"\nload average at the end: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
 
 

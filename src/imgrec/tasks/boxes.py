@@ -44,26 +44,35 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0).astype(np.float32)
 
 
-def nms(boxes: np.ndarray, scores: np.ndarray, iou: float) -> np.ndarray:
-    """Indices kept by greedy NMS, best score first."""
+def nms(boxes: np.ndarray, scores: np.ndarray, iou: float, max_keep: int | None = None) -> np.ndarray:
+    """Indices kept by greedy NMS, best score first; the first ``max_keep`` only, when given
+    (greedy NMS keeps boxes in score order, so stopping there changes nothing before it)."""
     order = np.argsort(-np.asarray(scores), kind="stable")
-    boxes = np.asarray(boxes, np.float32)
+    b = np.asarray(boxes, np.float32).reshape(-1, 4)
+    x1, y1, x2, y2 = (np.ascontiguousarray(b[:, i]) for i in range(4))
+    areas = area(b)
     keep: list[int] = []
-    while order.size:
-        best = int(order[0])
+    limit = len(order) if max_keep is None else max_keep
+    while order.size and len(keep) < limit:
+        best, rest = int(order[0]), order[1:]
         keep.append(best)
-        if order.size == 1:
-            break
-        overlap = box_iou(boxes[best], boxes[order[1:]])[0]
-        order = order[1:][overlap <= iou]
+        # box_iou(b[best], b[rest]), with the same float32 operations, on precomputed columns
+        w = np.clip(np.minimum(x2[best], x2[rest]) - np.maximum(x1[best], x1[rest]), 0, None)
+        h = np.clip(np.minimum(y2[best], y2[rest]) - np.maximum(y1[best], y1[rest]), 0, None)
+        inter = w * h
+        union = areas[best] + areas[rest] - inter
+        overlap = np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
+        order = rest[overlap <= iou]
     return np.asarray(keep, np.int64)
 
 
-def batched_nms(boxes: np.ndarray, scores: np.ndarray, labels: np.ndarray, iou: float) -> np.ndarray:
+def batched_nms(
+    boxes: np.ndarray, scores: np.ndarray, labels: np.ndarray, iou: float, max_keep: int | None = None
+) -> np.ndarray:
     """NMS within each class (boxes of different classes never suppress each other)."""
     boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
     if len(boxes) == 0:
         return np.zeros(0, np.int64)
     shift = (np.asarray(labels, np.float32) * (float(boxes.max()) + 1.0))[:, None]
-    keep = nms(boxes + shift, scores, iou)
+    keep = nms(boxes + shift, scores, iou, max_keep)
     return keep

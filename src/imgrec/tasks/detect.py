@@ -146,7 +146,7 @@ def _one(
     if wanted is not None:
         keep &= np.isin(c.labels, wanted)
     boxes, scores, labels = c.boxes[keep], np.asarray(c.scores)[keep], np.asarray(c.labels)[keep]
-    order = batched_nms(boxes, scores, labels, options["iou"])[: options["max_det"]]
+    order = batched_nms(boxes, scores, labels, options["iou"], options["max_det"])
     mapped = geometry.to_original(boxes[order])
     found = tuple(
         Detection(tuple(float(v) for v in box), classes[int(lab)], float(s), int(lab))  # type: ignore[arg-type]
