@@ -34,9 +34,11 @@ TENSOR_LAYOUTS = ("nchw", "nhwc")
 # Input conventions of the detector layouts (what the upstream demos feed); options override them.
 DETECT_PRESETS: dict[str, dict[str, Any]] = {
     "yolox": {"resize_mode": "letterbox", "pad_anchor": "topleft", "color": "bgr", "mean": (0.0,) * 3,
-              "std": (1 / 255,) * 3},
-    "yolov5": {"resize_mode": "letterbox", "color": "rgb", "mean": (0.0,) * 3, "std": (1.0,) * 3},
-    "yolov8": {"resize_mode": "letterbox", "color": "rgb", "mean": (0.0,) * 3, "std": (1.0,) * 3},
+              "std": (1 / 255,) * 3, "interpolation": "cv2-linear"},
+    "yolov5": {"resize_mode": "letterbox", "color": "rgb", "mean": (0.0,) * 3, "std": (1.0,) * 3,
+               "interpolation": "cv2-linear"},
+    "yolov8": {"resize_mode": "letterbox", "color": "rgb", "mean": (0.0,) * 3, "std": (1.0,) * 3,
+               "interpolation": "cv2-linear"},
     "fastestdet": {"resize_mode": "stretch", "color": "bgr", "mean": (0.0,) * 3, "std": (1.0,) * 3,
                    "interpolation": "box"},
     "ssd": {"resize_mode": "stretch", "color": "rgb", "mean": (127 / 255,) * 3, "std": (128 / 255,) * 3},
