@@ -49,8 +49,8 @@ def save_annotated(results: list[Any], items: dict[str, Any], folder: str, conso
 
     from PIL import Image
 
+    from imgrec.files import write_bytes_atomic
     from imgrec.imaging import decode, load_image
-    from imgrec.models.artifact import write_bytes_atomic
     from imgrec.tasks.detect_draw import draw_detections
 
     out, written = Path(folder), 0

@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +28,7 @@ from imgrec.data.boxes import BoxTarget
 from imgrec.data.dataset import ZIP_SEP, ImageDataset
 from imgrec.data.labelio import oriented_size
 from imgrec.errors import DatasetError, ImgrecError, OutputError
+from imgrec.files import write_bytes_atomic
 from imgrec.registry import Registry
 
 
@@ -129,17 +129,7 @@ def _items(ds: ImageDataset) -> list[_Item]:
 
 def write_atomic(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` through a temporary file in the same folder and a rename."""
-    tmp = None
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except OSError as exc:
-        if tmp is not None and os.path.exists(tmp):
-            os.unlink(tmp)
-        raise OutputError(f"Cannot write {path}: {exc.strerror or exc}") from None
+    write_bytes_atomic(path, data)
 
 
 def _place_image(ds: ImageDataset, i: int, dst: Path, result: ConvertResult) -> None:

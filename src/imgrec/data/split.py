@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,7 +11,8 @@ from typing import Any
 import numpy as np
 
 from imgrec.data.dataset import ImageDataset
-from imgrec.errors import DatasetError, MissingInputError, OutputError, UsageError
+from imgrec.errors import DatasetError, MissingInputError, UsageError
+from imgrec.files import write_json_atomic
 
 SPLIT_NAMES = ("train", "val", "test")
 MANIFEST_FORMAT = "imgrec-splits"
@@ -228,17 +227,4 @@ def _few(items: list[str], n: int = 5) -> str:
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> Path:
-    tmp = None
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, indent=1)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except OSError as exc:
-        if tmp is not None and os.path.exists(tmp):
-            os.unlink(tmp)
-        raise OutputError(f"Cannot write the split manifest {path}: {exc.strerror or exc}") from None
-    return path
+    return write_json_atomic(path, data, what=f"the split manifest {path}")

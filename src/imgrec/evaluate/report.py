@@ -28,7 +28,7 @@ from imgrec.evaluate import report_sections as sec
 from imgrec.evaluate.diagnosis import diagnose
 from imgrec.evaluate.evaluation import EvalResult
 from imgrec.evaluate.html_page import page
-from imgrec.models.artifact import write_bytes_atomic, write_json_atomic
+from imgrec.files import write_bytes_atomic, write_json_atomic
 
 log = logging.getLogger(__name__)
 

@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
-import os
 import platform
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from imgrec.errors import MissingInputError, ModelFileError, OutputError
+from imgrec.files import write_json_atomic
 from imgrec.models.base import Model
 from imgrec.models.registry import get_loader
 
@@ -53,27 +52,6 @@ def versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             continue
     return out
-
-
-def write_json_atomic(path: Path, data: Any) -> None:
-    """Write JSON through a temp file, fsync and rename, so readers never see half a file."""
-    write_bytes_atomic(path, (json.dumps(data, indent=2, sort_keys=False, default=str) + "\n").encode())
-
-
-def write_bytes_atomic(path: Path, payload: bytes) -> None:
-    """Write bytes atomically (temp file in the same folder, fsync, rename)."""
-    path = Path(path)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; outputs are ordinary readable files
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(payload)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise OutputError(f"Cannot write {path}: {exc.strerror or exc}") from None
 
 
 def save_model(model: Model, run_dir: str | Path, meta: dict[str, Any] | None = None) -> Path:

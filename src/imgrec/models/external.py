@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from imgrec.errors import ModelFileError, UsageError
-from imgrec.models.artifact import write_bytes_atomic
+from imgrec.files import write_bytes_atomic
 from imgrec.models.base import Classifier, Detector, check_threads
 from imgrec.models.registry import register_loader
 from imgrec.models.runtimes import RUNTIMES, open_runtime

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from imgrec.errors import DependencyError, MissingInputError, ModelFileError, UsageError
-from imgrec.models.artifact import write_bytes_atomic
+from imgrec.files import write_bytes_atomic
 from imgrec.models.base import Classifier
 from imgrec.models.registry import register_loader
 from imgrec.transforms.preprocess import Preprocessing

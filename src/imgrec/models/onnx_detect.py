@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from imgrec.errors import ModelFileError, UsageError
-from imgrec.models.artifact import write_bytes_atomic
+from imgrec.files import write_bytes_atomic
 from imgrec.models.base import Detector
 from imgrec.models.onnx_backend import INPUT_NAME, _from_metadata, open_session, read_metadata, read_proto
 from imgrec.transforms.preprocess import Preprocessing

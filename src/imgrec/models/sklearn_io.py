@@ -41,7 +41,8 @@ from typing import Any
 import numpy as np
 
 from imgrec.errors import ModelFileError, UsageError
-from imgrec.models.artifact import check_format, write_bytes_atomic
+from imgrec.files import write_bytes_atomic
+from imgrec.models.artifact import check_format
 
 FORMAT = "imgrec-sklearn"
 FORMAT_VERSION = 1

@@ -23,8 +23,8 @@ import torch
 from torch import nn
 
 from imgrec.errors import ConfigError, ImgrecError, MissingInputError, ModelFileError
+from imgrec.files import write_bytes_atomic
 from imgrec.models import hub
-from imgrec.models.artifact import write_bytes_atomic
 from imgrec.models.base import Classifier
 from imgrec.transforms.preprocess import Preprocessing
 

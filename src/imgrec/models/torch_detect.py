@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from imgrec.errors import ConfigError, DependencyError, ModelFileError
-from imgrec.models.artifact import write_bytes_atomic
+from imgrec.files import write_bytes_atomic
 from imgrec.models.base import Detector, ModelSpec
 from imgrec.models.registry import register_loader, register_model
 from imgrec.transforms.preprocess import IMAGENET_MEAN, IMAGENET_STD, Preprocessing

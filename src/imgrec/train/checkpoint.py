@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from imgrec.errors import MissingInputError, ModelFileError
-from imgrec.models.artifact import write_bytes_atomic, write_json_atomic
+from imgrec.files import write_bytes_atomic, write_json_atomic
 from imgrec.models.torch_classifier import TorchClassifier
 
 CHECKPOINTS = "checkpoints"

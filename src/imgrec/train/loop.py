@@ -26,7 +26,7 @@ import torch.nn.functional as F
 
 from imgrec.config import TrainConfig
 from imgrec.errors import ConfigError, TrainingInterrupted
-from imgrec.models.artifact import write_json_atomic
+from imgrec.files import write_json_atomic
 from imgrec.models.torch_classifier import TorchClassifier
 from imgrec.train import checkpoint as ckpt
 from imgrec.train.callbacks import Callback, Callbacks

@@ -23,7 +23,7 @@ from typing import Any
 
 from imgrec.config import DataConfig, TrainConfig
 from imgrec.errors import ConfigError, MissingInputError
-from imgrec.models.artifact import write_json_atomic
+from imgrec.files import write_json_atomic
 
 RUN_CONFIG = "config.json"
 STATE_FILE = Path("checkpoints") / "state.json"

@@ -20,7 +20,7 @@ from imgrec.evaluate.detection.run import DetectionResult
 from imgrec.evaluate.html_page import cards, esc, fmt, page, png_img, table
 from imgrec.evaluate.plots import _new_figure, confusion_matrix_png, figure_png
 from imgrec.evaluate.report_sections import training_section
-from imgrec.models.artifact import write_bytes_atomic, write_json_atomic
+from imgrec.files import write_bytes_atomic, write_json_atomic
 
 HEADLINE = (("map", "mAP@[.5:.95]"), ("map50", "mAP@.5"), ("map75", "mAP@.75"), ("map_small", "AP small"),
             ("map_medium", "AP medium"), ("map_large", "AP large"), ("ar100", "AR@100"))  # fmt: skip
