@@ -26,8 +26,8 @@ import numpy as np
 from imgrec.errors import UsageError
 from imgrec.evaluate.evaluation import predict_batches
 from imgrec.inference import Predictor
+from imgrec.machine import physical_cores
 from imgrec.models.artifact import weight_bytes
-from imgrec.models.onnx_backend import physical_cores
 
 
 @dataclass

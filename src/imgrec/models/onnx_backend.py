@@ -29,6 +29,7 @@ import numpy as np
 
 from imgrec.errors import DependencyError, MissingInputError, ModelFileError, UsageError
 from imgrec.files import write_bytes_atomic
+from imgrec.machine import physical_cores
 from imgrec.models.base import Classifier
 from imgrec.models.registry import register_loader
 from imgrec.transforms.preprocess import Preprocessing
@@ -64,25 +65,6 @@ def _onnx() -> Any:
             "Install it with: pip install 'imgrec[onnx]'"
         ) from exc
     return onnx
-
-
-def physical_cores() -> int:
-    """Physical CPU cores this process may use (hyper-threads not counted)."""
-    allowed = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    cores: set[tuple[str, str]] = set()
-    block: dict[str, str] = {}
-    try:
-        lines = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace").splitlines()
-    except OSError:
-        lines = []
-    for line in [*lines, ""]:
-        key, _, value = line.partition(":")
-        if key.strip():
-            block[key.strip()] = value.strip()
-        elif "core id" in block:
-            cores.add((block.get("physical id", "0"), block["core id"]))
-            block = {}
-    return max(1, min(allowed, len(cores) or allowed))
 
 
 def session_options(threads: int | None = None) -> Any:

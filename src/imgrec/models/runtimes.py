@@ -140,7 +140,7 @@ class TFLiteRuntime:
     """
 
     def __init__(self, path: Path, threads: int | None = None, embedding: str | None = None) -> None:
-        from imgrec.models.onnx_backend import physical_cores
+        from imgrec.machine import physical_cores
 
         self.path, self.threads, self.embedding = Path(path), threads, embedding
         kwargs: dict[str, Any] = {"model_path": str(path), "num_threads": threads or physical_cores()}

@@ -86,7 +86,7 @@ class ServeConfig(_Config):
         """
         if self.model_threads is not None:
             return self.model_threads
-        from imgrec.models.onnx_backend import physical_cores
+        from imgrec.machine import physical_cores
 
         return max(1, physical_cores() - self.workers_threads)
 

@@ -97,7 +97,7 @@ def test_serve_config_validates(values, match):
 
 
 def test_model_threads_default_to_the_cores_the_decode_threads_leave():
-    from imgrec.models.onnx_backend import physical_cores
+    from imgrec.machine import physical_cores
 
     assert ServeConfig(workers_threads=1).threads_per_model == max(1, physical_cores() - 1)
     assert ServeConfig(workers_threads=64).threads_per_model == 1
