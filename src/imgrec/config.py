@@ -161,6 +161,7 @@ class TrainConfig(_Config):
     weights: str | None = _why("local pretrained weights (.safetensors or a .pth state dict)", None)
     freeze: typing.Literal["none", "backbone"] = _why("train only the classifier head when 'backbone'", "none")
     backbone: str | None = _why("linear-probe: the run or imported model whose embeddings the head learns", None)
+    backbone_weights: str | None = _why("detectors: start the backbone from this classification run or file", None)
     head_epochs: int = _why("two-stage fine-tuning: first train the head alone for this many epochs", 0)
     seed: int = _why("seed for weights, shuffling and augmentation: same seed, same metrics on CPU", 0)
     device: str = _why("'auto', 'cpu', 'cuda' or 'cuda:N'", "auto")

@@ -29,6 +29,7 @@ TRAIN_FLAGS = (
     "weights",
     "freeze",
     "backbone",
+    "backbone_weights",
     "head_epochs",
     "seed",
     "device",
@@ -82,6 +83,7 @@ def _train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--weights", help="local pretrained weights (.safetensors or .pth state dict) or URL")
     p.add_argument("--freeze", choices=("none", "backbone"))
     p.add_argument("--backbone", help="linear-probe: a run or imported model (`imgrec import`) to embed images with")
+    p.add_argument("--backbone-weights", help="detectors: start the backbone from a classification run or weights file")
     p.add_argument("--head-epochs", type=int, help="two-stage: train the head alone first for N epochs")
     p.add_argument("--seed", type=int)
     p.add_argument("--device")

@@ -186,9 +186,11 @@ def _module(name: str, num_classes: int, size: int) -> Any:
 
 def build(name: str, classes: list[str], preprocessing: Preprocessing, **model_args: Any) -> TorchDetector:
     """``ModelSpec.build``: an untrained detector, or with ``pretrained``/``weights`` loaded."""
-    unknown = sorted(set(model_args) - {"pretrained", "weights", "dropout"})
+    unknown = sorted(set(model_args) - {"pretrained", "weights", "backbone_weights", "dropout"})
     if unknown:
-        raise ConfigError(f"{name} takes the options pretrained, weights; received unknown {', '.join(unknown)}.")
+        raise ConfigError(
+            f"{name} takes the options pretrained, weights, backbone_weights; received unknown {', '.join(unknown)}."
+        )
     least = ARCHS[name].min_size
     if preprocessing.size < least:
         raise ConfigError(f"{name} needs inputs of at least {least} pixels; received image_size={preprocessing.size}.")
@@ -202,7 +204,48 @@ def build(name: str, classes: list[str], preprocessing: Preprocessing, **model_a
         source = str(model_args["weights"])
         path = download(source) if is_url(source) else Path(source)
         _load_into(model, read_state_dict(path), source)
+    if model_args.get("backbone_weights"):
+        load_backbone(model, str(model_args["backbone_weights"]))
     return model
+
+
+BODY = "backbone.body."
+PREFIXES = ("", "features.", BODY, "module.", "backbone.")
+
+
+def load_backbone(model: TorchDetector, source: str) -> int:
+    """Start the detector's backbone from a classification run (or a state dict file).
+
+    A timm ``resnet50`` run fits the ResNet-50 detectors key for key; a torchvision-style
+    ``features.*`` state dict fits the MobileNetV3 ones. Returns how many tensors were loaded.
+
+    Raises:
+        ModelFileError: fewer than 90% of the backbone's tensors are in the file with the
+            right shapes (another architecture).
+    """
+    from imgrec.models.hub import read_state_dict
+
+    path = Path(source)
+    if path.is_dir():  # an imgrec run: its weights file
+        from imgrec.models.artifact import read_meta
+
+        path = path / str(dict(read_meta(path).get("files") or {}).get("weights", WEIGHTS_FILE))
+    state = read_state_dict(path)
+    own = {k[len(BODY):]: v for k, v in model.module.state_dict().items() if k.startswith(BODY)}
+    best: dict[str, Any] = {}
+    for prefix in PREFIXES:
+        cut = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
+        fit = {k: v for k, v in cut.items() if _fits(own, k, v)}
+        best = fit if len(fit) > len(best) else best
+    if len(best) < 0.9 * len(own):
+        raise ModelFileError(
+            f"{source} fills {len(best)} of the {len(own)} backbone tensors of {model.name}: it is another "
+            "architecture. ResNet-50 detectors take a resnet50 run; MobileNetV3 ones a torchvision mobilenet_v3_large "
+            "state dict."
+        )
+    model.module.load_state_dict({BODY + k: v for k, v in best.items()}, strict=False)
+    log.info("%s: backbone from %s (%d tensors)", model.name, source, len(best))
+    return len(best)
 
 
 def _pretrained_state(name: str) -> dict[str, Any]:
@@ -226,6 +269,10 @@ def _load_into(model: TorchDetector, state: Mapping[str, Any], source: str) -> N
     own = model.module.state_dict()
     heads = {k for k in own if k.startswith(ARCHS[model.name].heads)}
     model.module.load_state_dict(match_state(own, state, heads, source), strict=False)
+
+
+def _fits(own: Mapping[str, Any], key: str, value: Any) -> bool:
+    return key in own and tuple(own[key].shape) == tuple(value.shape)
 
 
 def load(run_dir: Path, meta: dict[str, Any]) -> TorchDetector:

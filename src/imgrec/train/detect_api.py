@@ -46,7 +46,8 @@ def build_detector(cfg: TrainConfig, ds: ImageDataset) -> Any:
     from imgrec.train.loop import seed_everything
 
     seed_everything(cfg.seed)
-    args = {**cfg.model_args, "pretrained": cfg.pretrained, "weights": cfg.weights}
+    args = {**cfg.model_args, "pretrained": cfg.pretrained, "weights": cfg.weights,
+            "backbone_weights": cfg.backbone_weights}  # fmt: skip
     return create_model(cfg.model, ds.classes, image_size=cfg.image_size, **args)
 
 
