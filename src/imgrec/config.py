@@ -162,6 +162,7 @@ class TrainConfig(_Config):
     freeze: typing.Literal["none", "backbone"] = _why("train only the classifier head when 'backbone'", "none")
     backbone: str | None = _why("linear-probe: the run or imported model whose embeddings the head learns", None)
     backbone_weights: str | None = _why("detectors: start the backbone from this classification run or file", None)
+    mosaic: float = _why("detectors: probability that a training image is a mosaic of four (one-stage models)", 0.0)
     head_epochs: int = _why("two-stage fine-tuning: first train the head alone for this many epochs", 0)
     seed: int = _why("seed for weights, shuffling and augmentation: same seed, same metrics on CPU", 0)
     device: str = _why("'auto', 'cpu', 'cuda' or 'cuda:N'", "auto")
@@ -191,6 +192,7 @@ class TrainConfig(_Config):
         _check(0 <= self.label_smoothing < 1, "label_smoothing must be in [0, 1).")
         _check(self.dropout is None or 0 <= self.dropout < 1, "dropout must be in [0, 1).")
         _check(self.head_epochs >= 0 and self.early_stopping >= 0, "head_epochs and early_stopping must be >= 0.")
+        _check(0.0 <= self.mosaic <= 1.0, f"mosaic is a probability in [0, 1]; received {self.mosaic}.")
         _check(
             self.image_size is None or self.image_size >= 8,
             f"image_size must be >= 8 pixels; received {self.image_size}.",

@@ -30,6 +30,7 @@ TRAIN_FLAGS = (
     "freeze",
     "backbone",
     "backbone_weights",
+    "mosaic",
     "head_epochs",
     "seed",
     "device",
@@ -84,6 +85,7 @@ def _train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--freeze", choices=("none", "backbone"))
     p.add_argument("--backbone", help="linear-probe: a run or imported model (`imgrec import`) to embed images with")
     p.add_argument("--backbone-weights", help="detectors: start the backbone from a classification run or weights file")
+    p.add_argument("--mosaic", type=float, help="detectors: probability of a 4-image mosaic per training image (0)")
     p.add_argument("--head-epochs", type=int, help="two-stage: train the head alone first for N epochs")
     p.add_argument("--seed", type=int)
     p.add_argument("--device")

@@ -29,6 +29,7 @@ from imgrec.train.data import batch_slices
 from imgrec.train.loop import _check_config, _end_epoch, _patience_exhausted, _Run, _save_interrupted, _threads
 from imgrec.train.optim import Amp, default_lr, make_optimizer, pick_device, set_lr
 from imgrec.train.schedule import lr_at, plan_cycles
+from imgrec.transforms.mosaic import mosaic
 from imgrec.types import History
 
 log = logging.getLogger(__name__)
@@ -126,7 +127,7 @@ def _train_epoch(run: _Run, epoch: int, ds: ImageDataset, augment: Any, cbs: Cal
     sums: dict[str, float] = defaultdict(float)
     seen = 0
     for i, batch in enumerate(stream_batches(ds, model.preprocessing, order, run.cfg.batch_size)):
-        images, targets = training_targets(ds, batch, augment, run.rng)
+        images, targets = training_targets(ds, batch, augment, run.rng, run.cfg.mosaic)
         if not len(images):
             continue
         set_lr(opt, lr_at(run.stages, run.state.step))
@@ -148,9 +149,9 @@ def _train_epoch(run: _Run, epoch: int, ds: ImageDataset, augment: Any, cbs: Cal
 
 
 def training_targets(
-    ds: ImageDataset, batch: Batch, augment: Any, rng: np.random.Generator
+    ds: ImageDataset, batch: Batch, augment: Any, rng: np.random.Generator, mosaic_p: float = 0.0
 ) -> tuple[np.ndarray, list[dict[str, np.ndarray]]]:
-    """The batch's boxes in input pixels (crowd regions left out), augmented with the pixels."""
+    """The batch's boxes in input pixels (crowd regions left out), mosaicked and augmented with the pixels."""
     assert ds.targets is not None  # a detection dataset; checked by train()
     boxes, labels = [], []
     for i, geometry in zip(batch.indices, batch.geometries, strict=True):
@@ -159,6 +160,8 @@ def training_targets(
         boxes.append(np.clip(geometry.to_input(t.boxes[keep]), 0, geometry.size))
         labels.append(np.asarray(t.labels, np.int64)[keep])
     images = batch.images
+    if mosaic_p > 0 and len(images) > 1:
+        images, boxes, labels = mosaic(images, boxes, labels, rng, mosaic_p)
     if augment is not None and len(images):
         images, boxes, kept = augment.with_boxes(images, boxes, rng)
         labels = [lab[k] for lab, k in zip(labels, kept, strict=True)]
