@@ -37,7 +37,7 @@ def test_every_box_lands_on_its_own_colour():
 
 def test_p_zero_and_a_single_image_leave_the_batch_alone():
     images, boxes, labels = _scene()
-    out, b, lab = mosaic(images, boxes, labels, np.random.default_rng(0), p=0.0)
+    out, b, _ = mosaic(images, boxes, labels, np.random.default_rng(0), p=0.0)
     assert np.array_equal(out, images) and all(np.array_equal(x, y) for x, y in zip(b, boxes, strict=True))
     out, b, _ = mosaic(images[:1], boxes[:1], labels[:1], np.random.default_rng(0), p=1.0)
     assert np.array_equal(out, images[:1])
