@@ -3,39 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
 from typing import Any
 
+from imgrec.cli.config_flags import add_config_flags
 from imgrec.cli.output import console, table, to_json
 from imgrec.config import DataConfig, TrainConfig, load_yaml, parse_overrides
 from imgrec.errors import ConfigError, MissingInputError, did_you_mean
 
-# CLI flag -> TrainConfig field (flags default to None: "not given")
-TRAIN_FLAGS = (
-    "model",
-    "epochs",
-    "batch_size",
-    "optimizer",
-    "lr",
-    "weight_decay",
-    "warmup_epochs",
-    "label_smoothing",
-    "dropout",
-    "class_weights",
-    "early_stopping",
-    "monitor",
-    "augment",
-    "image_size",
-    "weights",
-    "freeze",
-    "backbone",
-    "backbone_weights",
-    "mosaic",
-    "head_epochs",
-    "seed",
-    "device",
-    "num_threads",
-)
+# Flags come from the config dataclasses (imgrec.cli.config_flags); these are their dest names.
+TRAIN_FLAGS = tuple(f.name for f in dataclasses.fields(TrainConfig) if f.name not in ("model_args", "pretrained"))
 DATA_FLAGS = ("val", "test", "split_seed")
 
 
@@ -67,32 +45,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("data", nargs="?", help="images: class folders, train/val/test layout, .zip, .csv, idx, 'digits'")
     p.add_argument("--model", "-m", help="model name (see `imgrec models`); default hog-svm")
-    p.add_argument("--epochs", type=int)
-    p.add_argument("--batch-size", type=int)
-    p.add_argument("--optimizer", choices=("adamw", "sgd"))
-    p.add_argument("--lr", type=float)
-    p.add_argument("--weight-decay", type=float)
-    p.add_argument("--warmup-epochs", type=float)
-    p.add_argument("--label-smoothing", type=float)
-    p.add_argument("--dropout", type=float)
-    p.add_argument("--class-weights", choices=("none", "auto"))
-    p.add_argument("--early-stopping", type=int, metavar="PATIENCE")
-    p.add_argument("--monitor", choices=("val_accuracy", "val_loss", "val_macro_f1", "val_map", "val_map50"))
-    p.add_argument("--augment", choices=("none", "light", "flip", "flip-shift", "standard", "strong"))
-    p.add_argument("--image-size", type=int)
     p.add_argument("--pretrained", action="store_true", default=None, help="start from published weights (online)")
-    p.add_argument("--weights", help="local pretrained weights (.safetensors or .pth state dict) or URL")
-    p.add_argument("--freeze", choices=("none", "backbone"))
-    p.add_argument("--backbone", help="linear-probe: a run or imported model (`imgrec import`) to embed images with")
-    p.add_argument("--backbone-weights", help="detectors: start the backbone from a classification run or weights file")
-    p.add_argument("--mosaic", type=float, help="detectors: probability of a 4-image mosaic per training image (0)")
-    p.add_argument("--head-epochs", type=int, help="two-stage: train the head alone first for N epochs")
-    p.add_argument("--seed", type=int)
-    p.add_argument("--device")
-    p.add_argument("--threads", dest="num_threads", type=int)
-    p.add_argument("--val", type=float, help="validation fraction when the data is not pre-split")
-    p.add_argument("--test", type=float, help="test fraction when the data is not pre-split")
-    p.add_argument("--split-seed", type=int)
+    add_config_flags(p, TrainConfig, skip=("model", "pretrained", "model_args"))
+    add_config_flags(p, DataConfig, skip=("max_bad_fraction", "min_side", "seed"))
+    p.add_argument("--split-seed", type=int, help="seed of the stratified split, so a split is reproducible")
     p.add_argument("--splits", help="reuse a split manifest from `imgrec data split`")
     p.add_argument("--config", help="YAML file with train:/data: keys (CLI flags win)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="any TrainConfig field")
