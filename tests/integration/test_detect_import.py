@@ -77,6 +77,17 @@ def test_save_writes_each_image_with_its_boxes_drawn(cli, detectors, tmp_path):
     assert code != 0
 
 
+@pytest.mark.slow
+def test_evaluate_yolox_on_coco128_coco_json_through_the_cli(cli, detectors):
+    # coco128 is train2017: the model saw these images, so its mAP is above the published 0.258
+    code, out, err = cli("evaluate", detectors["yolox"], shared_data_path("coco128"), "--format", "json")
+    assert code == 0, out + err
+    m = json.loads(out)
+    assert m["images"] == 128 and m["gt_boxes"] == 929 and m["crowd_boxes"] == 10
+    assert 0.30 < m["map"] < 0.38 and 0.47 < m["map50"] < 0.56
+    assert m["per_class"]["motorbike"]["gt"] > 0  # COCO's "motorcycle" matched to the model's spelling
+
+
 def test_a_wrong_layout_is_refused_at_import(cli, tmp_path):
     code, _, err = cli("import", shared_data_path("models", "fastestdet", "fastestdet.onnx"), "--task", "detect",
                        "--layout", "yolox", "--classes", shared_data_path("coco128", "coco80.names"),

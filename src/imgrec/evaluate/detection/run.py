@@ -85,9 +85,19 @@ def evaluate_detection(
     return DetectionResult(acc.compute(), bad, time.perf_counter() - start, 1000 * model_seconds / n, options)
 
 
+# COCO's category names and the Darknet/VOC spellings of the same classes (coco80.names): a
+# YOLO export labelled one way is evaluated on COCO JSON labelled the other way.
+ALIASES = {"motorcycle": "motorbike", "airplane": "aeroplane", "couch": "sofa", "potted plant": "pottedplant",
+           "dining table": "diningtable", "tv": "tvmonitor"}  # fmt: skip
+_BOTH_WAYS = {**ALIASES, **{v: k for k, v in ALIASES.items()}}
+
+
 def _class_map(data_classes: list[str], model_classes: list[str]) -> Any:
+    """Index of each data class among the model's, by name (or its known other spelling)."""
     import numpy as np
 
+    known = set(model_classes)
+    data_classes = [c if c in known else _BOTH_WAYS.get(c, c) for c in data_classes]
     unknown = [c for c in data_classes if c not in model_classes]
     if unknown:
         raise DatasetError(
