@@ -26,10 +26,10 @@ from imgrec.models.registry import lazy, register_model
 from imgrec.models.torch_detect import register_arch_loader
 from imgrec.transforms.preprocess import IMAGENET_MEAN, IMAGENET_STD
 
-_SPECS = {  # name: (what, params at 80 classes)
+_SPECS = {  # name: (what, params at 10 classes)
     "yolo-n": ("YOLO-style anchor-free detector, MobileNetV4-Small backbone (imgrec): fastest to train on CPU",
-               1_600_000),
-    "yolo-s": ("YOLO-style anchor-free detector, CSP-Darknet-S backbone (imgrec)", 4_100_000),
+               1_810_000),
+    "yolo-s": ("YOLO-style anchor-free detector, CSP-Darknet-S backbone (imgrec)", 4_420_000),
 }  # fmt: skip
 
 
