@@ -22,6 +22,7 @@ _PROVIDERS = (
     "imgrec.models.external",
     "imgrec.models.probe",
     "imgrec.models.torch_detect",
+    "imgrec.models.yolo",
 )
 _loaded = False
 

@@ -29,7 +29,7 @@ import numpy as np
 
 from imgrec.errors import ConfigError, DependencyError, ModelFileError
 from imgrec.files import write_bytes_atomic
-from imgrec.models.base import Detector, ModelSpec
+from imgrec.models.base import Detector, Loader, ModelSpec
 from imgrec.models.registry import register_loader, register_model
 from imgrec.transforms.preprocess import IMAGENET_MEAN, IMAGENET_STD, Preprocessing
 
@@ -77,6 +77,16 @@ ARCHS: dict[str, Arch] = {
         "FCOS, ResNet-50 FPN", 32_300_000,
     ),
 }  # fmt: skip
+
+
+# Detector architectures other than torchvision's (imgrec's own, in imgrec.models.yolo), by model
+# name: how their runs load. ``load`` below, the "torch:detect" loader, dispatches through it.
+ARCH_LOADERS: dict[str, Loader] = {}
+
+
+def register_arch_loader(name: str, loader: Loader) -> None:
+    """Let ``torch:detect`` runs of model ``name`` load through ``loader(run_dir, meta)``."""
+    ARCH_LOADERS[name] = loader
 
 
 def _detection_module() -> Any:
@@ -280,6 +290,8 @@ def load(run_dir: Path, meta: dict[str, Any]) -> TorchDetector:
     from safetensors.torch import load_file
 
     name, classes = str(meta["model"]), [str(c) for c in meta["classes"]]
+    if name in ARCH_LOADERS:
+        return ARCH_LOADERS[name](run_dir, meta)  # type: ignore[return-value]
     if name not in ARCHS:
         raise ModelFileError(f"{run_dir}: unknown detector architecture {name!r}.")
     prep = Preprocessing.from_dict(meta["preprocessing"])
