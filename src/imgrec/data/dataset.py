@@ -282,14 +282,7 @@ def materialize(
     """
 
     def one(i: int) -> np.ndarray | str:
-        try:
-            return ds.load_prepared(i, prep)
-        except ImgrecError as exc:
-            return str(exc)
-        except MemoryError:
-            raise
-        except Exception as exc:  # a reader bug must not lose the whole run
-            return f"{type(exc).__name__}: {exc}"
+        return or_error(ds.load_prepared, i, prep)
 
     n = len(ds)
     if ds.arrays is not None or workers <= 1:
@@ -320,6 +313,18 @@ def _hash_targets(h: hashlib._Hash, task: str, targets: list[BoxTarget], class_i
     for t in targets:
         h.update(np.ascontiguousarray(t.boxes).tobytes() + t.labels.tobytes())
         h.update(t.crowd.tobytes() + t.difficult.tobytes() + f"{t.image_size}\n".encode())
+
+
+def or_error(load: Callable[..., Any], *args: Any) -> Any:
+    """``load(*args)``, or the message of why it failed (an unreadable item must not stop a run)."""
+    try:
+        return load(*args)
+    except ImgrecError as exc:
+        return str(exc)
+    except MemoryError:
+        raise
+    except Exception as exc:  # a reader bug must not lose the whole run
+        return f"{type(exc).__name__}: {exc}"
 
 
 def relative_source(ds: ImageDataset, src: str) -> str:

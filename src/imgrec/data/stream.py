@@ -21,8 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from imgrec.data.dataset import FramingPreparer, ImageDataset
-from imgrec.errors import ImgrecError
+from imgrec.data.dataset import FramingPreparer, ImageDataset, or_error
 
 
 @dataclass
@@ -67,11 +66,4 @@ def _decode_batch(pool: ThreadPoolExecutor, ds: ImageDataset, prep: FramingPrepa
 
 
 def _one(ds: ImageDataset, prep: FramingPreparer, i: int) -> tuple[np.ndarray, Any] | str:
-    try:
-        return ds.load_framed(i, prep)
-    except ImgrecError as exc:
-        return str(exc)
-    except MemoryError:
-        raise
-    except Exception as exc:  # a reader bug must not lose the whole run
-        return f"{type(exc).__name__}: {exc}"
+    return or_error(ds.load_framed, i, prep)  # type: ignore[no-any-return]
