@@ -70,9 +70,10 @@ def test_the_cli_keeps_names_whole_with_columns_80():
 
 
 def test_a_pattern_that_matches_nothing_says_so_and_exits_66(capsys):
-    assert main(["models", "yolo*"]) == 66
+    assert main(["models", "detr*"]) == 66
     err = capsys.readouterr().err
-    assert "No model matches 'yolo*'" in err and "--all" in err
+    assert "No model matches 'detr*'" in err and "--all" in err
+    assert main(["models", "yolo*", "--task", "detect"]) == 0  # imgrec's own yolo-n / yolo-s
 
 
 def test_a_near_miss_gets_close_names(capsys):
