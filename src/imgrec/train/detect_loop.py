@@ -22,11 +22,11 @@ import torch
 from imgrec.config import TrainConfig
 from imgrec.data import ImageDataset
 from imgrec.data.stream import Batch, stream_batches
-from imgrec.errors import ConfigError, TrainingInterrupted
+from imgrec.errors import ConfigError
 from imgrec.train import checkpoint as ckpt
 from imgrec.train.callbacks import Callback, Callbacks
 from imgrec.train.data import batch_slices
-from imgrec.train.loop import _check_config, _end_epoch, _patience_exhausted, _Run, _save_interrupted, _threads
+from imgrec.train.loop import _check_config, _end_epoch, _patience_exhausted, _Run, _threads, interrupted
 from imgrec.train.optim import Amp, default_lr, make_optimizer, pick_device, set_lr
 from imgrec.train.schedule import lr_at, plan_cycles
 from imgrec.transforms.mosaic import mosaic
@@ -89,11 +89,7 @@ def fit_detector(
                 _end_epoch(run, row, history)
                 cbs.on_epoch_end(epoch + 1, row)
         except KeyboardInterrupt:
-            _save_interrupted(run)
-            raise TrainingInterrupted(
-                f"Training interrupted during epoch {run.state.epoch + 1}; a resumable checkpoint is "
-                f"in {run.folder}. Continue with resume=True (CLI: imgrec train --resume {run_dir})."
-            ) from None
+            raise interrupted(run, run_dir) from None
         finally:
             cbs.on_train_end(history)
         ckpt.load_best(run.folder, model)

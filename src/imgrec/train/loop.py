@@ -118,11 +118,7 @@ def fit_torch(
                 _end_epoch(run, row, history)
                 cbs.on_epoch_end(epoch + 1, row)
         except KeyboardInterrupt:
-            _save_interrupted(run)
-            raise TrainingInterrupted(
-                f"Training interrupted during epoch {run.state.epoch + 1}; a resumable checkpoint is "
-                f"in {run.folder}. Continue with resume=True (CLI: imgrec train --resume {run_dir})."
-            ) from None
+            raise interrupted(run, run_dir) from None
         finally:
             cbs.on_train_end(history)
         model.freeze_backbone(False)
@@ -248,6 +244,15 @@ def _check_config(cfg: TrainConfig, ends: list[int]) -> None:
 
 def _patience_exhausted(state: ckpt.TrainState, cfg: TrainConfig, has_val: bool) -> bool:
     return bool(has_val and cfg.early_stopping and state.epoch - state.best_epoch >= cfg.early_stopping)
+
+
+def interrupted(run: _Run, run_dir: Path) -> TrainingInterrupted:
+    """Save a resumable checkpoint after Ctrl-C; the error to raise says how to continue."""
+    _save_interrupted(run)
+    return TrainingInterrupted(
+        f"Training interrupted during epoch {run.state.epoch + 1}; a resumable checkpoint is "
+        f"in {run.folder}. Continue with resume=True (CLI: imgrec train --resume {run_dir})."
+    )
 
 
 def _save_interrupted(run: _Run) -> None:
