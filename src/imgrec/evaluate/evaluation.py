@@ -140,7 +140,7 @@ def evaluate(
     if len(dataset) == 0:
         raise DatasetError(f"The dataset {dataset.name!r} is empty: there is nothing to evaluate.")
     classes = list(predictor.classes)
-    mapping = _class_mapping(dataset.classes, classes)
+    mapping = class_mapping(dataset.classes, classes)
     step = max(1, chunk_size)
     chunks = [
         _run_chunk(predictor, dataset, np.arange(i, min(i + step, len(dataset))), mapping,
@@ -241,7 +241,7 @@ def evaluate_arrays(
     """
     start = time.perf_counter()
     model_classes = list(predictor.classes)
-    y_true = _class_mapping(classes, model_classes)[np.asarray(labels, np.int64)]
+    y_true = class_mapping(classes, model_classes)[np.asarray(labels, np.int64)]
     if len(images) != len(y_true):
         raise UsageError(f"Received {len(images)} images but {len(y_true)} labels.")
     proba = predict_batches(predictor, images, batch_size)
@@ -285,7 +285,7 @@ def confident_error_rows(y_true: np.ndarray, proba: np.ndarray, limit: int = 24)
     return wrong[np.argsort(-conf, kind="stable")][: max(0, limit)]
 
 
-def _class_mapping(data_classes: Sequence[str], model_classes: list[str]) -> np.ndarray:
+def class_mapping(data_classes: Sequence[str], model_classes: list[str]) -> np.ndarray:
     """Index of each data class in the model's classes; unknown classes raise DatasetError."""
     index = {name: i for i, name in enumerate(model_classes)}
     unknown = [c for c in data_classes if c not in index]

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import math
-import random
 import time
 from collections import defaultdict
 from collections.abc import Sequence
@@ -26,7 +25,7 @@ from imgrec.errors import ConfigError
 from imgrec.train import checkpoint as ckpt
 from imgrec.train.callbacks import Callback, Callbacks
 from imgrec.train.data import batch_slices
-from imgrec.train.loop import _check_config, _end_epoch, _patience_exhausted, _Run, _threads, interrupted
+from imgrec.train.loop import _check_config, _end_epoch, _patience_exhausted, _Run, _threads, interrupted, start_state
 from imgrec.train.optim import Amp, default_lr, make_optimizer, pick_device, set_lr
 from imgrec.train.schedule import lr_at, plan_cycles
 from imgrec.transforms.mosaic import mosaic
@@ -103,15 +102,7 @@ def _set_up(model: Any, cfg: TrainConfig, n: int, run_dir: Path, resume: bool, e
     stages = plan_cycles(ends, len(slices), lr, cfg.warmup_epochs, 0, False)
     optimizer = make_optimizer(model, cfg, lr)
     amp = Amp(model.device, cfg.amp)
-    folder = run_dir / ckpt.CHECKPOINTS
-    rng = np.random.default_rng(cfg.seed)
-    if resume:
-        state = ckpt.load_checkpoint(folder, model, optimizer, rng, amp.scaler)
-        log.info("resuming after epoch %d (step %d)", state.epoch, state.step)
-    else:
-        random.seed(cfg.seed)
-        torch.manual_seed(cfg.seed)
-        state = ckpt.TrainState()
+    folder, rng, state = start_state(run_dir, model, optimizer, amp, cfg.seed, resume)
     return _Run(model, cfg, run_dir, folder, slices, stages, optimizer, amp, None, rng, state)
 
 

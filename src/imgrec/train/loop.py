@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import pairwise
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -155,16 +156,24 @@ def _set_up(
     amp = Amp(model.device, cfg.amp)
     auto = cfg.class_weights == "auto"
     weight = class_weights(y_train, model.num_classes, model.device) if auto else None
+    folder, rng, state = start_state(run_dir, model, optimizer, amp, cfg.seed, resume)
+    return _Run(model, cfg, run_dir, folder, slices, stages, optimizer, amp, weight, rng, state)
+
+
+def start_state(
+    run_dir: Path, model: Any, optimizer: torch.optim.Optimizer, amp: Amp, seed: int, resume: bool
+) -> tuple[Path, np.random.Generator, ckpt.TrainState]:
+    """The checkpoint folder, the run's generator and its state: fresh and seeded, or restored."""
     folder = run_dir / ckpt.CHECKPOINTS
-    rng = np.random.default_rng(cfg.seed)  # every random number comes from these states
+    rng = np.random.default_rng(seed)  # every random number comes from these states
     if resume:
         state = ckpt.load_checkpoint(folder, model, optimizer, rng, amp.scaler)
         log.info("resuming after epoch %d (step %d)", state.epoch, state.step)
     else:
-        random.seed(cfg.seed)
-        torch.manual_seed(cfg.seed)
+        random.seed(seed)
+        torch.manual_seed(seed)
         state = ckpt.TrainState()
-    return _Run(model, cfg, run_dir, folder, slices, stages, optimizer, amp, weight, rng, state)
+    return folder, rng, state
 
 
 def _train_epoch(

@@ -20,6 +20,7 @@ from imgrec.data import ImageDataset
 from imgrec.data.stream import stream_batches
 from imgrec.errors import DatasetError
 from imgrec.evaluate.detection.accumulator import DetectionAccumulator
+from imgrec.evaluate.evaluation import class_mapping
 
 log = logging.getLogger(__name__)
 
@@ -94,15 +95,5 @@ _BOTH_WAYS = {**ALIASES, **{v: k for k, v in ALIASES.items()}}
 
 def _class_map(data_classes: list[str], model_classes: list[str]) -> Any:
     """Index of each data class among the model's, by name (or its known other spelling)."""
-    import numpy as np
-
     known = set(model_classes)
-    data_classes = [c if c in known else _BOTH_WAYS.get(c, c) for c in data_classes]
-    unknown = [c for c in data_classes if c not in model_classes]
-    if unknown:
-        raise DatasetError(
-            f"The dataset has classes the model does not know: {', '.join(map(repr, unknown[:10]))}. "
-            f"The model knows {len(model_classes)}: {', '.join(model_classes[:10])}"
-            f"{' ...' if len(model_classes) > 10 else ''}."
-        )
-    return np.asarray([model_classes.index(c) for c in data_classes], np.int64)
+    return class_mapping([c if c in known else _BOTH_WAYS.get(c, c) for c in data_classes], model_classes)
