@@ -86,7 +86,7 @@ def make_augment(name: str):  # type: ignore[no-untyped-def]
 
 
 def epoch_printer():  # type: ignore[no-untyped-def]
-    from imgrec.train.callbacks import Callback
+    from imgrec.training.callbacks import Callback
 
     class Printer(Callback):
         def on_epoch_end(self, epoch: int, row: dict[str, float]) -> None:
@@ -100,7 +100,7 @@ def main() -> None:
     args = parse_args()
     from imgrec.config import TrainConfig
     from imgrec.models import create_model
-    from imgrec.train.loop import fit_torch, seed_everything
+    from imgrec.training.loop import fit_torch, seed_everything
 
     size = args.image_size
     classes, (x_train, y_train), (x_test, y_test), load_s = load_arrays(args.data, size, args.train_limit, args.color)

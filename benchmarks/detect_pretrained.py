@@ -3,7 +3,7 @@
 Accuracy: YOLOX-Nano and FastestDet from ../shared/data/models, imported with imgrec's
 ``import_model`` (``--task detect --layout yolox|fastestdet``), predicted by ``Predictor`` on
 all 128 coco128 images with the usual evaluation settings (conf 0.001, NMS IoU 0.65, 100
-detections per image), scored by ``imgrec.evaluate.DetectionAccumulator`` against
+detections per image), scored by ``imgrec.evaluation.DetectionAccumulator`` against
 ``annotations/instances_train2017.json`` (read with pycocotools), and by pycocotools' COCOeval
 called directly on the same detections (the two must agree). COCO category ids 1-90 map to
 the coco80.names order by category name (Darknet spells six of them differently).
@@ -118,7 +118,7 @@ def ground_truth_of(coco: Any, img_id: int, cat_to_index: dict[int, int]) -> dic
 def evaluate_detector(run: Path, coco: Any, cat_to_index: dict[int, int], names: list[str],
                       limit: int | None) -> tuple[dict[str, Any], list[dict[str, Any]], float]:  # fmt: skip
     """imgrec's metrics, the detections as COCO results, and the predict seconds."""
-    from imgrec.evaluate import DetectionAccumulator
+    from imgrec.evaluation import DetectionAccumulator
     from imgrec.inference import Predictor
 
     predictor = Predictor.from_run(run, threads=1)

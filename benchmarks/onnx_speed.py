@@ -104,7 +104,7 @@ def export_pair(model: Any, folder: Path, calibration: np.ndarray, threads: int)
 
 
 def throughput(model: Any, images: np.ndarray, batch: int, iters: int, seconds: float) -> dict[str, float]:
-    from imgrec.evaluate.speed import time_calls
+    from imgrec.evaluation.speed import time_calls
 
     x = np.ascontiguousarray(np.concatenate([images] * (-(-batch // len(images))))[:batch])
     t = np.asarray(time_calls(lambda: model.predict_proba(x), warmup=1, max_iters=iters, max_seconds=seconds))
@@ -153,7 +153,7 @@ def fashion_arrays(limit: int) -> tuple[list[str], tuple[np.ndarray, np.ndarray]
 def accuracy_section(args: argparse.Namespace, threads: int) -> dict[str, Any]:
     from imgrec.config import TrainConfig
     from imgrec.models import create_model
-    from imgrec.train.loop import fit_torch, seed_everything
+    from imgrec.training.loop import fit_torch, seed_everything
 
     classes, (x_tr, y_tr), (x_te, y_te) = fashion_arrays(args.train_limit)
     seed_everything(0)

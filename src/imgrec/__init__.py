@@ -27,10 +27,10 @@ _LAZY = {
     "list_models": "imgrec.models",
     "load_model": "imgrec.models",
     "Predictor": "imgrec.inference",
-    "evaluate": "imgrec.evaluate",
-    "compare_runs": "imgrec.evaluate",
-    "train": "imgrec.train",
-    "Run": "imgrec.train",
+    "evaluate": "imgrec.evaluation",
+    "compare_runs": "imgrec.evaluation",
+    "train": "imgrec.training",
+    "Run": "imgrec.training",
     "TrainConfig": "imgrec.config",
     "DataConfig": "imgrec.config",
     "Prediction": "imgrec.types",
@@ -50,6 +50,9 @@ _SUBPACKAGES = frozenset(
         "data",
         "transforms",
         "features",
+        "tasks",
+        "training",
+        "evaluation",
         "models",
         "inference",
         "export",
@@ -66,9 +69,7 @@ def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'imgrec' has no attribute {name!r}")
-    mod = importlib.import_module(module)
-    # `imgrec.evaluate` is the (callable) package itself, so `imgrec.evaluate.report` keeps working
-    value = mod if module == f"imgrec.{name}" else getattr(mod, name)
+    value = getattr(importlib.import_module(module), name)
     globals()[name] = value
     return value
 

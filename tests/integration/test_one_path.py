@@ -55,7 +55,7 @@ def test_evaluate_cli_equals_training_figures_on_real_jpegs(svm_run, hymenoptera
 
 
 def test_predict_cli_and_predictor_agree_with_evaluate(svm_run, hymenoptera, capsys):
-    from imgrec.train.runs import evaluate_run
+    from imgrec.evaluation import evaluate_run
 
     result, _ = evaluate_run(svm_run, hymenoptera / "val")
     by_source = {Path(s).resolve(): result.classes[p] for s, p in zip(result.sources, result.y_pred, strict=True)}

@@ -34,7 +34,7 @@ URL = re.compile(r"at (http://127\.0\.0\.1:\d+/)")
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory) -> Path:
     """A real hog-svm run trained on a tiny shapes folder (seconds)."""
-    from imgrec.train import train
+    from imgrec.training import train
 
     root = tmp_path_factory.mktemp("serve") / "shapes"
     make_image_folder(root, per_class=10, seed=4)

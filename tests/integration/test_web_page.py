@@ -53,7 +53,7 @@ def browser():
 
 @pytest.fixture(scope="module")
 def shapes_and_run(tmp_path_factory) -> tuple[Path, Path]:
-    from imgrec.train import train
+    from imgrec.training import train
 
     root = tmp_path_factory.mktemp("web") / "shapes"
     make_image_folder(root, per_class=10, seed=6, size=64)

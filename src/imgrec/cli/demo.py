@@ -23,9 +23,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 def cmd_demo(args: argparse.Namespace) -> int:
     from imgrec.config import DataConfig, TrainConfig
     from imgrec.data import check_dataset, load_dataset, split_dataset, write_digits_folder
-    from imgrec.evaluate import compare_runs
-    from imgrec.train import next_run_dir, train
-    from imgrec.train.runs import evaluate_run
+    from imgrec.evaluation import compare_runs, evaluate_run
+    from imgrec.training import next_run_dir, train
 
     started = time.perf_counter()
     out = Path(args.out)

@@ -128,7 +128,7 @@ def _detection_export_table(report: Any) -> Any:
 
 
 def cmd_benchmark(args: argparse.Namespace) -> int:
-    from imgrec.evaluate.speed import benchmark_run
+    from imgrec.evaluation.speed import benchmark_run
 
     backends = _backends(args.run, args.backends)
     batches = _ints(args.batch, "--batch")

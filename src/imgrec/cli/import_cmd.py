@@ -49,7 +49,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 
     from imgrec.models import read_meta
     from imgrec.models.importer import ImportOptions, import_model
-    from imgrec.train.api import next_run_dir
+    from imgrec.training.api import next_run_dir
 
     options = ImportOptions(
         task=args.task, classes=args.classes, input_size=args.input_size, mean=args.mean, std=args.std,

@@ -15,7 +15,7 @@ from rich.progress import (
 )
 
 from imgrec.cli.output import console
-from imgrec.train.callbacks import Callback
+from imgrec.training.callbacks import Callback
 
 COLUMNS = ("epoch", "lr", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "val_macro_f1", "val_map",
            "val_map50", "seconds")

@@ -142,7 +142,7 @@ def _params(n: int | None) -> str:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from imgrec.cli.progress import RichProgress
-    from imgrec.train import train
+    from imgrec.training import train
 
     if args.resume:
         return _resume(args)
@@ -159,8 +159,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 def _resume(args: argparse.Namespace) -> int:
     """--resume RUN [--epochs M]: finish an interrupted run, extend a finished one, or say why not."""
     from imgrec.cli.progress import RichProgress
-    from imgrec.train import read_run_config, train
-    from imgrec.train.resume import plan_resume
+    from imgrec.training import read_run_config, train
+    from imgrec.training.resume import plan_resume
 
     _, stored, _ = read_run_config(args.resume)
     plan = plan_resume(args.resume, _resume_config(args, stored))
@@ -202,8 +202,8 @@ def _check_data_arg(data: str) -> None:
 
 def print_run_summary(run: Any) -> None:
     """Metrics per split, the weights kept, warnings, skipped files, and where the report is."""
-    from imgrec.evaluate import diagnose
-    from imgrec.evaluate.report_sections import kept_weights_text
+    from imgrec.evaluation import diagnose
+    from imgrec.evaluation.report_sections import kept_weights_text
 
     detect = run.meta.get("task") == "detect"
     if detect:
@@ -236,8 +236,7 @@ def _headline(m: dict[str, Any]) -> list[Any]:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from imgrec.evaluate import diagnose
-    from imgrec.train.runs import evaluate_run
+    from imgrec.evaluation import diagnose, evaluate_run
 
     result, out_dir = evaluate_run(args.run, args.data, top_k=tuple(args.top_k))
     m = result.metrics
@@ -294,7 +293,7 @@ LEADERBOARD = {
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from imgrec.evaluate import comparability_warnings, compare_runs
+    from imgrec.evaluation import comparability_warnings, compare_runs
 
     rows = compare_runs(args.runs)
     warnings = comparability_warnings(rows)

@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from imgrec.data import load_dataset
+from imgrec.data.run_data import run_split
 from imgrec.errors import DatasetError, ModelFileError
-from imgrec.evaluate import evaluate_detection
+from imgrec.evaluation import evaluate_detection
 from imgrec.export import onnx_export
-from imgrec.export.samples import run_split
 from imgrec.inference import Predictor
 from imgrec.models.onnx_backend import INPUT_NAME, ONNX_FILE
 from imgrec.models.onnx_detect import OUTPUTS, load_onnx_detector_file
@@ -63,7 +63,8 @@ def check_dataset(run: Path, data: str | Path | None) -> tuple[Any, str]:
     if data is not None:
         ds, source = load_dataset(data), str(data)
     else:
-        ds, source = run_split(run, CHECK_SPLITS)
+        ds, name, data = run_split(run, CHECK_SPLITS, "give images with --data")
+        source = f"the run's {name} split ({data})"
     if ds.task != "detect":
         raise DatasetError(f"{source} has no boxes; a detector's export is checked on a detection dataset.")
     return ds, source

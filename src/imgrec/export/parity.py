@@ -9,8 +9,8 @@ from typing import Any
 import numpy as np
 
 from imgrec.errors import ModelFileError, UsageError
-from imgrec.evaluate import predict_batches
-from imgrec.evaluate.evaluation import ProbaModel
+from imgrec.evaluation import predict_batches
+from imgrec.evaluation.classify import ProbaModel
 from imgrec.export.samples import Samples
 
 

@@ -8,21 +8,19 @@ otherwise as plain images (no labels: accuracy figures are then not available).
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from imgrec.data import ImageDataset, load_dataset, load_splits, materialize
+from imgrec.data import ImageDataset, load_dataset, materialize
+from imgrec.data.run_data import run_split
 from imgrec.errors import DataError, DatasetError, ImgrecError, MissingInputError
 from imgrec.inference import collect_images
 from imgrec.transforms.preprocess import Preprocessing
 
 log = logging.getLogger(__name__)
-RUN_CONFIG = "config.json"
-SPLITS_FILE = "splits.json"
 
 
 @dataclass
@@ -45,28 +43,6 @@ class Samples:
     def describe(self) -> str:
         kind = "labeled" if self.labels is not None else "unlabeled"
         return f"{len(self)} {kind} images from {self.source}"
-
-
-def run_split(run_dir: Path, names: tuple[str, ...]) -> tuple[ImageDataset, str]:
-    """The first non-empty split of ``names`` from the run's recorded data and split manifest."""
-    config = run_dir / RUN_CONFIG
-    if not config.is_file() or not (run_dir / SPLITS_FILE).is_file():
-        raise MissingInputError(
-            f"{run_dir} does not record its data ({RUN_CONFIG} and {SPLITS_FILE}); give images with --data."
-        )
-    try:
-        source = str(json.loads(config.read_text(encoding="utf-8"))["data"])
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise DatasetError(f"{config} is unreadable ({exc}); give images with --data.") from None
-    try:
-        splits = load_splits(load_dataset(source), run_dir / SPLITS_FILE)
-    except (MissingInputError, DatasetError) as exc:
-        raise type(exc)(f"Cannot read the run's data {source!r}: {exc} Give images with --data.") from None
-    for name in names:
-        part = getattr(splits, name)
-        if len(part):
-            return part, f"the run's {name} split ({source})"
-    raise DatasetError(f"The run's {'/'.join(names)} split of {source} is empty; give images with --data.")
 
 
 def from_dataset(ds: ImageDataset, prep: Preprocessing, classes: list[str], limit: int, seed: int = 0) -> Samples:
@@ -126,7 +102,8 @@ def load_samples(
     if data is not None:
         samples = from_folder(data, prep, classes, limit, seed)
     else:
-        ds, desc = run_split(run_dir, splits)
+        ds, name, source = run_split(run_dir, splits, "give images with --data")
+        desc = f"the run's {name} split ({source})"
         samples = from_dataset(ds, prep, classes, limit, seed)
         samples.source = desc
     if len(samples) == 0:

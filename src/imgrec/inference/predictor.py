@@ -214,7 +214,7 @@ def _load_backend(path: Path, backend: str | None, threads: int | None) -> tuple
     if choice == "auto":
         choice = "onnx" if "onnx" in exports and _has_onnxruntime() else own
     if choice == own:
-        model, meta = load_model(path)
+        model, meta = load_model(path, meta)
         if threads is not None:  # None keeps what loading set up (an open session, a recorded cap)
             model.set_threads(threads)
         return model, meta
@@ -243,7 +243,7 @@ def _load_model_file(path: Path, threads: int | None) -> tuple[Model, dict[str, 
             from imgrec.models.onnx_detect import is_detector, load_onnx_detector_file
 
             load = load_onnx_detector_file if is_detector(found) else onnx_backend.load_onnx_file
-            model: Model = load(path, threads)
+            model: Model = load(path, threads, session=session)
             meta = {"model": model.name, "family": model.family, "classes": model.classes, "task": model.task,
                     "preprocessing": model.preprocessing.to_dict(), "files": {"onnx": path.name}}  # fmt: skip
             return model, meta

@@ -109,14 +109,19 @@ def read_meta(run_dir: str | Path) -> dict[str, Any]:
     return meta
 
 
-def load_model(run_dir: str | Path) -> tuple[Model, dict[str, Any]]:
-    """Load a classifier and its metadata from a run directory.
+def load_model(run_dir: str | Path, meta: dict[str, Any] | None = None) -> tuple[Model, dict[str, Any]]:
+    """Load a model and its metadata from a run directory.
+
+    Args:
+        run_dir: the run directory (or its ``model.json``).
+        meta: the run's parsed ``model.json`` when the caller has already read it (it is
+            then not read again).
 
     Example:
         >>> # model, meta = load_model("runs/hog-svm-1")
     """
     run = Path(run_dir)
-    meta = read_meta(run)
+    meta = read_meta(run) if meta is None else meta
     run = run if run.is_dir() else run.parent
     for role, name in dict(meta["files"]).items():
         target = (run / str(name)).resolve()

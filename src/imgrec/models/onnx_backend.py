@@ -246,14 +246,17 @@ def _from_metadata(meta: Mapping[str, str], path: Path) -> tuple[str, list[str],
     return meta.get("model", path.stem), classes, prep
 
 
-def load_onnx_file(path: str | Path, threads: int | None = None) -> OnnxClassifier:
+def load_onnx_file(path: str | Path, threads: int | None = None, session: Any = None) -> OnnxClassifier:
     """Load an ONNX file written by ``imgrec export``; classes and preprocessing come from its metadata.
+
+    ``session``: the file's already opened session, when the caller has one (the file is
+    then not parsed again).
 
     Example:
         >>> # model = load_onnx_file("runs/cnn-bn-1/model.onnx")
     """
     p = Path(path)
-    session = open_session(p, threads)
+    session = open_session(p, threads) if session is None else session
     meta = read_metadata(session)
     name, classes, prep = _from_metadata(meta, p)
     _check_io(session, p, len(classes))

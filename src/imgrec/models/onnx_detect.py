@@ -75,10 +75,10 @@ def is_detector(metadata: Mapping[str, str]) -> bool:
     return metadata.get("task") == "detect"
 
 
-def load_onnx_detector_file(path: str | Path, threads: int | None = None) -> OnnxDetector:
-    """Load a detection ONNX file written by ``imgrec export``."""
+def load_onnx_detector_file(path: str | Path, threads: int | None = None, session: Any = None) -> OnnxDetector:
+    """Load a detection ONNX file written by ``imgrec export`` (``session``: its already opened session)."""
     p = Path(path)
-    session = open_session(p, threads)
+    session = open_session(p, threads) if session is None else session
     meta = read_metadata(session)
     if not is_detector(meta):
         raise ModelFileError(f"{p} is not an imgrec detection export (its metadata do not name task=detect).")

@@ -8,9 +8,9 @@ import numpy as np
 
 from imgrec.cli.main import main
 from imgrec.cli.run_cmds import print_run_summary
-from imgrec.evaluate import EvalResult
-from imgrec.evaluate.metrics import classification_metrics
-from imgrec.train import Run
+from imgrec.evaluation import EvalResult
+from imgrec.evaluation.metrics import classification_metrics
+from imgrec.training import Run
 from imgrec.types import History
 
 CLASSES = ["ants", "bees"]
@@ -35,7 +35,7 @@ def test_train_summary_names_a_single_class_model_and_the_kept_epoch(tmp_path, c
 
 
 def test_evaluate_warns_on_screen_and_in_json(tmp_path, capsys, monkeypatch) -> None:
-    import imgrec.train.runs as runs
+    import imgrec.evaluation as runs
 
     monkeypatch.setattr(runs, "evaluate_run", lambda run, data, top_k: (collapsed(), Path(tmp_path)))
     assert main(["evaluate", str(tmp_path)]) == 0

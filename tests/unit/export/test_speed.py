@@ -1,4 +1,4 @@
-"""imgrec.evaluate.speed (the measurements behind `imgrec benchmark`), on the tiny exported run.
+"""imgrec.evaluation.speed (the measurements behind `imgrec benchmark`), on the tiny exported run.
 
 Lives here rather than in tests/unit/evaluate/ because it needs the exported run fixture.
 """
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from imgrec.errors import UsageError
-from imgrec.evaluate.speed import benchmark_run, machine_info, random_images, time_calls
+from imgrec.evaluation.speed import benchmark_run, machine_info, random_images, time_calls
 from imgrec.export import export_run
 
 

@@ -1,0 +1,99 @@
+"""``evaluate_detection``: a detector over a detection dataset, through the Predictor's own steps.
+
+Images stream in batches (decoded by worker threads, one batch ahead) through
+``Predictor.forward`` and ``Predictor.postprocess`` — the same calls as predict and serve —
+and every image's detections meet its boxes in a :class:`DetectionAccumulator` (pycocotools).
+
+Example:
+    >>> # result = evaluate_detection(Predictor.from_run("runs/yolox"), load_dataset("coco128/"))
+    >>> # result.metrics["map"], result.metrics["per_class"]["person"]["ap50"]
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from imgrec.data import ImageDataset
+from imgrec.data.stream import stream_batches
+from imgrec.errors import DatasetError
+from imgrec.evaluation.classify import class_mapping
+from imgrec.evaluation.detection.accumulator import DetectionAccumulator
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class DetectionResult:
+    """The outcome of one detection evaluation.
+
+    Attributes:
+        metrics: :meth:`DetectionAccumulator.compute` output (``map``, ``map50``, ``per_class``...).
+        bad: unreadable items, ``[(source, message)]``.
+        seconds: wall time of the whole evaluation.
+        ms_per_image: model + postprocessing time per image (decode excluded).
+        options: the prediction options used (``conf``, ``iou``, ``max_det``).
+    """
+
+    metrics: dict[str, Any]
+    bad: list[tuple[str, str]]
+    seconds: float
+    ms_per_image: float
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.metrics, "seconds": round(self.seconds, 4), "ms_per_image": round(self.ms_per_image, 4),
+                "options": self.options, "bad_files": [{"source": s, "error": m} for s, m in self.bad]}  # fmt: skip
+
+
+def evaluate_detection(
+    predictor: Any, dataset: ImageDataset, *, conf: float = 0.001, iou: float = 0.65, max_det: int = 100,
+    batch_size: int = 8, workers: int = 4,
+) -> DetectionResult:  # fmt: skip
+    """COCO metrics of ``predictor`` (a detection Predictor) on ``dataset`` (boxes in ``targets``).
+
+    The defaults are the usual mAP settings (a low ``conf``: precision-recall needs the whole
+    ranking). The dataset's classes must be the model's, or a subset of them, by name.
+    """
+    start = time.perf_counter()
+    if dataset.task != "detect" or dataset.targets is None:
+        raise DatasetError(f"{dataset.name} has no boxes; a detector is evaluated on a detection dataset.")
+    if len(dataset) == 0:
+        raise DatasetError(f"The dataset {dataset.name!r} is empty: there is nothing to evaluate.")
+    lut = _class_map(list(dataset.classes), list(predictor.classes))
+    options = predictor.options(conf=conf, iou=iou, max_det=max_det)
+    acc = DetectionAccumulator(list(predictor.classes))
+    bad: list[tuple[str, str]] = []
+    model_seconds = 0.0
+    for batch in stream_batches(dataset, predictor.preprocessing, range(len(dataset)), batch_size, workers=workers):
+        bad += batch.bad
+        if not len(batch.indices):
+            continue
+        t0 = time.perf_counter()
+        names = [dataset.sources[int(i)] for i in batch.indices]
+        found = predictor.postprocess(predictor.forward(batch.images), batch.geometries, names, options)
+        model_seconds += time.perf_counter() - t0
+        for i, dets in zip(batch.indices, found, strict=True):
+            t = dataset.targets[int(i)]
+            acc.add(dataset.sources[int(i)], t.boxes, lut[t.labels], t.crowd, dets, dets.image_size)
+    if not len(acc):
+        raise DatasetError(f"No image of {dataset.name!r} could be read (first error: {bad[0] if bad else 'none'}).")
+    if bad:
+        log.warning("%d of %d images could not be read", len(bad), len(dataset))
+    n = len(acc)
+    return DetectionResult(acc.compute(), bad, time.perf_counter() - start, 1000 * model_seconds / n, options)
+
+
+# COCO's category names and the Darknet/VOC spellings of the same classes (coco80.names): a
+# YOLO export labelled one way is evaluated on COCO JSON labelled the other way.
+ALIASES = {"motorcycle": "motorbike", "airplane": "aeroplane", "couch": "sofa", "potted plant": "pottedplant",
+           "dining table": "diningtable", "tv": "tvmonitor"}  # fmt: skip
+_BOTH_WAYS = {**ALIASES, **{v: k for k, v in ALIASES.items()}}
+
+
+def _class_map(data_classes: list[str], model_classes: list[str]) -> Any:
+    """Index of each data class among the model's, by name (or its known other spelling)."""
+    known = set(model_classes)
+    return class_mapping([c if c in known else _BOTH_WAYS.get(c, c) for c in data_classes], model_classes)

@@ -1,0 +1,388 @@
+"""``imgrec.train``: data in, an evaluated run directory out. Reads top to bottom."""
+
+from __future__ import annotations
+
+import logging
+import re
+import shutil
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from imgrec.config import DataConfig, TrainConfig
+from imgrec.data import ImageDataset, load_dataset, load_splits, materialize, split_dataset, validate_trainable
+from imgrec.errors import ConfigError, DatasetError, MissingInputError, OutputError
+from imgrec.evaluation import evaluate_arrays, write_report
+from imgrec.imaging import image_size
+from imgrec.inference import Predictor
+from imgrec.models import Classifier, create_model, get_model_spec, read_meta, save_model
+from imgrec.training.callbacks import Callback
+from imgrec.training.resume import RUN_CONFIG, plan_resume, read_run_config, write_run_config
+from imgrec.training.selection import kept_weights
+from imgrec.transforms.augment import create_augmenter
+from imgrec.types import History
+
+log = logging.getLogger(__name__)
+__all__ = ["RUN_CONFIG", "Run", "next_run_dir", "read_run_config", "train"]
+
+
+@dataclass
+class Run:
+    """A finished training run.
+
+    Attributes:
+        path: the run directory (``model.json``, weights, ``report.html``...).
+        metrics: evaluation figures per split name (``"val"``, ``"test"``).
+        history: per-epoch figures (deep models).
+        bad_files: ``(source, message)`` of every image skipped as unreadable.
+    """
+
+    path: Path
+    metrics: dict[str, Any]
+    history: History | None = None
+    bad_files: list[tuple[str, str]] = field(default_factory=list)
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def report(self) -> Path:
+        return self.path / "report.html"
+
+
+def train(
+    data: ImageDataset | str | Path,
+    config: TrainConfig | None = None,
+    *,
+    data_config: DataConfig | None = None,
+    out: str | Path | None = None,
+    splits: str | Path | None = None,
+    callbacks: Sequence[Callback] = (),
+    resume: bool = False,
+    runs_root: str | Path = "runs",
+) -> Run:
+    """Train, evaluate and save a model; returns the :class:`Run`.
+
+    Args:
+        data: a dataset or anything ``load_dataset`` reads (folder, zip, CSV, idx, "digits").
+        config: training settings (model name, epochs, ...); defaults to ``TrainConfig()``.
+        data_config: split fractions and seed, bad-file tolerance.
+        out: the run directory; default ``runs/<model>-<n>``.
+        splits: a split manifest (``imgrec data split --out``) to reuse.
+        callbacks: progress hooks (the CLI passes a progress bar).
+        resume: continue an interrupted run in ``out`` from its last checkpoint.
+        runs_root: parent folder of automatically named runs.
+
+    Example:
+        >>> import imgrec, tempfile
+        >>> run = imgrec.train("digits", imgrec.TrainConfig(model="hog-svm"),
+        ...                    out=tempfile.mkdtemp() + "/run")
+        >>> run.metrics["test"]["accuracy"] > 0.9
+        True
+    """
+    cfg, dcfg, cycles = _configs(config, data_config, out, resume)
+    ds = data if isinstance(data, ImageDataset) else load_dataset(data)
+    if ds.task == "detect" or get_model_spec(cfg.model).task == "detect":
+        return _train_detector(ds, data, cfg, dcfg, cycles, out, splits, callbacks, resume, runs_root)
+    _check_classes(ds)
+    parts = _splits(ds, splits, dcfg, out if resume else None)
+    model = _build_model(cfg, ds, parts.train, resume)  # a wrong name, option or size fails before any folder
+    with _run_dir(out, cfg.model, runs_root, resume) as run_dir:
+        write_run_config(run_dir, _source(data), cfg, dcfg, cycles)
+        parts.save(run_dir / "splits.json")
+        arrays, bad = _materialize_splits(model, {"train": parts.train, "val": parts.val, "test": parts.test})
+        validate_trainable(ds, [s for s, _ in bad], max_bad_fraction=dcfg.max_bad_fraction)
+        started = time.perf_counter()
+        history = _fit(model, arrays, cfg, run_dir, callbacks, resume, cycles)
+        train_seconds = time.perf_counter() - started
+
+    predictor = Predictor(model, run_dir=run_dir)
+    results = {
+        name: evaluate_arrays(predictor, x, y, model.classes, sources=src)
+        for name, (x, y, src) in arrays.items()
+        if name != "train" and len(y)
+    }
+    meta = _run_meta(cfg, ds, parts, bad, results, train_seconds, history, cycles)
+    save_model(model, run_dir, meta)
+    meta = read_meta(run_dir)  # the full model.json record: model, family, classes, versions...
+    write_report(
+        run_dir, meta=meta, results=results, history=history.epochs if history else None, dataset=ds, bad_files=bad
+    )
+    log.info("run written to %s", run_dir)
+    return Run(run_dir, {k: r.metrics for k, r in results.items()}, history, bad, meta)
+
+
+def _configs(
+    config: TrainConfig | None, data_config: DataConfig | None, out: str | Path | None, resume: bool
+) -> tuple[TrainConfig, DataConfig, list[int]]:
+    """The configs to train with, and the learning-rate cycles (one unless a run is extended)."""
+    if not resume:
+        cfg = config or TrainConfig()
+        return cfg, data_config or DataConfig(), [cfg.epochs]
+    if out is None:
+        raise ConfigError("resume needs the run directory to continue (out=...).")
+    plan = plan_resume(out, config)
+    if plan.nothing_to_do:
+        raise ConfigError(plan.message())
+    return plan.config, data_config or plan.data_config, plan.cycles
+
+
+def _splits(ds: ImageDataset, splits: str | Path | None, dcfg: DataConfig, resumed: str | Path | None) -> Any:
+    """The given manifest, else a resumed run's own, else a fresh seeded split."""
+    if splits is None and resumed is not None and (Path(resumed) / "splits.json").is_file():
+        splits = Path(resumed) / "splits.json"
+    return load_splits(ds, splits) if splits else split_dataset(ds, val=dcfg.val, test=dcfg.test, seed=dcfg.seed)
+
+
+def _check_classes(ds: ImageDataset) -> None:
+    counts = ds.class_counts()
+    if len(counts) < 2:
+        raise DatasetError(
+            f"Training needs at least 2 classes; {ds.name} has {len(counts)} ({', '.join(counts) or 'none'}). "
+            "Expected one sub-folder per class."
+        )
+    empty = [c for c, n in counts.items() if n == 0]
+    if empty:
+        raise DatasetError(f"These classes have no images: {', '.join(empty)}. Add images or remove the folders.")
+
+
+@contextmanager
+def _run_dir(out: str | Path | None, model: str, runs_root: str | Path, resume: bool) -> Iterator[Path]:
+    """Create (or reopen, to resume) the run directory; a failed start leaves nothing behind.
+
+    On any exception before training has written a checkpoint (or model.json), what this
+    call created is removed: the new folder (and parents it made, when empty), or the files in
+    a user-given folder that was empty. A folder that held anything before is never touched,
+    nor is a resumed run.
+    """
+    run = _check_run_dir(out, model, runs_root, resume)
+    made = _missing_parts(run)
+    was_empty = run.is_dir() and not any(run.iterdir())
+    _mkdir(run)
+    try:
+        yield run
+    except BaseException:
+        if not resume and not _started(run):
+            _remove_start(run, made, was_empty)
+        raise
+
+
+def _check_run_dir(out: str | Path | None, model: str, runs_root: str | Path, resume: bool) -> Path:
+    run = Path(out) if out is not None else next_run_dir(runs_root, model)
+    if resume and not (run / "checkpoints").is_dir():
+        raise MissingInputError(f"Nothing to resume in {run}: it has no checkpoints/ folder.")
+    if not resume and (run / "model.json").exists():
+        raise OutputError(f"{run} already holds a finished run; choose another --out or delete it.")
+    return run
+
+
+def _missing_parts(run: Path) -> list[Path]:
+    """``run`` and its parents that do not exist yet, deepest first."""
+    missing = []
+    for p in (run, *run.parents):
+        if p.exists():
+            break
+        missing.append(p)
+    return missing
+
+
+def _mkdir(run: Path) -> None:
+    try:
+        run.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"Cannot create the run directory {run}: {exc.strerror or exc}") from None
+
+
+def _started(run: Path) -> bool:
+    return (run / "model.json").exists() or (run / "checkpoints" / "last.safetensors").exists()
+
+
+def _remove_start(run: Path, made: list[Path], was_empty: bool) -> None:
+    """Undo a failed start: only what this call created."""
+    if made:
+        shutil.rmtree(made[0], ignore_errors=True)
+        for parent in made[1:]:  # runs/ itself, when this call made it and nothing else is in it
+            try:
+                parent.rmdir()
+            except OSError:
+                break
+    elif was_empty:
+        for child in run.iterdir():
+            shutil.rmtree(child, ignore_errors=True) if child.is_dir() else child.unlink(missing_ok=True)
+
+
+def next_run_dir(root: str | Path, model: str) -> Path:
+    """``root/<model>-<n>`` with the first n not taken yet."""
+    base = Path(root)
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", model)
+    taken = {p.name for p in base.glob(f"{safe}-*")} if base.is_dir() else set()
+    n = 1
+    while f"{safe}-{n}" in taken:
+        n += 1
+    return base / f"{safe}-{n}"
+
+
+def _train_detector(
+    ds: ImageDataset, data: ImageDataset | str | Path, cfg: TrainConfig, dcfg: DataConfig, cycles: list[int],
+    out: str | Path | None, splits: str | Path | None, callbacks: Sequence[Callback], resume: bool,
+    runs_root: str | Path,
+) -> Run:  # fmt: skip
+    """:func:`train` for detection: same folder, splits and safety, the detector's loop and figures."""
+    from imgrec.training import detect_api as det
+
+    det.check_detection_pair(ds, cfg.model)
+    parts = _splits(ds, splits, dcfg, out if resume else None)
+    model = det.build_detector(cfg, ds)  # a wrong name, option or size fails before any folder
+    with _run_dir(out, cfg.model, runs_root, resume) as run_dir:
+        write_run_config(run_dir, _source(data), cfg, dcfg, cycles)
+        parts.save(run_dir / "splits.json")
+        history, results, seconds = det.fit_and_evaluate(model, parts, cfg, run_dir, callbacks, resume, cycles)
+    meta = det.save_detection_run(model, run_dir, cfg, ds, parts, results, history, seconds)
+    return Run(run_dir, {k: r.metrics for k, r in results.items()}, history, [], meta)
+
+
+def _source(data: ImageDataset | str | Path) -> str:
+    """How config.json names the data: an absolute path, "digits", or the dataset's root."""
+    if isinstance(data, ImageDataset):
+        return str(data.root)
+    return str(Path(data).resolve()) if data != "digits" else str(data)
+
+
+def _build_model(cfg: TrainConfig, ds: ImageDataset, train_ds: ImageDataset, resume: bool = False) -> Classifier:
+    spec = get_model_spec(cfg.model)
+    size = cfg.image_size or min(spec.default_size, _typical_side(train_ds))
+    args = dict(cfg.model_args)
+    if spec.family == "torch":
+        from imgrec.training.loop import seed_everything
+
+        seed_everything(cfg.seed)  # the initial weights are part of a seeded run
+        if not resume:  # a resumed run's weights come from its checkpoint: no download, no weights file
+            args.update(pretrained=cfg.pretrained, weights=cfg.weights)
+        if cfg.dropout is not None:
+            args["dropout"] = cfg.dropout
+    elif spec.family == "probe":
+        args["backbone"] = cfg.backbone or args.get("backbone")
+    elif cfg.pretrained or cfg.weights:
+        raise ConfigError(f"{cfg.model} is a classical model: pretrained weights do not apply to it.")
+    elif cfg.num_threads:
+        args.setdefault("threads", cfg.num_threads)
+    return create_model(cfg.model, ds.classes, image_size=size, grayscale=_is_grayscale(train_ds), **args)
+
+
+def _sample(ds: ImageDataset, n: int = 24) -> np.ndarray:
+    rng = np.random.default_rng(0)
+    return rng.choice(len(ds), size=min(n, len(ds)), replace=False) if len(ds) else np.zeros(0, np.int64)
+
+
+def _typical_side(ds: ImageDataset) -> int:
+    """Median shorter side of a sample of the images (header reads only)."""
+    if ds.arrays is not None:
+        return int(min(ds.arrays.shape[1:3]))
+    sides = []
+    for i in _sample(ds):
+        try:
+            w, h = image_size(ds.sources[i], ds.limits) if "!/" not in ds.sources[i] else ds.load(i).shape[1::-1]
+            sides.append(min(w, h))
+        except Exception:  # unreadable files are reported later by materialize
+            continue
+    return int(np.median(sides)) if sides else 10**6
+
+
+def _is_grayscale(ds: ImageDataset) -> bool:
+    if ds.arrays is not None:
+        return ds.arrays.ndim == 3
+    seen = 0
+    for i in _sample(ds, 12):
+        try:
+            img = ds.load(int(i))
+        except Exception:
+            continue
+        seen += 1
+        if not (np.array_equal(img[..., 0], img[..., 1]) and np.array_equal(img[..., 1], img[..., 2])):
+            return False
+    return seen > 0
+
+
+def _materialize_splits(
+    model: Classifier, parts: dict[str, ImageDataset]
+) -> tuple[dict[str, tuple[np.ndarray, np.ndarray, list[str]]], list[tuple[str, str]]]:
+    arrays, bad = {}, []
+    for name, part in parts.items():
+        m = materialize(part, model.preprocessing)
+        arrays[name] = (m.images, m.labels, [part.sources[i] for i in m.kept])
+        bad += m.bad
+    return arrays, bad
+
+
+def _fit(
+    model: Classifier,
+    arrays: dict[str, tuple[np.ndarray, np.ndarray, list[str]]],
+    cfg: TrainConfig,
+    run_dir: Path,
+    callbacks: Sequence[Callback],
+    resume: bool,
+    cycles: list[int],
+) -> History | None:
+    x_train, y_train, _ = arrays["train"]
+    if model.family in ("classical", "probe"):  # fitted in one call, no epochs
+        model.fit(x_train, y_train)  # type: ignore[attr-defined]
+        return None
+    from imgrec.models.torch_classifier import TorchClassifier
+    from imgrec.training.loop import fit_torch
+
+    if not isinstance(model, TorchClassifier):
+        raise ConfigError(f"{model.name} ({model.family}) cannot be trained; only classical and torch models can.")
+    x_val, y_val, _ = arrays["val"]
+    val = (x_val, y_val) if len(y_val) else None
+    return fit_torch(
+        model,
+        (x_train, y_train),
+        val,
+        cfg,
+        run_dir=run_dir,
+        callbacks=callbacks,  # type: ignore[arg-type]
+        resume=resume,
+        augment=create_augmenter(cfg.augment),
+        cycles=cycles,
+    )
+
+
+def _run_meta(
+    cfg: TrainConfig,
+    ds: ImageDataset,
+    parts: Any,
+    bad: list[tuple[str, str]],
+    results: dict[str, Any],
+    seconds: float,
+    history: History | None,
+    cycles: list[int],
+) -> dict[str, Any]:
+    summary = {
+        split: {k: r.metrics[k] for k in ("accuracy", "macro_f1") if k in r.metrics} for split, r in results.items()
+    }
+    return {
+        "training": {**cfg.to_dict(), **_training_facts(cfg, history, cycles)},
+        "data": {
+            "name": ds.name,
+            "root": ds.root,
+            "fingerprint": ds.fingerprint(),
+            "splits": {"train": len(parts.train), "val": len(parts.val), "test": len(parts.test)},
+            "class_counts": ds.class_counts(),
+            "bad_files": len(bad),
+        },
+        "metrics": summary,
+        "timing": {"train_seconds": round(seconds, 3)},
+    }
+
+
+def _training_facts(cfg: TrainConfig, history: History | None, cycles: list[int]) -> dict[str, Any]:
+    """What model.json says beyond the config: the epoch the saved weights are from, restarts."""
+    if history is None:
+        return {}
+    facts: dict[str, Any] = {"kept_weights": kept_weights(history.epochs, cfg.monitor)}
+    if len(cycles) > 1:
+        facts["cycles"] = cycles
+    return facts

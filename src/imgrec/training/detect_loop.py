@@ -1,0 +1,177 @@
+"""The training loop for detectors. It reads top to bottom like the classifier's loop and shares
+its machinery: the learning-rate plan, AMP, checkpoints (last + best, atomic), ``--resume``,
+Ctrl-C, early stopping and the history. What differs is the data (streamed batches of images
+with boxes, decoded by worker threads, boxes moved by the augmentation), the loss (the model's
+own loss terms, each logged per epoch) and the validation figure (COCO mAP).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from imgrec.config import TrainConfig
+from imgrec.data import ImageDataset
+from imgrec.data.stream import Batch, stream_batches
+from imgrec.errors import ConfigError
+from imgrec.training import checkpoint as ckpt
+from imgrec.training.callbacks import Callback, Callbacks
+from imgrec.training.data import batch_slices
+from imgrec.training.loop import (
+    _check_config,
+    _end_epoch,
+    _patience_exhausted,
+    _Run,
+    _threads,
+    interrupted,
+    start_state,
+)
+from imgrec.training.optim import Amp, default_lr, make_optimizer, pick_device, set_lr
+from imgrec.training.schedule import lr_at, plan_cycles
+from imgrec.transforms.mosaic import mosaic
+from imgrec.types import History
+
+log = logging.getLogger(__name__)
+MIN_BOX_SIDE = 1.0  # input pixels; smaller boxes (after letterbox and augmentation) are not trained on
+
+
+def fit_detector(
+    model: Any,
+    train: ImageDataset,
+    val: ImageDataset | None,
+    cfg: TrainConfig,
+    *,
+    run_dir: Path,
+    callbacks: Sequence[Callback] = (),
+    resume: bool = False,
+    augment: Any = None,
+    cycles: Sequence[int] | None = None,
+    validate: Any = None,
+) -> History:
+    """Train a detector in place on a detection dataset; return the per-epoch history.
+
+    Args:
+        model: a torch detector (``imgrec.models.torch_detect.TorchDetector``).
+        train: the training images with their boxes (``ImageDataset.targets``).
+        val: images for ``val_map`` (model selection, early stopping), or None.
+        cfg: epochs, batch size, optimizer, schedule, device, monitor (``val_map``)...
+        run_dir: where ``checkpoints/`` and ``history.json`` go.
+        callbacks: progress hooks.
+        resume: continue from ``run_dir/checkpoints/last.safetensors``.
+        augment: an ``Augmenter`` (``with_boxes`` moves the boxes with the pixels), or None.
+        cycles: learning-rate cycle ends (see ``fit_torch``).
+        validate: ``validate(model, val) -> {"val_map": ..., ...}``; default: no validation.
+
+    Raises:
+        TrainingInterrupted: on Ctrl-C, after saving a resumable checkpoint.
+        ConfigError: a loss became NaN or infinite.
+    """
+    ends = list(cycles or [cfg.epochs])
+    _check_config(cfg, ends)
+    has_val = val is not None and len(val) > 0 and validate is not None
+    cbs = Callbacks(callbacks)
+    with _threads(cfg.num_threads):
+        run = _set_up(model, cfg, len(train), Path(run_dir), resume, ends)
+        history = History(epochs=list(run.state.history))
+        cbs.on_train_start(cfg.epochs, len(run.slices), run.state.epoch)
+        try:
+            for epoch in range(run.state.epoch, cfg.epochs):
+                if _patience_exhausted(run.state, cfg, has_val):
+                    log.info("early stopping: no better %s for %d epochs", cfg.monitor, cfg.early_stopping)
+                    break
+                cbs.on_epoch_start(epoch + 1)
+                started = time.perf_counter()
+                row = _train_epoch(run, epoch, train, augment, cbs)
+                if has_val:
+                    row.update(validate(model, val))
+                row["seconds"] = time.perf_counter() - started
+                _end_epoch(run, row, history)
+                cbs.on_epoch_end(epoch + 1, row)
+        except KeyboardInterrupt:
+            raise interrupted(run, run_dir) from None
+        finally:
+            cbs.on_train_end(history)
+        ckpt.load_best(run.folder, model)
+    return history
+
+
+def _set_up(model: Any, cfg: TrainConfig, n: int, run_dir: Path, resume: bool, ends: list[int]) -> _Run:
+    model.to(pick_device(cfg.device))
+    slices = batch_slices(n, cfg.batch_size)
+    lr = cfg.lr or default_lr(model.name, cfg.optimizer)
+    stages = plan_cycles(ends, len(slices), lr, cfg.warmup_epochs, 0, False)
+    optimizer = make_optimizer(model, cfg, lr)
+    amp = Amp(model.device, cfg.amp)
+    folder, rng, state = start_state(run_dir, model, optimizer, amp, cfg.seed, resume)
+    return _Run(model, cfg, run_dir, folder, slices, stages, optimizer, amp, None, rng, state)
+
+
+def _train_epoch(run: _Run, epoch: int, ds: ImageDataset, augment: Any, cbs: Callback) -> dict[str, float]:
+    """One pass over the shuffled training images; returns the mean of every loss term."""
+    model: Any = run.model  # a torch detector (the shared _Run is typed for classifiers)
+    opt = run.optimizer
+    order = run.rng.permutation(len(ds))
+    sums: dict[str, float] = defaultdict(float)
+    seen = 0
+    for i, batch in enumerate(stream_batches(ds, model.preprocessing, order, run.cfg.batch_size)):
+        images, targets = training_targets(ds, batch, augment, run.rng, run.cfg.mosaic)
+        if not len(images):
+            continue
+        set_lr(opt, lr_at(run.stages, run.state.step))
+        with run.amp.autocast():
+            terms = model.losses(images, targets)
+        loss = sum(terms.values())
+        opt.zero_grad(set_to_none=True)
+        run.amp.backward_and_step(loss, opt)
+        run.state.step += 1
+        value = float(loss.detach())
+        _check_finite(value, epoch, i, opt)
+        for name, term in terms.items():
+            sums[name] += float(term.detach()) * len(images)
+        sums["train_loss"] += value * len(images)
+        seen += len(images)
+        cbs.on_batch_end(epoch + 1, i, value)
+    lr = float(opt.param_groups[0]["lr"])
+    return {"epoch": epoch + 1, "lr": lr, **{k: v / max(1, seen) for k, v in sums.items()}}
+
+
+def training_targets(
+    ds: ImageDataset, batch: Batch, augment: Any, rng: np.random.Generator, mosaic_p: float = 0.0
+) -> tuple[np.ndarray, list[dict[str, np.ndarray]]]:
+    """The batch's boxes in input pixels (crowd regions left out), mosaicked and augmented with the pixels."""
+    assert ds.targets is not None  # a detection dataset; checked by train()
+    boxes, labels = [], []
+    for i, geometry in zip(batch.indices, batch.geometries, strict=True):
+        t = ds.targets[int(i)]
+        keep = ~np.asarray(t.crowd, bool)
+        boxes.append(np.clip(geometry.to_input(t.boxes[keep]), 0, geometry.size))
+        labels.append(np.asarray(t.labels, np.int64)[keep])
+    images = batch.images
+    if mosaic_p > 0 and len(images) > 1:
+        images, boxes, labels = mosaic(images, boxes, labels, rng, mosaic_p)
+    if augment is not None and len(images):
+        images, boxes, kept = augment.with_boxes(images, boxes, rng)
+        labels = [lab[k] for lab, k in zip(labels, kept, strict=True)]
+    return images, [_sized(b, lab) for b, lab in zip(boxes, labels, strict=True)]
+
+
+def _sized(boxes: np.ndarray, labels: np.ndarray) -> dict[str, np.ndarray]:
+    b = np.asarray(boxes, np.float32).reshape(-1, 4)
+    ok = ((b[:, 2] - b[:, 0]) >= MIN_BOX_SIDE) & ((b[:, 3] - b[:, 1]) >= MIN_BOX_SIDE)
+    return {"boxes": b[ok], "labels": np.asarray(labels, np.int64)[ok]}
+
+
+def _check_finite(value: float, epoch: int, step: int, opt: torch.optim.Optimizer) -> None:
+    if not math.isfinite(value):
+        raise ConfigError(
+            f"Training diverged: the loss is {value} at epoch {epoch + 1}, step {step + 1}. "
+            f"Lower the learning rate (now {opt.param_groups[0]['lr']:.3g}) or check the boxes."
+        )
