@@ -118,6 +118,11 @@ class DataConfig(_Config):
     seed: int = _why("seed of the stratified split, so a split is reproducible", 0)
     max_bad_fraction: float = _why("stop when more than this fraction of files is unreadable", 0.05)
     min_side: int = _why("images with a side under this many pixels are reported as tiny", 16)
+    cache: str = _why(
+        "prepared images in memory between epochs: auto (when a split fits in 40% of the free memory), "
+        "ram, or off (decoded again each epoch by worker threads)", "auto",
+    )
+    workers: int = _why("image decoding threads", 4)
 
     def validate(self) -> None:
         _check(
@@ -125,6 +130,8 @@ class DataConfig(_Config):
             f"val and test must be fractions in [0, 1) that sum below 1; received val={self.val}, test={self.test}.",
         )
         _check(0 <= self.max_bad_fraction <= 1, "max_bad_fraction must be in [0, 1].")
+        _check(self.cache in ("auto", "ram", "off"), f"cache must be auto, ram or off; received {self.cache!r}.")
+        _check(self.workers >= 1, f"workers must be >= 1; received {self.workers}.")
 
 
 # what a classical model (fitted in one pass, no optimizer, no epochs) takes from TrainConfig

@@ -23,3 +23,17 @@ def physical_cores() -> int:
             cores.add((block.get("physical id", "0"), block["core id"]))
             block = {}
     return max(1, min(allowed, len(cores) or allowed))
+
+
+def available_memory() -> int:
+    """Bytes of memory available to new allocations now (``MemAvailable``; else total / 2)."""
+    try:
+        for line in Path("/proc/meminfo").read_text(encoding="utf-8").splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")) // 2
+    except (ValueError, OSError, AttributeError):
+        return 2**31

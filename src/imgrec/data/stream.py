@@ -46,6 +46,13 @@ def stream_batches(
 ) -> Iterator[Batch]:
     """Batches of ``ds`` in ``order``; unreadable items are skipped and listed in ``Batch.bad``."""
     chunks = [np.asarray(order[i : i + batch_size], np.int64) for i in range(0, len(order), max(1, batch_size))]
+    yield from stream_chunks(ds, prep, chunks, workers=workers)
+
+
+def stream_chunks(
+    ds: ImageDataset, prep: FramingPreparer, chunks: Sequence[np.ndarray], *, workers: int = 4
+) -> Iterator[Batch]:
+    """One batch per chunk of dataset indices (chunks may differ in size), decoded one ahead."""
     if not chunks:
         return
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool, ThreadPoolExecutor(max_workers=1) as ahead_pool:

@@ -15,9 +15,10 @@ from typing import Any
 import numpy as np
 
 from imgrec.config import DataConfig, TrainConfig
-from imgrec.data import ImageDataset, load_dataset, load_splits, materialize, split_dataset, validate_trainable
+from imgrec.data import ImageDataset, load_dataset, load_splits, split_dataset, validate_trainable
+from imgrec.data.prepared import PreparedImages
 from imgrec.errors import ConfigError, DatasetError, MissingInputError, OutputError
-from imgrec.evaluation import evaluate_arrays, write_report
+from imgrec.evaluation import evaluate_classifier, write_report
 from imgrec.imaging import image_size
 from imgrec.inference import Predictor
 from imgrec.models import Classifier, create_model, get_model_spec, read_meta, save_model
@@ -93,17 +94,18 @@ def train(
     with _run_dir(out, cfg.model, runs_root, resume) as run_dir:
         write_run_config(run_dir, _source(data), cfg, dcfg, cycles)
         parts.save(run_dir / "splits.json")
-        arrays, bad = _materialize_splits(model, {"train": parts.train, "val": parts.val, "test": parts.test})
+        images = _scan_splits(model, parts, dcfg)  # bounded memory: cached when a split fits, else streamed
+        bad = [b for split in images.values() for b in split.bad]
         validate_trainable(ds, [s for s, _ in bad], max_bad_fraction=dcfg.max_bad_fraction)
         started = time.perf_counter()
-        history = _fit(model, arrays, cfg, run_dir, callbacks, resume, cycles)
+        history = _fit(model, images, cfg, run_dir, callbacks, resume, cycles)
         train_seconds = time.perf_counter() - started
 
     predictor = Predictor(model, run_dir=run_dir)
-    results = {
-        name: evaluate_arrays(predictor, x, y, model.classes, sources=src)
-        for name, (x, y, src) in arrays.items()
-        if name != "train" and len(y)
+    results = {  # the path of `imgrec evaluate`, so the run's figures are what evaluate gives
+        name: evaluate_classifier(predictor, getattr(parts, name), workers=dcfg.workers)
+        for name in ("val", "test")
+        if len(images[name])
     }
     meta = _run_meta(cfg, ds, parts, bad, results, train_seconds, history, cycles)
     save_model(model, run_dir, meta)
@@ -286,7 +288,7 @@ def _typical_side(ds: ImageDataset) -> int:
         try:
             w, h = image_size(ds.sources[i], ds.limits) if "!/" not in ds.sources[i] else ds.load(i).shape[1::-1]
             sides.append(min(w, h))
-        except Exception:  # unreadable files are reported later by materialize
+        except Exception:  # unreadable files are reported by the scan
             continue
     return int(np.median(sides)) if sides else 10**6
 
@@ -306,28 +308,25 @@ def _is_grayscale(ds: ImageDataset) -> bool:
     return seen > 0
 
 
-def _materialize_splits(
-    model: Classifier, parts: dict[str, ImageDataset]
-) -> tuple[dict[str, tuple[np.ndarray, np.ndarray, list[str]]], list[tuple[str, str]]]:
-    arrays, bad = {}, []
-    for name, part in parts.items():
-        m = materialize(part, model.preprocessing)
-        arrays[name] = (m.images, m.labels, [part.sources[i] for i in m.kept])
-        bad += m.bad
-    return arrays, bad
+def _scan_splits(model: Classifier, parts: Any, dcfg: DataConfig) -> dict[str, PreparedImages]:
+    """Each split's readable images, found by one decoding pass (cached when they fit, see ``DataConfig.cache``)."""
+    return {
+        name: PreparedImages(getattr(parts, name), model.preprocessing, cache=dcfg.cache, workers=dcfg.workers).scan()
+        for name in ("train", "val", "test")
+    }
 
 
 def _fit(
     model: Classifier,
-    arrays: dict[str, tuple[np.ndarray, np.ndarray, list[str]]],
+    images: dict[str, PreparedImages],
     cfg: TrainConfig,
     run_dir: Path,
     callbacks: Sequence[Callback],
     resume: bool,
     cycles: list[int],
 ) -> History | None:
-    x_train, y_train, _ = arrays["train"]
     if model.family in ("classical", "probe"):  # fitted in one call, no epochs
+        y_train, x_train = images["train"].arrays()
         model.fit(x_train, y_train)  # type: ignore[attr-defined]
         return None
     from imgrec.models.torch_classifier import TorchClassifier
@@ -335,12 +334,10 @@ def _fit(
 
     if not isinstance(model, TorchClassifier):
         raise ConfigError(f"{model.name} ({model.family}) cannot be trained; only classical and torch models can.")
-    x_val, y_val, _ = arrays["val"]
-    val = (x_val, y_val) if len(y_val) else None
     return fit_torch(
         model,
-        (x_train, y_train),
-        val,
+        images["train"],
+        images["val"] if len(images["val"]) else None,
         cfg,
         run_dir=run_dir,
         callbacks=callbacks,  # type: ignore[arg-type]

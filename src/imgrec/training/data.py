@@ -1,4 +1,4 @@
-"""Array checks, batching, class weights and per-epoch validation for the training loop."""
+"""Input checks, batching, class weights and per-epoch validation for the training loop."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import itertools
 import numpy as np
 import torch
 
+from imgrec.data.prepared import PreparedImages
 from imgrec.errors import DataError, DatasetError
 from imgrec.evaluation.metrics import macro_f1
 from imgrec.models.torch_classifier import TorchClassifier
@@ -34,6 +35,22 @@ def check_arrays(
     if what == "train" and len(y) == 0:
         raise DatasetError("The training set is empty; there is nothing to learn from.")
     return x, y.astype(np.int64, copy=False)
+
+
+def as_prepared(
+    data: PreparedImages | tuple[np.ndarray, np.ndarray], model: TorchClassifier, what: str
+) -> PreparedImages:
+    """``data`` as scanned :class:`PreparedImages`; arrays are checked (:func:`check_arrays`) first."""
+    if isinstance(data, PreparedImages):
+        images = data.scan()
+        if what == "train" and len(images) == 0:
+            raise DatasetError("The training set is empty; there is nothing to learn from.")
+        if len(images.labels) and (images.labels.min() < 0 or images.labels.max() >= model.num_classes):
+            raise DataError(f"{what} labels must be in [0, {model.num_classes}); "
+                            f"received {images.labels.min()}..{images.labels.max()}.")  # fmt: skip
+        return images
+    x, y = check_arrays(data, model, what)
+    return PreparedImages.from_arrays(x, y, model.preprocessing)
 
 
 def batch_slices(n: int, batch_size: int) -> list[slice]:
@@ -64,9 +81,12 @@ def class_weights(y: np.ndarray, num_classes: int, device: torch.device) -> torc
     return torch.tensor(w, dtype=torch.float32, device=device)
 
 
-def evaluate_split(model: TorchClassifier, x: np.ndarray, y: np.ndarray) -> dict[str, float]:
-    """``val_loss`` (plain cross-entropy), ``val_accuracy`` and ``val_macro_f1``."""
-    proba = model.predict_proba(x)
+def evaluate_split(model: TorchClassifier, data: PreparedImages, batch_size: int = 256) -> dict[str, float]:
+    """``val_loss`` (plain cross-entropy), ``val_accuracy`` and ``val_macro_f1``, a batch at a time."""
+    whole = np.arange(len(data))
+    parts = [(y, model.predict_proba(x)) for y, x in data.batches(whole, batch_slices(len(whole), batch_size))]
+    y = np.concatenate([p[0] for p in parts]) if parts else np.zeros(0, np.int64)
+    proba = np.concatenate([p[1] for p in parts]) if parts else np.zeros((0, model.num_classes), np.float32)
     pred = proba.argmax(axis=1)
     loss = -np.log(np.clip(proba[np.arange(len(y)), y], EPS, 1.0)).mean()
     return {

@@ -1,5 +1,8 @@
 """The torch training loop: ``fit_torch``. It reads top to bottom, nanoGPT style.
 
+The images come from :class:`~imgrec.data.prepared.PreparedImages` (a memory cache when the
+split fits, else decoded by worker threads a batch ahead), or from prepared arrays.
+
 One epoch = shuffle, then for each batch: set the scheduled learning rate, augment, normalize,
 forward (autocast on CUDA), loss (label smoothing, class weights), backward, step. After each
 epoch: validate, pick the best, write ``checkpoints/`` and ``history.json`` atomically, tell
@@ -26,12 +29,13 @@ import torch
 import torch.nn.functional as F
 
 from imgrec.config import TrainConfig
+from imgrec.data.prepared import PreparedImages
 from imgrec.errors import ConfigError, TrainingInterrupted
 from imgrec.files import write_json_atomic
 from imgrec.models.torch_classifier import TorchClassifier
 from imgrec.training import checkpoint as ckpt
 from imgrec.training.callbacks import Callback, Callbacks
-from imgrec.training.data import batch_slices, check_arrays, class_weights, evaluate_split
+from imgrec.training.data import as_prepared, batch_slices, class_weights, evaluate_split
 from imgrec.training.optim import Amp, default_lr, make_optimizer, pick_device, set_lr
 from imgrec.training.schedule import Stage, lr_at, plan_cycles, stage_at_epoch
 from imgrec.training.selection import improved
@@ -51,8 +55,8 @@ def seed_everything(seed: int) -> None:
 
 def fit_torch(
     model: TorchClassifier,
-    train: tuple[np.ndarray, np.ndarray],
-    val: tuple[np.ndarray, np.ndarray] | None,
+    train: PreparedImages | tuple[np.ndarray, np.ndarray],
+    val: PreparedImages | tuple[np.ndarray, np.ndarray] | None,
     cfg: TrainConfig,
     *,
     run_dir: Path,
@@ -61,13 +65,14 @@ def fit_torch(
     augment: Augment | None = None,
     cycles: Sequence[int] | None = None,
 ) -> History:
-    """Train ``model`` in place on prepared uint8 NHWC images; return the per-epoch history.
+    """Train ``model`` in place; return the per-epoch history.
 
     Args:
         model: a torch classifier from ``create_model``.
-        train: ``(images, labels)``.
-        val: ``(images, labels)`` for model selection and early stopping, or None (then the
-            last epoch is the best).
+        train: the training images: a scanned :class:`PreparedImages`, or prepared uint8
+            NHWC ``(images, labels)`` arrays.
+        val: the same for model selection and early stopping, or None (then the last epoch
+            is the best).
         cfg: epochs, batch size, optimizer, schedule, regularization, device...
         run_dir: where ``checkpoints/`` and ``history.json`` go.
         callbacks: progress hooks.
@@ -93,27 +98,27 @@ def fit_torch(
         >>> [row["epoch"] for row in h.epochs]
         [1]
     """
-    x_train, y_train = check_arrays(train, model, "train")
-    if val is not None and len(val[1]) == 0:
-        val = None  # an empty validation split is no validation
-    x_val, y_val = check_arrays(val, model, "val") if val is not None else (None, None)
+    train_images = as_prepared(train, model, "train")
+    val_images = as_prepared(val, model, "val") if val is not None else None
+    if val_images is not None and len(val_images) == 0:
+        val_images = None  # an empty validation split is no validation
     ends = list(cycles or [cfg.epochs])
     _check_config(cfg, ends)
     cbs = Callbacks(callbacks)
     with _threads(cfg.num_threads):
-        run = _set_up(model, cfg, y_train, Path(run_dir), resume, ends)
+        run = _set_up(model, cfg, train_images.labels, Path(run_dir), resume, ends)
         history = History(epochs=list(run.state.history))
         cbs.on_train_start(cfg.epochs, len(run.slices), run.state.epoch)
         try:
             for epoch in range(run.state.epoch, cfg.epochs):
-                if _patience_exhausted(run.state, cfg, val is not None):
+                if _patience_exhausted(run.state, cfg, val_images is not None):
                     log.info("early stopping: no better %s for %d epochs", cfg.monitor, cfg.early_stopping)
                     break
                 cbs.on_epoch_start(epoch + 1)
                 started = time.perf_counter()
-                row = _train_epoch(run, epoch, x_train, y_train, augment, cbs)
-                if x_val is not None and y_val is not None:
-                    row.update(evaluate_split(model, x_val, y_val))
+                row = _train_epoch(run, epoch, train_images, augment, cbs)
+                if val_images is not None:
+                    row.update(evaluate_split(model, val_images))
                     _check_val_loss(row)
                 row["seconds"] = time.perf_counter() - started
                 _end_epoch(run, row, history)
@@ -177,20 +182,19 @@ def start_state(
 
 
 def _train_epoch(
-    run: _Run, epoch: int, x: np.ndarray, y: np.ndarray, augment: Augment | None, cbs: Callback
+    run: _Run, epoch: int, data: PreparedImages, augment: Augment | None, cbs: Callback
 ) -> dict[str, float]:
     """One pass over the shuffled training data; returns the epoch's training figures."""
     model, cfg, opt = run.model, run.cfg, run.optimizer
     model.freeze_backbone(stage_at_epoch(run.stages, epoch).frozen)
     model.train_mode()
-    perm = run.rng.permutation(len(y))
-    loss_sum, correct = 0.0, 0
-    for i, sl in enumerate(run.slices):
-        idx = perm[sl]
+    perm = run.rng.permutation(len(data))
+    loss_sum, correct, seen = 0.0, 0, 0
+    for i, (labels, batch) in enumerate(data.batches(perm, run.slices)):
         set_lr(opt, lr_at(run.stages, run.state.step))
-        images = x[idx] if augment is None else augment(x[idx], run.rng)
+        images = batch if augment is None else augment(batch, run.rng)
         inputs = model.normalize(images)
-        targets = torch.as_tensor(y[idx], device=model.device)
+        targets = torch.as_tensor(labels, device=model.device)
         with run.amp.autocast():
             logits = model.module(inputs)
         loss = F.cross_entropy(logits.float(), targets, weight=run.weight, label_smoothing=cfg.label_smoothing)
@@ -203,11 +207,13 @@ def _train_epoch(
                 f"Training diverged: the loss is {batch_loss} at epoch {epoch + 1}, step {i + 1}. "
                 f"Lower the learning rate (now {opt.param_groups[0]['lr']:.3g}) or check the data."
             )
-        loss_sum += batch_loss * len(idx)
+        loss_sum += batch_loss * len(labels)
         correct += int((logits.detach().argmax(1) == targets).sum())
+        seen += len(labels)
         cbs.on_batch_end(epoch + 1, i, batch_loss)
     lr = float(opt.param_groups[0]["lr"])
-    return {"epoch": epoch + 1, "lr": lr, "train_loss": loss_sum / len(y), "train_accuracy": correct / len(y)}
+    seen = max(1, seen)
+    return {"epoch": epoch + 1, "lr": lr, "train_loss": loss_sum / seen, "train_accuracy": correct / seen}
 
 
 def _end_epoch(run: _Run, row: dict[str, float], history: History) -> None:

@@ -15,9 +15,9 @@ def test_a_nan_validation_loss_stops_training(tmp_path, tiny_data, new_model, ti
     real = loop.evaluate_split
     seen: list[int] = []
 
-    def nan_loss(model, x, y):  # the model's outputs overflow on the validation images
+    def nan_loss(model, images):  # the model's outputs overflow on the validation images
         seen.append(1)
-        return {**real(model, x, y), "val_loss": float("nan")}
+        return {**real(model, images), "val_loss": float("nan")}
 
     monkeypatch.setattr(loop, "evaluate_split", nan_loss)
     with pytest.raises(ConfigError, match=r"validation loss is nan after epoch 1.*Training was stopped"):
