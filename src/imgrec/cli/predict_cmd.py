@@ -51,7 +51,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--format", choices=("table", "json", "csv", "coco"), default="table",
                    help="table, json, csv; coco: COCO results JSON (detection runs)")
     add_detection_options(p)
-    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--batch-size", type=int, default=None,
+                   help="images per model call (default: the task's, 32 classify / 8 detect)")
     p.add_argument(
         "--backend",
         default="auto",

@@ -69,7 +69,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     )
     console.out(
         f"model threads {config.threads_per_model}, decode threads {config.workers_threads}, "
-        f"micro-batches of up to {config.max_batch_size} images (wait {config.max_wait_ms:g} ms)"
+        f"micro-batches of up to {config.max_batch_size or 'each model batch size of'} images "
+        f"(wait {config.max_wait_ms:g} ms)"
     )
     if config.auth_enabled:
         console.out(f"API keys required ({len(config.api_keys)} configured); /healthz and /readyz stay open.")

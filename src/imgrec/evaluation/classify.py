@@ -99,7 +99,7 @@ def evaluate_classifier(
     predictor: PreparingModel,
     dataset: ImageDataset,
     *,
-    batch_size: int = 64,
+    batch_size: int | None = None,
     top_k: Sequence[int] = DEFAULT_TOP_K,
     keep_errors: int = 32,
     workers: int = 4,
@@ -115,7 +115,8 @@ def evaluate_classifier(
     Args:
         predictor: a :class:`~imgrec.inference.Predictor` (or a fitted Classifier).
         dataset: the images to evaluate, usually a test or validation split.
-        batch_size: images per ``predict_proba`` call.
+        batch_size: images per ``predict_proba`` call; None: the predictor's ``batch_size``
+            (32 for a plain classifier).
         top_k: the k of the top-k accuracies.
         keep_errors: how many of the most confidently wrong prepared images to keep.
         workers: decoding threads.
@@ -141,6 +142,7 @@ def evaluate_classifier(
         raise DatasetError(f"The dataset {dataset.name!r} is empty: there is nothing to evaluate.")
     classes = list(predictor.classes)
     mapping = class_mapping(dataset.classes, classes)
+    batch_size = batch_size or int(getattr(predictor, "batch_size", 32))
     step = max(1, chunk_size)
     chunks = [
         _run_chunk(predictor, dataset, np.arange(i, min(i + step, len(dataset))), mapping,

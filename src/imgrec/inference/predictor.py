@@ -39,13 +39,21 @@ class Predictor:
         >>> # p.predict(["cat.jpg"], top_k=3)[0].label
     """
 
-    def __init__(self, model: Model, meta: dict[str, Any] | None = None, run_dir: Path | None = None) -> None:
+    def __init__(
+        self, model: Model, meta: dict[str, Any] | None = None, run_dir: Path | None = None,
+        batch_size: int | None = None,
+    ) -> None:  # fmt: skip
+        if batch_size is not None and (isinstance(batch_size, bool) or batch_size < 1):
+            raise UsageError(f"batch_size must be >= 1; received {batch_size}.")
         self.model = model
         self.meta = dict(meta or {})
         self.run_dir = run_dir
+        self._batch_size = batch_size
 
     @classmethod
-    def from_run(cls, path: str | Path, backend: str | None = None, threads: int | None = None) -> Predictor:
+    def from_run(
+        cls, path: str | Path, backend: str | None = None, threads: int | None = None, batch_size: int | None = None
+    ) -> Predictor:
         """Load the model of a run directory (written by ``imgrec train``).
 
         Args:
@@ -58,6 +66,8 @@ class Predictor:
                 None keeps the defaults (one per physical core). On a machine shared with
                 other work (a server's decode threads, other processes) fewer threads are
                 often faster: idle threads spin at every parallel step.
+            batch_size: images per model call in predict, evaluate and serve; None: the
+                task's default (:attr:`batch_size`).
 
         Raises:
             UsageError: the run has no such backend (the message lists those it has).
@@ -67,7 +77,7 @@ class Predictor:
         """
         check_threads(threads)
         model, meta = _load_backend(Path(path), backend, threads)
-        return cls(model, meta, Path(path))
+        return cls(model, meta, Path(path), batch_size)
 
     @property
     def classes(self) -> list[str]:
@@ -87,6 +97,11 @@ class Predictor:
         if predict_proba is None:
             raise UsageError(f"{self.name} is a {self.model.task} model; it gives no class probabilities.")
         return np.asarray(predict_proba(batch), dtype=np.float32)
+
+    @property
+    def batch_size(self) -> int:
+        """Images per model call: the one setting predict, evaluate and serve's micro-batches use."""
+        return self._batch_size or self.task.batch_size
 
     @property
     def task(self) -> Task:
@@ -140,7 +155,7 @@ class Predictor:
         self,
         images: ImageInput | Iterable[ImageInput],
         *,
-        batch_size: int = 32,
+        batch_size: int | None = None,
         limits: DecodeLimits = DEFAULT_LIMITS,
         **options: Any,
     ) -> list[Any]:
@@ -149,7 +164,7 @@ class Predictor:
         Args:
             images: paths, encoded bytes, RGB uint8 arrays or PIL images; one of them alone
                 counts as one input (a ``(N, H, W, 3)`` array as N inputs).
-            batch_size: images per model call.
+            batch_size: images per model call; None: :attr:`batch_size`.
             limits: byte, pixel and format limits every image is decoded under.
             **options: the task's options. classify: ``top_k`` (classes per image),
                 ``threshold`` (below it the label is ``"unknown"``). detect: ``conf``, ``iou``,
@@ -160,10 +175,11 @@ class Predictor:
             (detect), or an :class:`ItemError`.
         """
         opts = self.options(**options)
-        if batch_size < 1:
-            raise UsageError(f"batch_size must be >= 1; received {batch_size}.")
+        size = self.batch_size if batch_size is None else batch_size
+        if size < 1:
+            raise UsageError(f"batch_size must be >= 1; received {size}.")
         out: list[Any] = []
-        for chunk in _chunks(as_inputs(images), batch_size):
+        for chunk in _chunks(as_inputs(images), size):
             out.extend(self._predict_chunk(chunk, opts, limits))
         return out
 

@@ -33,7 +33,10 @@ class ServeConfig(_Config):
         DEFAULT_LIMITS.max_pixels,
     )
     max_images_per_request: int = _why("files one request may carry; more is a 400", 32)
-    max_batch_size: int = _why("images per model call; 1 switches micro-batching off", 16)
+    max_batch_size: int | None = _why(
+        "images per model call; None: each model's own batch size (32 classify, 8 detect); 1: no micro-batching",
+        None,
+    )
     max_wait_ms: float = _why("how long a batch waits for more images after its first one", 5.0)
     queue_size: int = _why("images waiting per model; beyond it requests get 503 overloaded at once", 256)
     request_timeout_s: float = _why("deadline of one request; past it the answer is 503 deadline_exceeded", 30.0)
@@ -50,8 +53,12 @@ class ServeConfig(_Config):
     api_keys: tuple[str, ...] = _why("accepted API keys; empty means no authentication", (), repr=False)
 
     def validate(self) -> None:
-        for name in ("max_upload_bytes", "max_pixels", "max_images_per_request", "max_batch_size"):
+        for name in ("max_upload_bytes", "max_pixels", "max_images_per_request"):
             _check(getattr(self, name) >= 1, f"{name} must be >= 1; received {getattr(self, name)}.")
+        _check(
+            self.max_batch_size is None or self.max_batch_size >= 1,
+            f"max_batch_size must be >= 1 or None; received {self.max_batch_size}.",
+        )
         for name in ("queue_size", "workers_threads", "top_k_default", "top_k_max"):
             _check(getattr(self, name) >= 1, f"{name} must be >= 1; received {getattr(self, name)}.")
         _check(

@@ -73,7 +73,7 @@ class Service:
         cfg = self.config
         batcher = MicroBatcher(
             predictor.forward,
-            max_batch_size=cfg.max_batch_size,
+            max_batch_size=cfg.max_batch_size or predictor.batch_size,
             max_wait_ms=cfg.max_wait_ms,
             queue_size=cfg.queue_size,
             on_batch=self.metrics.batch_hook(name),

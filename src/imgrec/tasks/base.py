@@ -28,11 +28,14 @@ class Task(abc.ABC):
         name: the registry name (``"classify"``, ``"detect"``).
         aliases: other names that mean this task (``model.json`` writes ``"classification"``).
         description: one line for listings.
+        batch_size: images per model call unless the caller says otherwise (predict,
+            evaluate, serve's micro-batches): the one batch-size setting, per task.
     """
 
     name: str = ""
     aliases: tuple[str, ...] = ()
     description: str = ""
+    batch_size: int = 32
 
     @abc.abstractmethod
     def options(self, **given: Any) -> dict[str, Any]:

@@ -97,6 +97,7 @@ class DetectTask(Task):
 
     name, aliases = "detect", ("detection",)
     description = "where things are: a box, a class and a score for every object"
+    batch_size = 8  # detectors take larger images; 8 keeps a batch's activations small on a CPU
 
     def options(
         self, *, conf: float | None = None, iou: float | None = None, max_det: int | None = None,

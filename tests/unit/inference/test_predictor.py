@@ -87,3 +87,27 @@ def test_pil_images_of_any_mode_are_accepted(predictor):
 def test_an_unsupported_input_type_is_an_item_error(predictor):
     (err,) = predictor.predict([12345])  # type: ignore[list-item]
     assert isinstance(err, ItemError) and "received int" in err.message
+
+
+def test_one_batch_size_setting_drives_predict_and_evaluate(tmp_path):
+    from imgrec.data.dataset import ImageDataset
+    from imgrec.evaluation import evaluate
+
+    calls: list[int] = []
+
+    class Counting(BrightnessClassifier):
+        def predict_proba(self, batch):
+            calls.append(len(batch))
+            return super().predict_proba(batch)
+
+    model = Counting("brightness", ["dark", "light"], Preprocessing(size=16))
+    assert Predictor(model).batch_size == 32  # the classify task's default
+    predictor = Predictor(model, batch_size=3)
+    predictor.predict([np.full((9, 9, 3), v, np.uint8) for v in range(0, 250, 35)])  # 8 images
+    assert calls == [3, 3, 2]
+    calls.clear()
+    ds = ImageDataset.from_arrays(np.zeros((7, 8, 8), np.uint8), [0] * 7, ["dark", "light"])
+    evaluate(predictor, ds)
+    assert calls == [3, 3, 1]
+    with pytest.raises(UsageError, match="batch_size must be >= 1; received 0"):
+        Predictor(model, batch_size=0)

@@ -285,3 +285,18 @@ def test_a_body_that_does_not_arrive_within_the_deadline_gets_408_and_frees_its_
     assert start["status"] == 408 and b'"request_timeout"' in body
     assert client.app.state.service.models["bright"].admitted == 0
     assert _post(client).status_code == 200
+
+
+def test_micro_batches_follow_the_model_batch_size_unless_configured() -> None:
+    from tests.conftest import BrightnessClassifier
+
+    from imgrec.inference import Predictor
+    from imgrec.serve.config import ServeConfig
+    from imgrec.serve.metrics import ServeMetrics
+    from imgrec.serve.service import Service
+    from imgrec.transforms.preprocess import Preprocessing
+
+    model = BrightnessClassifier("b", ["dark", "light"], Preprocessing(size=8))
+    predictors = {"b": Predictor(model, batch_size=3)}
+    assert Service(predictors, ServeConfig(), ServeMetrics()).models["b"].batcher.max_batch_size == 3
+    assert Service(predictors, ServeConfig(max_batch_size=5), ServeMetrics()).models["b"].batcher.max_batch_size == 5

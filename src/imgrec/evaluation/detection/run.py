@@ -50,12 +50,13 @@ class DetectionResult:
 
 def evaluate_detection(
     predictor: Any, dataset: ImageDataset, *, conf: float = 0.001, iou: float = 0.65, max_det: int = 100,
-    batch_size: int = 8, workers: int = 4,
+    batch_size: int | None = None, workers: int = 4,
 ) -> DetectionResult:  # fmt: skip
     """COCO metrics of ``predictor`` (a detection Predictor) on ``dataset`` (boxes in ``targets``).
 
     The defaults are the usual mAP settings (a low ``conf``: precision-recall needs the whole
     ranking). The dataset's classes must be the model's, or a subset of them, by name.
+    ``batch_size`` None: the predictor's own (``Predictor.batch_size``).
     """
     start = time.perf_counter()
     if dataset.task != "detect" or dataset.targets is None:
@@ -67,7 +68,8 @@ def evaluate_detection(
     acc = DetectionAccumulator(list(predictor.classes))
     bad: list[tuple[str, str]] = []
     model_seconds = 0.0
-    for batch in stream_batches(dataset, predictor.preprocessing, range(len(dataset)), batch_size, workers=workers):
+    size = batch_size or int(getattr(predictor, "batch_size", 8))
+    for batch in stream_batches(dataset, predictor.preprocessing, range(len(dataset)), size, workers=workers):
         bad += batch.bad
         if not len(batch.indices):
             continue
