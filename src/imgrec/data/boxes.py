@@ -35,6 +35,9 @@ class BoxTarget:
         truncated: bool ``(K,)`` VOC ``truncated``, when the source had it.
         origins: int64 ``(K,)`` where each box is in its label file, for messages: the line
             (YOLO), the ``<object>`` number (VOC), the ``annotations`` index (COCO).
+        areas: float32 ``(K,)`` the object areas the file states (COCO ``area``: the
+            segmentation's area, which decides small/medium/large in COCO evaluation), or None
+            (then evaluation uses the box areas).
 
     Example:
         >>> t = BoxTarget.from_lists([[0, 0, 10, 5]], [2])
@@ -49,6 +52,7 @@ class BoxTarget:
     image_size: tuple[int, int] | None = None
     truncated: np.ndarray | None = None
     origins: np.ndarray | None = None
+    areas: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         boxes = np.asarray(self.boxes, dtype=np.float32).reshape(-1, 4)
@@ -61,6 +65,8 @@ class BoxTarget:
             object.__setattr__(self, "truncated", _column(self.truncated, np.bool_, k, "truncated"))
         if self.origins is not None:
             object.__setattr__(self, "origins", _column(self.origins, np.int64, k, "origins"))
+        if self.areas is not None:
+            object.__setattr__(self, "areas", _column(self.areas, np.float32, k, "areas"))
 
     @classmethod
     def from_lists(
@@ -73,6 +79,7 @@ class BoxTarget:
         image_size: tuple[int, int] | None = None,
         truncated: Sequence[bool] | None = None,
         origins: Sequence[int] | None = None,
+        areas: Sequence[float] | None = None,
     ) -> BoxTarget:
         """Build from plain lists; missing flags are all False."""
         k = len(labels)
@@ -84,6 +91,7 @@ class BoxTarget:
             image_size=image_size,
             truncated=None if truncated is None else np.asarray(truncated, bool),
             origins=None if origins is None else np.asarray(origins, np.int64),
+            areas=None if areas is None else np.asarray(areas, np.float32),
         )
 
     @classmethod

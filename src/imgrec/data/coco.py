@@ -13,6 +13,7 @@ the boxes are taken as they are. Crowd boxes (``iscrowd``) are kept with ``crowd
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,6 +43,7 @@ class _Image:
     labels: list[int] = field(default_factory=list)
     crowd: list[bool] = field(default_factory=list)
     origins: list[int] = field(default_factory=list)
+    areas: list[float] = field(default_factory=list)
     file: str = ""
 
 
@@ -243,6 +245,14 @@ def _annotation(
     im.labels.append(label)
     im.crowd.append(ann.get("iscrowd") in (1, True))
     im.origins.append(n)
+    im.areas.append(_area(ann.get("area"), box))
+
+
+def _area(value: Any, box: list[float]) -> float:
+    """The annotation's ``area`` (a finite number >= 0), else the box's."""
+    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value) and value >= 0:
+        return float(value)
+    return (box[2] - box[0]) * (box[3] - box[1])
 
 
 def _int_key(value: Any) -> int:
@@ -287,4 +297,5 @@ def _unlisted_images(images: list[_Image], files: list[Path], root: Path, log: I
 
 
 def _target(im: _Image) -> BoxTarget:
-    return BoxTarget.from_lists(im.boxes, im.labels, crowd=im.crowd, image_size=im.size, origins=im.origins)
+    return BoxTarget.from_lists(im.boxes, im.labels, crowd=im.crowd, image_size=im.size, origins=im.origins,
+                                areas=im.areas)  # fmt: skip

@@ -271,7 +271,7 @@ def _coco_annotations(t: BoxTarget, image_id: int, ids: list[int], first: int) -
                 "image_id": image_id,
                 "category_id": int(ids[int(t.labels[k])]),
                 "bbox": [x1, y1, w, h],
-                "area": _f32(w * h),
+                "area": _f32(w * h) if t.areas is None else _f32(t.areas[k]),
                 "iscrowd": int(t.crowd[k]),
                 "segmentation": [],
             }

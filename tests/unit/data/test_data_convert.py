@@ -149,3 +149,21 @@ def test_real_coco128_to_yolo_and_back_to_the_pixel(shared_data, tmp_path: Path)
     worst = max(float(np.abs(b[n][0] - a[n][0][~a[n][2]]).max(initial=0)) for n in a)
     assert worst < 0.01
     assert all(b[n][1].tolist() == a[n][1][~a[n][2]].tolist() for n in a)
+
+
+def test_coco_areas_are_read_and_kept_by_conversion(shared_data, tmp_path: Path) -> None:
+    """COCO's ``area`` (the segmentation's) decides small/medium/large; it is not the box area."""
+    import json
+
+    path = shared_data("coco128", "annotations", "instances_train2017.json")
+    stated = {a["id"]: a["area"] for a in json.loads(path.read_text())["annotations"]}
+    src = load_dataset(shared_data("coco128"))
+    areas = np.concatenate([t.areas for t in src.targets if len(t)])
+    boxes = np.concatenate([t.boxes for t in src.targets if len(t)])
+    assert len(areas) == len(stated) == 939  # crowd regions included
+    assert sorted(np.round(areas, 2).tolist()) == sorted(np.round(np.float32(list(stated.values())), 2).tolist())
+    box_areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    assert (areas < box_areas).mean() > 0.9  # a mask covers less than its box
+    convert_dataset(src, "coco", tmp_path / "coco")
+    back = load_dataset(tmp_path / "coco")
+    np.testing.assert_allclose(np.concatenate([t.areas for t in back.targets if len(t)]), areas, rtol=1e-6)

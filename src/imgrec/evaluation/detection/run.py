@@ -79,7 +79,8 @@ def evaluate_detection(
         model_seconds += time.perf_counter() - t0
         for i, dets in zip(batch.indices, found, strict=True):
             t = dataset.targets[int(i)]
-            acc.add(dataset.sources[int(i)], t.boxes, lut[t.labels], t.crowd, dets, dets.image_size)
+            acc.add(dataset.sources[int(i)], t.boxes, lut[t.labels], t.crowd, dets, dets.image_size,
+                    gt_area=t.areas)  # COCO's stated areas decide small/medium/large, as in pycocotools
     if not len(acc):
         raise DatasetError(f"No image of {dataset.name!r} could be read (first error: {bad[0] if bad else 'none'}).")
     if bad:
