@@ -175,11 +175,42 @@ class TorchDetector(Detector):
         return sum(p.numel() for p in self.module.parameters())
 
 
-def _module(name: str, num_classes: int, size: int) -> Any:
+# torchvision's sampling and candidate counts a run may set (``--model-arg NAME=N``), per family.
+# Their defaults are tuned for 800-px COCO photos with many objects; on small images with a few
+# objects, Faster R-CNN trains about 5x faster with e.g. rpn_post_nms_top_n_train=300 and
+# box_batch_size_per_image=64 (benchmarks/detect_train.py).
+TUNABLE: dict[str, tuple[str, ...]] = {
+    "rcnn": ("rpn_pre_nms_top_n_train", "rpn_post_nms_top_n_train", "rpn_pre_nms_top_n_test",
+             "rpn_post_nms_top_n_test", "rpn_batch_size_per_image", "box_batch_size_per_image"),
+    "retinanet": ("topk_candidates",),
+    "fcos": ("topk_candidates",),
+    "ssd": (),
+}  # fmt: skip
+
+
+def _family(name: str) -> str:
+    return "rcnn" if "rcnn" in name else next((f for f in ("retinanet", "fcos") if name.startswith(f)), "ssd")
+
+
+def _tuning(name: str, model_args: Mapping[str, Any]) -> dict[str, int]:
+    """The tunable counts in ``model_args`` for ``name``, checked to be integers >= 1."""
+    out: dict[str, int] = {}
+    for key in TUNABLE[_family(name)]:
+        if key in model_args:
+            value = model_args[key]
+            whole = isinstance(value, int | str) and not isinstance(value, bool) and str(value).isdigit()
+            if not whole or int(value) < 1:
+                raise ConfigError(f"{name}: {key} must be an integer >= 1; received {value!r}.")
+            out[key] = int(value)
+    return out
+
+
+def _module(name: str, num_classes: int, size: int, tuning: Mapping[str, int] | None = None) -> Any:
     """The torchvision module, untrained, its transform pinned to ``size``, thresholds opened."""
     arch = ARCHS[name]
     builder = getattr(_detection_module(), arch.builder)
-    kwargs: dict[str, Any] = {"weights": None, "weights_backbone": None, "num_classes": num_classes + 1}
+    kwargs: dict[str, Any] = {"weights": None, "weights_backbone": None, "num_classes": num_classes + 1,
+                              **(tuning or {})}  # fmt: skip
     if "rcnn" in name:
         kwargs.update(min_size=size, max_size=size, box_score_thresh=SCORE_FLOOR, box_detections_per_img=300)
     elif name.startswith(("retinanet", "fcos")):
@@ -196,16 +227,16 @@ def _module(name: str, num_classes: int, size: int) -> Any:
 
 def build(name: str, classes: list[str], preprocessing: Preprocessing, **model_args: Any) -> TorchDetector:
     """``ModelSpec.build``: an untrained detector, or with ``pretrained``/``weights`` loaded."""
-    unknown = sorted(set(model_args) - {"pretrained", "weights", "backbone_weights", "dropout"})
+    known = ("pretrained", "weights", "backbone_weights", *TUNABLE[_family(name)])
+    unknown = sorted(set(model_args) - {*known, "dropout"})
     if unknown:
-        raise ConfigError(
-            f"{name} takes the options pretrained, weights, backbone_weights; received unknown {', '.join(unknown)}."
-        )
+        raise ConfigError(f"{name} takes the options {', '.join(known)}; received unknown {', '.join(unknown)}.")
+    tuning = _tuning(name, model_args)
     least = ARCHS[name].min_size
     if preprocessing.size < least:
         raise ConfigError(f"{name} needs inputs of at least {least} pixels; received image_size={preprocessing.size}.")
-    module = _module(name, len(classes), preprocessing.size)
-    model = TorchDetector(name, classes, preprocessing, module, {})
+    module = _module(name, len(classes), preprocessing.size, tuning)
+    model = TorchDetector(name, classes, preprocessing, module, tuning)  # model.json keeps the tuning
     if model_args.get("pretrained"):
         _load_into(model, _pretrained_state(name), f"{name} COCO weights")
     elif model_args.get("weights"):
@@ -295,7 +326,8 @@ def load(run_dir: Path, meta: dict[str, Any]) -> TorchDetector:
     if name not in ARCHS:
         raise ModelFileError(f"{run_dir}: unknown detector architecture {name!r}.")
     prep = Preprocessing.from_dict(meta["preprocessing"])
-    model = TorchDetector(name, classes, prep, _module(name, len(classes), prep.size), meta.get("model_args"))
+    args = dict(meta.get("model_args") or {})
+    model = TorchDetector(name, classes, prep, _module(name, len(classes), prep.size, _tuning(name, args)), args)
     files = dict(meta.get("files") or {})
     try:
         state = load_file(str(Path(run_dir) / str(files.get("weights", WEIGHTS_FILE))))
