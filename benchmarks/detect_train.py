@@ -68,7 +68,14 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--only", default=None, help=argparse.SUPPRESS)  # the child process: one model
     p.add_argument("--json", type=Path, default=None, help="also write the figures here")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--model-arg", action="append", default=[], metavar="KEY=VALUE",
+                   help="a model option, as `imgrec train --model-arg` (e.g. rpn_post_nms_top_n_train=300)")
     return p.parse_args()
+
+
+def model_args(args: argparse.Namespace) -> dict[str, str]:
+    """``--model-arg KEY=VALUE`` pairs as a dict (values stay strings, the model checks them)."""
+    return dict(pair.split("=", 1) for pair in args.model_arg)
 
 
 # ---------------------------------------------------------------- the data set
@@ -193,7 +200,7 @@ def step_seconds(name: str, data: Path, args: argparse.Namespace) -> float:
     from imgrec.models import create_model
 
     ds = load_dataset(data)
-    model = create_model(name, ds.classes, image_size=args.image_size)
+    model = create_model(name, ds.classes, image_size=args.image_size, **model_args(args))
     opt = torch.optim.AdamW(model.module.parameters(), lr=1e-4)
     rng = np.random.default_rng(0)
     batch = rng.integers(0, 255, (args.batch_size, args.image_size, args.image_size, 3), dtype=np.uint8)
@@ -246,7 +253,7 @@ def run_one(name: str, data: Path, args: argparse.Namespace) -> dict[str, Any]:
           flush=True)  # fmt: skip
     cfg = TrainConfig(model=name, epochs=epochs, batch_size=args.batch_size, image_size=args.image_size,
                       lr=args.lr, augment=args.augment, num_threads=args.threads, seed=args.seed,
-                      warmup_epochs=min(1.0, epochs / 10))  # fmt: skip
+                      warmup_epochs=min(1.0, epochs / 10), model_args=model_args(args))  # fmt: skip
     progress = Progress()
     with tempfile.TemporaryDirectory() as tmp:
         started = time.perf_counter()
@@ -289,6 +296,8 @@ def _passed(args: argparse.Namespace) -> list[str]:
         v = getattr(args, k)
         if v is not None:
             out += [f"--{k.replace('_', '-')}", str(v)]
+    for pair in args.model_arg:
+        out += ["--model-arg", pair]
     return out
 
 
