@@ -119,7 +119,7 @@ class DataConfig(_Config):
     max_bad_fraction: float = _why("stop when more than this fraction of files is unreadable", 0.05)
     min_side: int = _why("images with a side under this many pixels are reported as tiny", 16)
     cache: str = _why(
-        "prepared images in memory between epochs: auto (when a split fits in 40% of the free memory), "
+        "prepared images in memory between epochs: auto (a split of at most 2 GiB and 40% of free memory), "
         "ram, or off (decoded again each epoch by worker threads)", "auto",
     )
     workers: int = _why("image decoding threads", 4)

@@ -70,7 +70,7 @@ def _is_optional(hint: Any) -> bool:
 
 
 def _help(f: dataclasses.Field[Any]) -> str:
-    why = str(f.metadata.get("why", ""))
+    why = str(f.metadata.get("why", "")).replace("%", "%%")  # argparse formats help strings
     if f.default is dataclasses.MISSING or f.default is None or isinstance(f.default, bool):
         return why
     return f"{why} (default {f.default})"

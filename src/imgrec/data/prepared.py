@@ -38,6 +38,7 @@ from imgrec.machine import available_memory
 log = logging.getLogger(__name__)
 CACHE_MODES = ("auto", "ram", "off")
 CACHE_SHARE = 0.4  # "auto" caches a split when its prepared images take at most this share of free memory
+CACHE_MAX = 2 * 2**30  # ... and at most this many bytes: a larger split streams unless cache="ram" asks
 SCAN_CHUNK = 256
 Decoded = tuple[np.ndarray, np.ndarray, list[tuple[str, str]]]  # dataset indices, images, (source, error)
 
@@ -49,8 +50,9 @@ class PreparedImages:
         ds: the split (a classification dataset: ``ds.labels`` are class indices).
         prep: the model's preprocessing.
         cache: ``"ram"`` keeps every prepared image in memory after the scan; ``"off"``
-            decodes each batch again every epoch; ``"auto"`` caches when the prepared split
-            takes at most 40% of the memory available now (else it streams).
+            decodes each batch again every epoch; ``"auto"`` caches a small split: one whose
+            prepared images take at most 2 GiB and 40% of the memory available now (else it
+            streams).
         workers: decoding threads (PIL releases the GIL while decoding).
 
     Attributes:
@@ -66,7 +68,8 @@ class PreparedImages:
         self.ds, self.prep, self.workers = ds, prep, max(1, workers)
         size = int(getattr(prep, "size", 0))
         self.nbytes = len(ds) * size * size * 3
-        self.cached = cache == "ram" or (cache == "auto" and self.nbytes <= CACHE_SHARE * available_memory())
+        small = self.nbytes <= min(CACHE_MAX, CACHE_SHARE * available_memory())
+        self.cached = cache == "ram" or (cache == "auto" and small)
         self.kept = np.arange(len(ds), dtype=np.int64)
         self.labels = np.asarray(ds.labels, np.int64)
         self.bad: list[tuple[str, str]] = []

@@ -32,3 +32,16 @@ def test_flags_are_typed_and_reach_the_config():
     assert (dcfg.seed, dcfg.val) == (7, 0.2)
     defaults, _ = build_configs(_train())
     assert defaults == TrainConfig()  # flags not given leave the dataclass defaults
+
+
+def test_every_command_prints_its_help(capsys):
+    """argparse formats help strings with %: a config's why with a bare % broke `train --help`."""
+    import pytest
+
+    parser = build_parser()
+    commands = parser._subparsers._group_actions[0].choices
+    for name, sub in commands.items():
+        with pytest.raises(SystemExit) as done:
+            sub.parse_args(["--help"])
+        assert done.value.code == 0, name
+    assert "40% of free memory" in capsys.readouterr().out
