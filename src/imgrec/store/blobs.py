@@ -16,7 +16,9 @@ Example:
 from __future__ import annotations
 
 import hashlib
+import os
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -57,7 +59,9 @@ class BlobStore:
         """Store ``data`` (atomically; a no-op when the same content is there) and return its sha256."""
         sha = sha256_hex(data)
         path = self.path(sha)
-        if not path.exists():
+        try:
+            os.utime(path)  # there already: fresh again, so garbage collection spares it
+        except FileNotFoundError:
             write_bytes_atomic(path, data, what=f"the blob {sha}")
         return sha
 
@@ -84,6 +88,17 @@ class BlobStore:
             if SHA256.fullmatch(path.name):
                 yield path.name
 
-    def orphans(self, referenced: set[str]) -> list[str]:
-        """Stored blobs that ``referenced`` does not name (left by a crash before a commit)."""
-        return sorted(sha for sha in self.all() if sha not in referenced)
+    def orphans(self, referenced: set[str], min_age_s: float = 0.0) -> list[str]:
+        """Stored blobs that ``referenced`` does not name (left by a crash before a commit),
+        untouched for at least ``min_age_s`` seconds."""
+        now = time.time()
+        found = []
+        for sha in self.all():
+            if sha in referenced:
+                continue
+            try:
+                if now - self.path(sha).stat().st_mtime >= min_age_s:
+                    found.append(sha)
+            except FileNotFoundError:
+                pass
+        return sorted(found)

@@ -144,6 +144,26 @@ class Store:
                 conn = conn.execution_options(isolation_level="AUTOCOMMIT")
                 conn.exec_driver_sql("VACUUM faces, persons")
 
+    def collect_garbage(self, min_age_s: float = 3600.0) -> list[str]:
+        """Delete the blob files no row names (crops of enrollments killed before their commit).
+
+        Args:
+            min_age_s: spare files younger than this: they may belong to an enrollment that is
+                writing its crops now and has not committed yet.
+
+        Returns:
+            The sha256 of each file deleted.
+        """
+        from imgrec.store.schema import Face
+
+        with self.reading() as conn:
+            stmt = sa.select(Face.crop_sha256).where(Face.crop_sha256.is_not(None)).distinct()
+            used = {str(s) for s in conn.execute(stmt).scalars()}
+        gone = self.blobs.orphans(used, min_age_s)
+        for sha in gone:
+            self.blobs.delete(sha)
+        return gone
+
     def close(self) -> None:
         """Close every pooled connection."""
         self.engine.dispose()

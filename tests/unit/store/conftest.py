@@ -12,9 +12,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from tests.unit.store.pg_server import TempPostgres, find_bindir
 
 from imgrec.store import Store, open_store
-from tests.unit.store.pg_server import TempPostgres, find_bindir
 
 _numbers = itertools.count()
 

@@ -18,10 +18,10 @@ def unit_rows(rng: np.random.Generator, n: int, dim: int) -> np.ndarray:
 
 
 def sources(tag: str, n: int, crop: bool = False) -> list[FaceSource]:
-    return [
-        FaceSource(sha256_hex(f"{tag}-{i}".encode()), box=(1, 2, 30 + i, 40), crop=f"crop {tag} {i}".encode() if crop else None)
-        for i in range(n)
-    ]
+    def crop_of(i: int) -> bytes | None:
+        return f"crop {tag} {i}".encode() if crop else None
+
+    return [FaceSource(sha256_hex(f"{tag}-{i}".encode()), box=(1, 2, 30 + i, 40), crop=crop_of(i)) for i in range(n)]
 
 
 def test_create_get_list_delete(store):
@@ -96,7 +96,7 @@ def test_same_face_for_another_person_is_a_conflict_and_leaves_nothing(store):
     src = sources("ada", 2)
     c.enroll("ada", unit_rows(rng, 2, 8), embedder=EMB, sources=src)
     new_crop = FaceSource(src[1].sha256, src[1].box, crop=b"a crop never stored")
-    with pytest.raises(ConflictError, match="already enrolled .* as 'ada'; received it for 'bob'"):
+    with pytest.raises(ConflictError, match=r"already enrolled .* as 'ada'; received it for 'bob'"):
         c.enroll("bob", unit_rows(rng, 2, 8), embedder=EMB, sources=[sources("bob", 1)[0], new_crop])
     assert [p.name for p in c.persons()] == ["ada"] and c.size() == 2
     assert not store.blobs.exists(sha256_hex(b"a crop never stored"))
