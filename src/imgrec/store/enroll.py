@@ -22,7 +22,7 @@ from imgrec.store import vectors
 from imgrec.store.blobs import sha256_hex
 from imgrec.store.engine import Store
 from imgrec.store.records import CollectionInfo, EnrollResult, FaceSource
-from imgrec.store.schema import Collection, Face, Person, utcnow
+from imgrec.store.schema import Collection, Face, Person, faces_table, utcnow
 
 T = TypeVar("T")
 RETRIES = 3
@@ -75,18 +75,16 @@ def _conflict(info: CollectionInfo, person: str, source: FaceSource, owner: str)
 def _insert_faces(conn: sa.Connection, store: Store, info: CollectionInfo, pid: int, rows: list[dict]) -> list[int]:
     if not rows:
         return []
-    stmt = sa.insert(Face)
-    if store.vectors == "pgvector":
-        stmt = stmt.values(embedding=vectors.vector_param("emb"))
-    stmt = stmt.returning(Face.id, sort_by_parameter_order=True)
+    table = vectors.pgvector_faces() if store.vectors == "pgvector" else faces_table()
+    stmt = sa.insert(table).returning(table.c.id, sort_by_parameter_order=True)
     now = utcnow()
     params = [{"collection_id": info.id, "person_id": pid, "created": now, **r} for r in rows]
     return [int(i) for i in conn.execute(stmt, params).scalars()]
 
 
 def _row(store: Store, vector: np.ndarray, source: FaceSource, crop: str | None) -> dict:
-    value = {"emb": vector} if store.vectors == "pgvector" else {"embedding": vectors.to_blob(vector)}
-    return {"source_sha256": source.sha256, "box": source.box_key, "crop_sha256": crop, **value}
+    value = vector if store.vectors == "pgvector" else vectors.to_blob(vector)
+    return {"source_sha256": source.sha256, "box": source.box_key, "crop_sha256": crop, "embedding": value}
 
 
 def bump(conn: sa.Connection, info: CollectionInfo, added: int) -> None:

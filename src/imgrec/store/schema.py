@@ -13,6 +13,7 @@ Example:
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from typing import cast
 
 import sqlalchemy as sa
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -74,3 +75,8 @@ class Face(Base):
     box: Mapped[str] = mapped_column(sa.String(100))  # "x1 y1 x2 y2" in source pixels, "" = whole image
     crop_sha256: Mapped[str | None] = mapped_column(sa.String(64), index=True)
     created: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+
+
+def faces_table() -> sa.Table:
+    """The ``faces`` Table (typed for Core statements)."""
+    return cast(sa.Table, Face.__table__)

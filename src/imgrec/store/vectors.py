@@ -17,6 +17,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
@@ -85,6 +86,16 @@ def vector_type(dim: int | None = None) -> Any:
 def vector_param(name: str, dim: int | None = None) -> sa.ColumnElement[Any]:
     """A bound parameter sent as a pgvector value: ``CAST(:name AS VECTOR)``."""
     return sa.cast(sa.bindparam(name, type_=vector_type()), vector_type(dim))
+
+
+@functools.cache
+def pgvector_faces() -> sa.Table:
+    """``faces`` as inserts see it when ``embedding`` is a pgvector column (the models say blob)."""
+    from imgrec.store.schema import faces_table
+
+    table = faces_table().to_metadata(sa.MetaData())
+    table.c.embedding.type = vector_type()
+    return table
 
 
 def index_name(collection_id: int) -> str:
