@@ -117,7 +117,7 @@ def _matches(info: CollectionInfo, hits: tuple, names: dict[int, str], k: int, p
 def numpy_search(store: Store, info: CollectionInfo, query: np.ndarray, k: int, per_person: bool) -> list[Match]:
     """Exact cosine over the cached matrix."""
     m = cached_matrix(store, info)
-    sims = m.unit @ vectors.normalize(query[None, :])[0]
+    sims = vectors.scores(m.unit, query)
     want = k * CANDIDATES_PER_PERSON if per_person else k
     top = vectors.top_k(sims, want)
     found = _matches(info, (m.face_ids[top], m.person_ids[top], sims[top]), m.names, k, per_person)
@@ -126,25 +126,29 @@ def numpy_search(store: Store, info: CollectionInfo, query: np.ndarray, k: int, 
     return found
 
 
-def _pg_hits(conn: sa.Connection, info: CollectionInfo, query: np.ndarray, limit: int, exact: bool) -> tuple:
+def _pg_hits(conn: sa.Connection, info: CollectionInfo, query: np.ndarray, limit: int | None, exact: bool) -> tuple:
+    """``(face ids, person ids, similarities, {person id: name})`` of the nearest faces."""
     if exact:
         conn.exec_driver_sql("SET LOCAL enable_indexscan = off")
     else:
-        conn.exec_driver_sql(f"SET LOCAL hnsw.ef_search = {max(40, min(limit, EF_SEARCH_MAX))}")
+        conn.exec_driver_sql(f"SET LOCAL hnsw.ef_search = {max(40, min(limit or 0, EF_SEARCH_MAX))}")
     emb = sa.cast(Face.embedding, vectors.vector_type(info.dim))
     dist = emb.op("<=>", return_type=sa.Float)(vectors.vector_param("q", info.dim))
     # The collection id is written into the SQL (an int from the database) so that the planner
     # can match the partial index's predicate even with a prepared statement.
-    stmt = (
+    near = (
         sa.select(Face.id, Face.person_id, dist.label("distance"))
         .where(Face.collection_id == sa.literal_column(str(int(info.id))))
         .order_by(dist)
         .limit(limit)
+        .subquery()
     )
+    stmt = sa.select(near, Person.name).join(Person, Person.id == near.c.person_id).order_by(near.c.distance)
     rows = conn.execute(stmt, {"q": query}).all()
     face_ids = np.asarray([r[0] for r in rows], np.int64)
     person_ids = np.asarray([r[1] for r in rows], np.int64)
-    return face_ids, person_ids, 1.0 - np.asarray([r[2] for r in rows], np.float64)
+    sims = 1.0 - np.asarray([r[2] for r in rows], np.float64)
+    return face_ids, person_ids, sims, {int(r[1]): str(r[3]) for r in rows}
 
 
 def pgvector_search(
@@ -152,14 +156,14 @@ def pgvector_search(
 ) -> list[Match]:
     """Cosine search in SQL (``<=>``), exact or through the HNSW index."""
     with store.reading() as conn:
-        size = conn.execute(sa.select(Collection.size).where(Collection.id == info.id)).scalar() or 0
-        use_exact = exact if exact is not None else size < EXACT_MAX
+        if exact is None:
+            size = conn.execute(sa.select(Collection.size).where(Collection.id == info.id)).scalar() or 0
+            exact = size < EXACT_MAX
         limit = k * CANDIDATES_PER_PERSON if per_person else k
-        hits = _pg_hits(conn, info, query, limit, use_exact)
-        if per_person and len(hits[0]) == limit and use_exact and len(set(hits[1].tolist())) < k:
-            hits = _pg_hits(conn, info, query, int(size), True)  # many faces of few persons: look at all
-        found = _matches(info, hits, _names_of(conn, hits[1]), k, per_person)
-    return found
+        *hits, names = _pg_hits(conn, info, query, limit, exact)
+        if per_person and exact and len(hits[0]) == limit and len(set(hits[1].tolist())) < k:
+            *hits, names = _pg_hits(conn, info, query, None, True)  # many faces of few persons: look at all
+    return _matches(info, tuple(hits), names, k, per_person)
 
 
 def search_faces(

@@ -13,6 +13,8 @@ Example:
     array([[0.6, 0.8]], dtype=float32)
     >>> top_k(np.array([0.1, 0.9, 0.5], dtype=np.float32), 2)
     array([1, 2])
+    >>> scores(normalize(v), np.array([3.0, 4.0], dtype=np.float32)).round(2)
+    array([1.], dtype=float32)
 """
 
 from __future__ import annotations
@@ -65,6 +67,16 @@ def normalize(matrix: np.ndarray) -> np.ndarray:
     """Rows scaled to unit L2 norm (float32)."""
     norms = np.linalg.norm(matrix, axis=1, keepdims=True)
     return (matrix / np.maximum(norms, 1e-12)).astype(np.float32)
+
+
+def scores(unit: np.ndarray, query: np.ndarray) -> np.ndarray:
+    """Cosine similarities of one query against unit-norm rows.
+
+    ``einsum`` rather than ``unit @ query``: the BLAS matrix-vector product wakes its thread
+    pool each call, which cost 12 ms per search on a busy 2-core machine against 0.3 ms here
+    for 10k x 128 (70 vs 103 ms for 1M x 128; benchmarks/face_search.py).
+    """
+    return np.einsum("ij,j->i", unit, normalize(query[None, :])[0])
 
 
 def top_k(scores: np.ndarray, k: int) -> np.ndarray:
