@@ -19,6 +19,7 @@ Usage:
 from __future__ import annotations
 
 import argparse
+import shutil
 import statistics
 import sys
 import tempfile
@@ -133,9 +134,12 @@ def main() -> None:
         for backend in args.backends.split(","):
             where = tempfile.mkdtemp(prefix="imgrec-bench-")
             url = pg_url(args, servers) if backend == "postgresql" else where
-            with open_store(url, blobs=Path(where) / "blobs") as store:
-                for n in args.sizes:
-                    run_one(store, n, args)
+            try:
+                with open_store(url, blobs=Path(where) / "blobs") as store:
+                    for n in args.sizes:
+                        run_one(store, n, args)
+            finally:
+                shutil.rmtree(where, ignore_errors=True)
     finally:
         for server in servers:
             server.stop()
