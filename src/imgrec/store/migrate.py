@@ -4,9 +4,10 @@ The migration scripts ship inside the package (``migrations/``); users need no
 ``alembic.ini``. A database whose revision this code does not know was written by a newer
 imgrec: it is refused (:class:`~imgrec.errors.StoreVersionError`) rather than touched.
 
-Developers add a revision with
-``alembic -x ... revision`` pointed at ``script_location = imgrec/store/migrations``, or by
-writing the next ``versions/rev_NNNN_*.py`` by hand (``down_revision`` = the previous one).
+Developers add a revision by writing the next ``versions/rev_NNNN_*.py`` (``revision`` =
+``"NNNN"``, ``down_revision`` = the previous one; ``script.py.mako`` is the template Alembic's
+``revision`` command fills from an ini whose ``script_location`` is this folder). ``env.py``
+takes its connection from imgrec, so autogenerate is run from Python, not from the CLI.
 
 Example:
     >>> head_revision()
