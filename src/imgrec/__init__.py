@@ -47,6 +47,7 @@ _SUBPACKAGES = frozenset(
         "types",
         "registry",
         "imaging",
+        "store",
         "data",
         "transforms",
         "features",

@@ -6,7 +6,8 @@ builtin exception a Python user would expect, so ``except ValueError`` keeps wor
     ImgrecError (Exception)                       exit 1
     ├── UsageError (ValueError)                   exit 2   bad argument or option value
     │   ├── ConfigError                                    unknown/invalid config key
-    │   └── UnknownNameError (KeyError)                    unknown model/analyzer/preset name
+    │   ├── UnknownNameError (KeyError)                    unknown model/analyzer/preset/collection name
+    │   └── ConflictError                                  clashes with what is stored (embedder, dimension, name)
     ├── MissingInputError (FileNotFoundError)     exit 66  a path that does not exist
     ├── DataError (ValueError)                    exit 65  bad data
     │   ├── InvalidImageError                              corrupt/unsupported/truncated image
@@ -14,6 +15,8 @@ builtin exception a Python user would expect, so ``except ValueError`` keeps wor
     │   ├── DatasetError                                   unusable dataset (one class, too many bad files)
     │   └── ModelFileError                                 unreadable or incompatible model artifact
     ├── OutputError (OSError)                     exit 73  cannot create or write an output
+    │   └── StoreError                                     the database cannot be opened or used
+    │       └── StoreVersionError                          the database is newer than this imgrec
     ├── DependencyError (ImportError)             exit 1   an optional extra is not installed
     └── TrainingInterrupted (KeyboardInterrupt)   exit 130 Ctrl-C, after a clean save
 
@@ -65,6 +68,12 @@ class UnknownNameError(UsageError, KeyError):
         return self.message
 
 
+class ConflictError(UsageError):
+    """The request clashes with what is stored: another embedder or dimension, a taken name."""
+
+    code = "conflict"
+
+
 class MissingInputError(ImgrecError, FileNotFoundError):
     """An input path does not exist."""
 
@@ -108,6 +117,18 @@ class OutputError(ImgrecError, OSError):
 
     code = "output_error"
     exit_code = 73
+
+
+class StoreError(OutputError):
+    """The database (SQLite file or PostgreSQL server) cannot be opened, migrated or written."""
+
+    code = "store_unavailable"
+
+
+class StoreVersionError(StoreError):
+    """The database schema was written by a newer imgrec than this one."""
+
+    code = "store_too_new"
 
 
 class DependencyError(ImgrecError, ImportError):
