@@ -96,7 +96,8 @@ def cmd_detect(args: argparse.Namespace) -> int:
     results = predict_sources(predictor, sources, args, limits, options)
     emit_detections(results, args, console)
     if args.save:
-        save_annotated(results, {s.name: s.item for s in sources if s.item is not None}, args.save, console)
+        items = {s.name: s.item for s in sources if s.item is not None}
+        save_annotated(results, items, args.save, error_console)  # stderr: stdout may be the JSON
     return _exit_code(results, sources)
 
 
@@ -132,7 +133,7 @@ def _emit_blurred(results: list[Any], args: argparse.Namespace) -> None:
         console.out(to_json([r.to_dict() for r in results]), highlight=False)
         return
     room = max(16, (console.width - 30) // 3)
-    rows = [[shorten_path(r.path, room), None, None, f"{r.code}: {r.message}"] if isinstance(r, ItemError) else
+    rows = [[shorten_path(str(r.path), room), None, None, f"{r.code}: {r.message}"] if isinstance(r, ItemError) else
             [shorten_path(r.path, room), len(r.faces), shorten_path(r.out, room), None] for r in results]  # fmt: skip
     cols = ["path", "faces", "written", "error"]
     if all(r[-1] is None for r in rows):

@@ -141,9 +141,26 @@ def build_onnx_face(
                     input_hw=entry.input_hw)  # fmt: skip
     prep = face_preprocessing(entry.layout, entry.size)
     try:
-        return FaceOnnxDetector(name, list(FACE_CLASSES), prep, io, path, {}, threads)
+        model = FaceOnnxDetector(name, list(FACE_CLASSES), prep, io, path, {}, threads)
     except ModelFileError as exc:
         raise ModelFileError(f"{path} is not a {name} file that ONNX Runtime can run: {exc}") from None
+    _check_file(model, entry, path)
+    return model
+
+
+OUTPUTS = {"yunet": 12, "ultraface": 2}
+
+
+def _check_file(model: FaceOnnxDetector, entry: FaceFile, path: Path) -> None:
+    """The file must take the layout's input and give its outputs (another model's file is refused here,
+    not with a runtime error at the first image)."""
+    h, w = entry.input_hw or (entry.size, entry.size)
+    shape = tuple(model.runtime.input.shape)
+    outputs = len(model.runtime.session.get_outputs())
+    if shape[1:] != (3, h, w) or outputs != OUTPUTS[entry.layout]:
+        raise ModelFileError(f"{path} is not a {model.name} file: it takes {list(shape)} and gives {outputs} "
+                             f"outputs; a {entry.layout} file takes [1, 3, {h}, {w}] and gives "
+                             f"{OUTPUTS[entry.layout]}. Pass the right --weights file.")  # fmt: skip
 
 
 def _color(layout: str) -> str:
