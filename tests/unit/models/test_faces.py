@@ -203,3 +203,14 @@ def test_without_weights_the_official_file_is_downloaded_once_and_sha256_checked
         with pytest.raises(DataError, match="sha256"):
             create_model("yunet", ["face"])
     assert len(list((tmp_path / "weights").iterdir())) == 1  # the mismatching download was not kept
+
+
+def test_a_pretrained_face_detector_is_not_trained() -> None:
+    from imgrec.data.boxes import BoxTarget
+    from imgrec.data.dataset import ImageDataset
+    from imgrec.errors import ConfigError
+    from imgrec.training.detect_api import check_detection_pair
+
+    ds = ImageDataset.for_detection(["face"], ["a.jpg"], [BoxTarget.from_lists([[0, 0, 5, 5]], [0])])
+    with pytest.raises(ConfigError, match="cannot train"):
+        check_detection_pair(ds, "yunet")
