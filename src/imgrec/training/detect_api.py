@@ -29,8 +29,8 @@ def check_detection_pair(ds: ImageDataset, model_name: str) -> None:
     spec = get_model_spec(model_name)
     task = spec.task
     if "pretrained-only" in spec.tags:
-        raise ConfigError(f"{model_name} is a pretrained detector imgrec cannot train. Use it as it is: "
-                          f"`imgrec faces detect photos/ --detector {model_name}` (or `imgrec faces evaluate`).")  # fmt: skip
+        raise ConfigError(f"{model_name} is a pretrained detector imgrec cannot train. Use it as it is: `imgrec "
+                          f"faces detect photos/ --detector {model_name}` (or `imgrec faces evaluate`).")  # fmt: skip
     if ds.task != "detect" and task == "detect":
         raise ConfigError(
             f"{model_name} is a detector, but {ds.name} is a {ds.task} dataset (no boxes). Give COCO JSON, "
