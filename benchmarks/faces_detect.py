@@ -143,8 +143,10 @@ def main() -> None:
     print("machine:")
     print_machine()
     import cv2
+    import onnxruntime
 
-    print(f"  opencv: {cv2.__version__}")
+    print(f"  opencv: {cv2.__version__}\n  onnxruntime: {onnxruntime.__version__}")
+    print(f"  load average: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
     if not args.skip_ap:
         accuracy(args.haar_python)
     if not args.skip_speed:

@@ -74,7 +74,9 @@ class ClassicalFaceDetector(Detector):
     """A dlib or OpenCV face detector (family ``"faces"``; no weights of its own to save).
 
     Args:
-        upsample: dlib: times the image is doubled before detection (finds faces under 80 px).
+        upsample: dlib: times the input is doubled before detection (default 1, as dlib's and
+            face_recognition's examples: both detectors miss faces under about 80 px of the
+            input without it; each doubling costs about 4x the time, a lot for the CNN).
         landmarks: dlib: find the 5 landmarks of each face (68-point shape predictor).
     """
 
@@ -122,7 +124,7 @@ class ClassicalFaceDetector(Detector):
 
 
 def _dlib_boxes(model: ClassicalFaceDetector, img: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    dlib, up = _dlib(), int(model.model_args.get("upsample", 1 if model.name == "dlib-hog" else 0))
+    dlib, up = _dlib(), int(model.model_args.get("upsample", 1))
     if model._engine is None and model.name == "dlib-hog":
         model._engine = dlib.get_frontal_face_detector()
     elif model._engine is None:

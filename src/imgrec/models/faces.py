@@ -67,22 +67,22 @@ FACE_FILES: dict[str, FaceFile] = {
     "yunet": FaceFile(
         "https://github.com/opencv/opencv_zoo/raw/main/models/face_detection_yunet/face_detection_yunet_2023mar.onnx",
         "8f2383e4dd3cfbb4553ea8718107fc0423210dc964f9f4280604804ed2552fa4", "yunet", 640,
-        "YuNet 2023mar face detector (OpenCV FaceDetectorYN), 5 landmarks", 75_856,
+        "YuNet 2023mar faces, 5 landmarks", 53_121,
     ),
     "yunet-n": FaceFile(
         "https://github.com/ShiqiYu/libfacedetection.train/raw/master/onnx/yunet_n_640_640.onnx",
         "25a606a145a5b6d7271ae138fbd00eba91dad8b83222ae3f2c7ecd0f4a7b0e31", "yunet", 640,
-        "YuNet n face detector, 5 landmarks", 75_856,
+        "YuNet n faces, 5 landmarks", 73_857,
     ),
     "ultraface": FaceFile(
         "https://github.com/Linzaer/Ultra-Light-Fast-Generic-Face-Detector-1MB/raw/master/models/onnx/version-RFB-320.onnx",
         "34cd7e60aeff28744c657de7a3dc64e872d506741de66987f3426f2b79f88017", "ultraface", 320,
-        "Ultra-Light-Fast face detector RFB-320 (no landmarks)", 301_000, (240, 320),
+        "UltraFace RFB-320 faces", 281_135, (240, 320),
     ),
     "ultraface-slim": FaceFile(
         "https://github.com/Linzaer/Ultra-Light-Fast-Generic-Face-Detector-1MB/raw/master/models/onnx/version-slim-320.onnx",
         "e9adbd0f920ddcce9368434c4d34d72520dc0c19b526fd44b4ef49bde2c3b1a8", "ultraface", 320,
-        "Ultra-Light-Fast face detector slim-320 (no landmarks)", 260_000, (240, 320),
+        "UltraFace slim-320 faces", 264_757, (240, 320),
     ),
 }  # fmt: skip
 
@@ -194,9 +194,9 @@ def _register() -> None:
 
 
 CLASSICAL: dict[str, tuple[str, int]] = {
-    "dlib-hog": ("dlib's HOG + linear SVM face detector, 5 landmarks (pip install 'imgrec[faces]')", 640),
-    "dlib-cnn": ("dlib's CNN (MMOD) face detector, 5 landmarks (pip install 'imgrec[faces]')", 512),
-    "haar": ("OpenCV's Haar cascade frontal face detector (no landmarks, no download)", 640),
+    "dlib-hog": ("dlib HOG faces, 5 landmarks (faces extra)", 640),
+    "dlib-cnn": ("dlib CNN faces, 5 landmarks (faces extra)", 512),
+    "haar": ("OpenCV 4 Haar cascade faces", 640),
 }
 
 _register()
