@@ -115,7 +115,11 @@ def resolve_weights(name: str, weights: str | Path | None) -> Path:
     from imgrec.models.hub import download
 
     entry = FACE_FILES[name]
-    return download(entry.url, sha256=entry.sha256)
+    try:
+        return download(entry.url, sha256=entry.sha256)
+    except MissingInputError as exc:
+        raise MissingInputError(f"{exc} For {name}, give the file itself: --weights FILE "
+                                f"(weights=FILE in Python; the file is {Path(entry.url).name}).") from None
 
 
 def check_face_args(name: str, classes: Sequence[str] | None, size: int | None, fixed: int | None) -> None:

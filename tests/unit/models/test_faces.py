@@ -214,3 +214,13 @@ def test_a_pretrained_face_detector_is_not_trained() -> None:
     ds = ImageDataset.for_detection(["face"], ["a.jpg"], [BoxTarget.from_lists([[0, 0, 5, 5]], [0])])
     with pytest.raises(ConfigError, match="cannot train"):
         check_detection_pair(ds, "yunet")
+
+
+def test_offline_without_weights_says_to_pass_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from imgrec.models import faces
+
+    monkeypatch.setenv("IMGREC_HOME", str(tmp_path))
+    dead = dataclasses.replace(faces.FACE_FILES["yunet"], url="http://127.0.0.1:9/face_detection_yunet_2023mar.onnx")
+    monkeypatch.setitem(faces.FACE_FILES, "yunet", dead)
+    with pytest.raises(MissingInputError, match="--weights FILE"):
+        create_model("yunet", ["face"])
