@@ -64,7 +64,12 @@ _SUBPACKAGES = frozenset(
 )
 
 
+_ALIASES = {"faces": "imgrec.analyzers.faces"}  # imgrec.faces.detect(...), without a package of its own
+
+
 def __getattr__(name: str) -> Any:
+    if name in _ALIASES:
+        return importlib.import_module(_ALIASES[name])
     if name in _SUBPACKAGES:
         return importlib.import_module(f"imgrec.{name}")
     module = _LAZY.get(name)

@@ -55,7 +55,12 @@ def test_model_contract(name: str, tmp_path: Path) -> None:
 DETECT_SIZE = {"ssd300_vgg16": 268}
 
 
-@pytest.mark.parametrize("name", list_models(task="detect"))
+def _trainable_detectors() -> list[str]:
+    """The detectors one can train (the pretrained face detectors have their own contract below)."""
+    return [n for n in list_models(task="detect") if "pretrained-only" not in get_model_spec(n).tags]
+
+
+@pytest.mark.parametrize("name", _trainable_detectors())
 def test_detector_contract(name: str, tmp_path: Path) -> None:
     """Every registered detector: build, one training step, detect, save/load parity, Predictor."""
     torch = pytest.importorskip("torch")
@@ -87,3 +92,44 @@ def test_detector_contract(name: str, tmp_path: Path) -> None:
     (result,) = Predictor.from_run(tmp_path / "run").predict(photo, conf=0.0)
     assert isinstance(result, Detections) and result.image_size == (80, 50)
     assert (result.boxes[:, [0, 2]] <= 80).all() and (result.boxes[:, [1, 3]] <= 50).all()
+
+
+FACE_WEIGHTS = {"yunet": ("yunet", "face_detection_yunet_2023mar.onnx"), "yunet-n": ("yunet", "yunet_n_640_640.onnx"),
+                "ultraface": ("ultraface", "version-RFB-320.onnx"),
+                "ultraface-slim": ("ultraface", "version-slim-320.onnx")}  # fmt: skip
+
+
+def _pretrained_args(name: str) -> dict[str, object]:
+    from tests.conftest import shared_data_path
+
+    if name in FACE_WEIGHTS:
+        return {"weights": shared_data_path("models", *FACE_WEIGHTS[name])}
+    if name.startswith("dlib"):
+        pytest.importorskip("dlib")
+        return {"upsample": 0}  # random pixels: no face to find, so no need to pay 4x for small ones
+    if name == "haar":
+        cv2 = pytest.importorskip("cv2")
+        if not hasattr(cv2, "CascadeClassifier"):
+            pytest.skip(f"OpenCV {cv2.__version__} has no Haar cascades (OpenCV 5 moved them out)")
+    return {}
+
+
+@pytest.mark.parametrize("name", [n for n in list_models(task="detect") if n not in _trainable_detectors()])
+def test_pretrained_detector_contract(name: str, tmp_path: Path) -> None:
+    """Every pretrained-only detector: build with its one class, detect, save/load parity, Predictor."""
+    from imgrec.inference import Predictor
+    from imgrec.tasks import Detections
+
+    model = create_model(name, ["face"], **_pretrained_args(name))
+    assert (model.task, model.classes, model.family) == ("detect", ["face"], "faces")
+    size = model.preprocessing.size
+    batch = np.random.default_rng(0).integers(0, 256, (2, size, size, 3), dtype=np.uint8)
+    found = model.detect(batch)
+    assert len(found) == 2 and all(c.boxes.shape[1] == 4 and len(c.boxes) == len(c.scores) for c in found)
+    save_model(model, tmp_path / "run")
+    loaded, meta = load_model(tmp_path / "run")
+    assert (meta["task"], meta["model"]) == ("detect", name)
+    for a, b in zip(found, loaded.detect(batch), strict=True):
+        np.testing.assert_allclose(a.boxes, b.boxes, atol=1e-4)
+    (result,) = Predictor.from_run(tmp_path / "run").predict(batch[0][:50, :80], conf=0.0)
+    assert isinstance(result, Detections) and result.image_size == (80, 50)

@@ -6,7 +6,8 @@ import argparse
 
 from imgrec.cli.output import console, table
 
-DETECT_LAYOUTS = ("yolox", "yolov5", "yolov8", "fastestdet", "ssd")  # imgrec.models.importer.DETECT_PRESETS
+# the keys of imgrec.models.importer.DETECT_PRESETS
+DETECT_LAYOUTS = ("yolox", "yolov5", "yolov8", "fastestdet", "ssd", "ultraface", "yunet")
 
 
 def register(sub: argparse._SubParsersAction) -> None:

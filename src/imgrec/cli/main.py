@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from imgrec import __version__
-from imgrec.cli import data_cmds, demo, export_cmd, import_cmd, predict_cmd, run_cmds, serve_cmd
+from imgrec.cli import data_cmds, demo, export_cmd, faces_cmd, import_cmd, predict_cmd, run_cmds, serve_cmd
 from imgrec.cli.output import console, error_console
 from imgrec.errors import ImgrecError, TrainingInterrupted
 
@@ -35,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve_cmd.register(sub)
     export_cmd.register(sub)
     import_cmd.register(sub)
+    faces_cmd.register(sub)
     return parser
 
 

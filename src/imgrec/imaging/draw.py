@@ -138,6 +138,22 @@ def _caption(
     draw.text((x + 2 - left, y + 2 - top), text, fill=ink, font=font)
 
 
+def draw_points(image: np.ndarray, points: np.ndarray, *, colors: BoxColors = None, radius: int = 2) -> np.ndarray:
+    """A copy of ``image`` with a filled dot of ``radius`` pixels at every ``(K, 2)`` x, y point.
+
+    Example:
+        >>> out = draw_points(np.zeros((20, 20, 3), np.uint8), np.array([[10, 10]]), colors=(0, 0, 255))
+        >>> out[10, 10].tolist(), out[0, 0].tolist()
+        ([0, 0, 255], [0, 0, 0])
+    """
+    canvas = Image.fromarray(np.ascontiguousarray(image, np.uint8))
+    draw = ImageDraw.Draw(canvas)
+    r = max(1, int(radius))
+    for i, (x, y) in enumerate(np.asarray(points, np.float64).reshape(-1, 2)):
+        draw.ellipse((x - r, y - r, x + r, y + r), fill=_color_of(colors, i))
+    return np.asarray(canvas)
+
+
 def save_png(img: np.ndarray, path: str) -> None:
     """Write an RGB uint8 array as PNG."""
     Image.fromarray(img).save(path, "PNG")

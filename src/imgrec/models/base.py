@@ -13,7 +13,7 @@ import numpy as np
 from imgrec.errors import UsageError
 from imgrec.transforms.preprocess import Preprocessing
 
-Family = Literal["classical", "torch", "onnx", "external", "probe"]
+Family = Literal["classical", "torch", "onnx", "external", "probe", "faces"]
 
 
 class Model(abc.ABC):

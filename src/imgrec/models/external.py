@@ -9,7 +9,10 @@ what the file expects, as recorded at import in ``model.json`` under ``external`
   are (the file's own quantization holds its normalization); an int8 input gets ``x - 128``;
 - ``output``: ``"probabilities"`` or ``"logits"`` (softmax applied here);
 - ``background``: an output column (index 0 in TF's 1001-class files) that is not a class and is
-  dropped before the rows are renormalized.
+  dropped before the rows are renormalized;
+- ``input_hw``: a detector file's fixed input ``(height, width)`` when it is not square
+  (UltraFace: 240 x 320): the square prepared batch is resized to it before the run, and the
+  layout's decoder gives boxes in the square input's pixels (normalized outputs make that exact).
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ class ExternalIO:
     sha256: str = ""
     imported_from: str = ""
     decoder: str | None = None
+    input_hw: tuple[int, int] | None = None
 
     def __post_init__(self) -> None:
         for value, allowed, what in ((self.runtime, RUNTIMES, "runtime"), (self.layout, LAYOUTS, "layout"),
@@ -53,13 +57,24 @@ class ExternalIO:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ExternalIO:
+        given = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
+        if given.get("input_hw") is not None:
+            given["input_hw"] = _pair(given["input_hw"])
         try:
-            return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
+            return cls(**given)
         except TypeError as exc:
             raise ModelFileError(f"Invalid external model record {dict(data)!r}: {exc}") from None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def _pair(value: Any) -> tuple[int, int]:
+    try:
+        h, w = (int(v) for v in value)
+    except (TypeError, ValueError):
+        raise ModelFileError(f"external.input_hw must be [height, width]; received {value!r}.") from None
+    return h, w
 
 
 def model_input(batch: np.ndarray, prep: Preprocessing, io: ExternalIO, dtype: np.dtype) -> np.ndarray:
@@ -123,6 +138,10 @@ class _ExternalFile:
         x = np.asarray(batch)
         if x.dtype != np.uint8 or x.ndim != 4 or x.shape[1:] != (s, s, 3):
             raise UsageError(f"Expected a prepared uint8 batch (N, {s}, {s}, 3); received {x.dtype} {x.shape}.")
+        if self.io.input_hw is not None and tuple(self.io.input_hw) != (s, s):
+            from imgrec.imaging.ops import resize
+
+            x = np.stack([resize(one, self.io.input_hw, self.preprocessing.interpolation) for one in x])
         return model_input(x, self.preprocessing, self.io, self.runtime.input.dtype)
 
     def _proto(self) -> Any:

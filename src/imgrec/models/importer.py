@@ -42,7 +42,12 @@ DETECT_PRESETS: dict[str, dict[str, Any]] = {
     "fastestdet": {"resize_mode": "stretch", "color": "bgr", "mean": (0.0,) * 3, "std": (1.0,) * 3,
                    "interpolation": "box"},
     "ssd": {"resize_mode": "stretch", "color": "rgb", "mean": (127 / 255,) * 3, "std": (128 / 255,) * 3},
+    "ultraface": {"resize_mode": "stretch", "color": "rgb", "mean": (127 / 255,) * 3, "std": (128 / 255,) * 3,
+                  "interpolation": "cv2-linear"},
+    "yunet": {"resize_mode": "letterbox", "pad_anchor": "topleft", "pad_value": 0, "color": "bgr",
+              "mean": (0.0,) * 3, "std": (1 / 255,) * 3, "interpolation": "cv2-linear"},
 }  # fmt: skip
+_PRESET_ONLY = ("pad_anchor", "pad_value")  # preprocessing entries that are no ImportOptions field
 BACKGROUND_NAMES = ("background", "__background__", "???")
 MAX_LABELS_BYTES = 16 * 1024 * 1024
 _INDEXED = re.compile(r"^\s*\d+\s*[:\s]\s*(\S.*)$")
@@ -60,7 +65,8 @@ class ImportOptions:
         std: per-channel std of 0..1 inputs (float inputs only).
         layout: the input tensor layout "nchw" or "nhwc" (default: from the input shape); for
             ``task="detect"``, the output layout instead (:data:`DETECT_PRESETS`: yolox,
-            yolov5, yolov8, fastestdet, ssd), which also sets that family's input conventions.
+            yolov5, yolov8, fastestdet, ssd, ultraface, yunet), which also sets that family's
+            input conventions.
         color: "rgb" (default) or "bgr".
         output: "probabilities" or "logits"; default detected by running the model (classify).
         crop_pct: resize the shorter side to ``size / crop_pct``, then centre-crop (classify).
@@ -91,7 +97,7 @@ class ImportOptions:
                              f"received {self.layout!r}.")  # fmt: skip
         preset = DETECT_PRESETS[self.layout]
         given = {k: v for k, v in preset.items() if getattr(self, k, None) is None}
-        return replace(self, **{k: v for k, v in given.items() if k != "pad_anchor"})
+        return replace(self, **{k: v for k, v in given.items() if k not in _PRESET_ONLY})
 
 
 def import_model(path: str | Path, options: ImportOptions, out: str | Path) -> Path:
@@ -113,11 +119,11 @@ def import_model(path: str | Path, options: ImportOptions, out: str | Path) -> P
     options = options.resolved()
     kind = runtime_for(src)
     runtime = open_runtime(kind, src, threads=1)
-    layout, size = _geometry(runtime.input, options, src)
+    layout, size, input_hw = _geometry(runtime.input, options, src)
     prep = _preprocessing(options, size, runtime.input.dtype, kind)
     labels = read_labels(options.classes)
     io = ExternalIO(runtime=kind, file=f"imported.{kind}", layout=layout, color=options.color or "rgb",
-                    sha256=file_sha256(src), imported_from=str(src.resolve()))  # fmt: skip
+                    sha256=file_sha256(src), imported_from=str(src.resolve()), input_hw=input_hw)  # fmt: skip
     model: ExternalClassifier | ExternalDetector
     if options.task == "detect":
         io, classes = replace(io, decoder=options.layout), _without_background(labels)
@@ -139,8 +145,9 @@ def _check_out(run: Path) -> Path:
     return run
 
 
-def _geometry(info: TensorInfo, options: ImportOptions, src: Path) -> tuple[str, int]:
-    """Layout and square input side, from the file's input shape and the options."""
+def _geometry(info: TensorInfo, options: ImportOptions, src: Path) -> tuple[str, int, tuple[int, int] | None]:
+    """Layout, square input side and (for a detector with a fixed non-square input) the file's
+    own ``(height, width)``, from the file's input shape and the options."""
     shape = info.shape
     if len(shape) != 4:
         raise ModelFileError(f"{src}'s input {info.name!r} has shape {shape}; an image classifier takes 4-d input.")
@@ -153,6 +160,8 @@ def _geometry(info: TensorInfo, options: ImportOptions, src: Path) -> tuple[str,
     if channels not in (3, None):
         raise UsageError(f"{src}'s input {shape} has {channels} channels in layout {layout}; expected 3.")
     fixed = {d for d in (h, w) if d is not None}
+    if len(fixed) == 2 and options.task == "detect":
+        return layout, max(fixed), (int(h), int(w))  # type: ignore[arg-type]
     if len(fixed) == 2:
         raise UsageError(f"{src} takes {h}x{w} inputs; imgrec imports classifiers with square inputs only.")
     size = fixed.pop() if fixed else options.input_size
@@ -160,7 +169,7 @@ def _geometry(info: TensorInfo, options: ImportOptions, src: Path) -> tuple[str,
         raise UsageError(f"{src}'s input size is dynamic ({shape}); pass --input-size, e.g. --input-size 224.")
     if options.input_size is not None and options.input_size != size:
         raise UsageError(f"{src} takes {size}x{size} inputs; --input-size {options.input_size} contradicts it.")
-    return layout, int(size)
+    return layout, int(size), None
 
 
 def _preprocessing(options: ImportOptions, size: int, dtype: np.dtype, kind: str) -> Preprocessing:
@@ -175,7 +184,7 @@ def _preprocessing(options: ImportOptions, size: int, dtype: np.dtype, kind: str
     preset = DETECT_PRESETS.get(str(options.layout), {}) if options.task == "detect" else {}
     record = {"size": size, "crop_pct": options.crop_pct, "interpolation": options.interpolation or "bilinear",
               "mean": list(mean), "std": list(std), "resize_mode": options.resize_mode or "crop",
-              "pad_anchor": preset.get("pad_anchor", "center")}  # fmt: skip
+              "pad_anchor": preset.get("pad_anchor", "center"), "pad_value": preset.get("pad_value", 114)}  # fmt: skip
     try:
         return Preprocessing.from_dict(record)
     except ModelFileError:

@@ -30,6 +30,8 @@ def weights_status(spec: ModelSpec) -> str:
     """
     if "torchvision" in spec.tags:
         return "cached" if _torchvision_cached(spec.name) else "download"
+    if "faces" in spec.tags and "onnx" in spec.tags:
+        return "cached" if _face_file_cached(spec.name) else "download"
     if spec.family != "torch" or spec.timm_name is None:
         return "not needed"
     if "timm" in sys.modules:
@@ -44,6 +46,14 @@ def _torchvision_cached(name: str) -> bool:
     from imgrec.models.hub import cache_dir
 
     return any(glob.glob(str(cache_dir() / f"{glob.escape(name)}*.pth")))
+
+
+def _face_file_cached(name: str) -> bool:
+    """A face detector's official ONNX file as imgrec downloads it (``hub.file_name`` of its URL)."""
+    from imgrec.models.faces import FACE_FILES
+    from imgrec.models.hub import cache_dir, file_name
+
+    return (cache_dir() / file_name(FACE_FILES[name].url)).is_file()
 
 
 def cached_on_disk(timm_name: str) -> bool:

@@ -23,6 +23,7 @@ _PROVIDERS = (
     "imgrec.models.probe",
     "imgrec.models.torch_detect",
     "imgrec.models.yolo",
+    "imgrec.models.faces",
 )
 _loaded = False
 

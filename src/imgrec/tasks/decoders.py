@@ -13,6 +13,11 @@ before score threshold and NMS (the ``detect`` task does those, shared by every 
   image fractions), class scores (softmax); score = obj^0.6 * cls^0.4 as upstream.
 - ``ssd``: two outputs, boxes ``(N, A, 4)`` normalized x1 y1 x2 y2 and scores ``(N, A, C or C+1)``
   (a leading background column is dropped).
+- ``ultraface``: the ``ssd`` layout (``scores`` ``(N, A, 2)``, index 1 = face; ``boxes`` normalized).
+- ``yunet``: twelve outputs ``cls``, ``obj``, ``bbox``, ``kps`` for strides 8/16/32, each ``(N, n*n, D)``
+  over an n x n grid (row-major), D = 1, 1, 4, 10; score = sqrt(cls * obj); for the cell at
+  (row, col) of stride s: ``cx = (col + dx) * s``, ``cy = (row + dy) * s``, ``w = exp(dw) * s``,
+  ``h = exp(dh) * s``, and 5 landmarks ``((col + kx) * s, (row + ky) * s)`` (``BoxCandidates.keypoints``).
 
 Example:
     >>> out = np.zeros((1, 3549, 85), np.float32)
@@ -148,3 +153,49 @@ def ssd(outputs: Sequence[np.ndarray], size: int, num_classes: int) -> list[BoxC
         scores = scores[..., 1:]
     _check(scores, 3, num_classes, 2, "ssd")
     return [_best(b * size, s) for b, s in zip(boxes, scores, strict=True)]
+
+
+DECODERS["ultraface"] = ssd
+
+
+@register_decoder("yunet")
+def yunet(outputs: Sequence[np.ndarray], size: int, num_classes: int) -> list[BoxCandidates]:
+    if num_classes != 1 or len(outputs) != 12:
+        raise ModelFileError(f"The 'yunet' layout expects 12 outputs (cls, obj, bbox, kps per stride) and one "
+                             f"class; the model gives {len(outputs)} outputs, {num_classes} classes.")  # fmt: skip
+    ones = _of_width(outputs, 1, 6)
+    cls, obj = _joined(ones[:3]), _joined(ones[3:])
+    box, kps = _joined(_of_width(outputs, 4, 3)), _joined(_of_width(outputs, 10, 3))
+    grid, stride = _grids(size)
+    if len(grid) != box.shape[1] or cls.shape[1] != box.shape[1]:
+        raise ModelFileError(f"yunet at {size} px has {len(grid)} anchors; the model gives {box.shape[1]}.")
+    return [_yunet_one(c, o, b, k, grid, stride) for c, o, b, k in zip(cls, obj, box, kps, strict=True)]
+
+
+def _of_width(outputs: Sequence[np.ndarray], width: int, count: int) -> list[np.ndarray]:
+    """The 3-d outputs whose last axis is ``width``, in the file's order (cls before obj)."""
+    found = [np.asarray(o, np.float32) for o in outputs if np.ndim(o) == 3 and np.shape(o)[2] == width]
+    if len(found) != count:
+        raise ModelFileError(f"The 'yunet' layout expects {count} outputs (N, A, {width}); the model gives "
+                             f"{len(found)}: {[tuple(np.shape(o)) for o in outputs]}.")  # fmt: skip
+    return found
+
+
+def _joined(parts: list[np.ndarray]) -> np.ndarray:
+    """One kind's outputs from the finest grid (most anchors, stride 8) to the coarsest."""
+    return np.concatenate(sorted(parts, key=lambda o: -o.shape[1]), axis=1)
+
+
+def _yunet_one(
+    cls: np.ndarray, obj: np.ndarray, box: np.ndarray, kps: np.ndarray, grid: np.ndarray, stride: np.ndarray
+) -> BoxCandidates:  # fmt: skip
+    """One image: score, box and landmarks of the anchors whose score reaches MIN_SCORE."""
+    score = np.sqrt(np.clip(cls[:, 0], 0, 1) * np.clip(obj[:, 0], 0, 1))
+    keep = np.flatnonzero(score >= MIN_SCORE)
+    g, st, b = grid[keep], stride[keep], box[keep]
+    centre = (b[:, :2] + g) * st
+    wh = np.exp(np.clip(b[:, 2:4], -20, 20)) * st
+    points = (kps[keep].reshape(-1, 5, 2) + g[:, None]) * st[:, None]
+    boxes = cxcywh_to_xyxy(np.concatenate([centre, wh], axis=1))
+    return BoxCandidates(boxes.astype(np.float32), score[keep].astype(np.float32),
+                         np.zeros(len(keep), np.int64), points.astype(np.float32))  # fmt: skip

@@ -4,6 +4,9 @@ Detector backends (torch, ONNX, TFLite) return :class:`BoxCandidates` per image,
 pixels, after their layout's decoding (:mod:`imgrec.tasks.decoders`). This task does what is
 common to all of them: score threshold, class filter, class-aware NMS, the ``max_det`` best,
 and the mapping back to the original image's pixels through the preprocessing's geometry.
+Detectors that find keypoints with each box (face detectors: 5 landmarks) return them in
+``BoxCandidates.keypoints``; they follow their box through NMS and the geometry and end in
+``Detection.landmarks``.
 
 Example:
     >>> from imgrec.transforms.frame import Geometry
@@ -33,11 +36,13 @@ MAX_DET_LIMIT = 10_000
 @dataclass(frozen=True)
 class BoxCandidates:
     """Decoded boxes of one image before NMS: ``boxes`` (K, 4) x1 y1 x2 y2 in input pixels,
-    ``scores`` (K,), ``labels`` (K,) class indices."""
+    ``scores`` (K,), ``labels`` (K,) class indices, and optionally ``keypoints`` (K, P, 2)
+    x, y in input pixels (P points per box, e.g. a face's 5 landmarks)."""
 
     boxes: np.ndarray
     scores: np.ndarray
     labels: np.ndarray
+    keypoints: np.ndarray | None = None
 
     @classmethod
     def empty(cls) -> BoxCandidates:
@@ -46,15 +51,23 @@ class BoxCandidates:
 
 @dataclass(frozen=True)
 class Detection:
-    """One object: its box in original-image pixels (x1, y1, x2, y2), class and score."""
+    """One object: its box in original-image pixels (x1, y1, x2, y2), class and score, and the
+    keypoints its detector found with it (``landmarks``: ``((x, y), ...)`` in original pixels;
+    face detectors give 5: the eye on the image's left, the other eye, the nose tip, the mouth
+    corner on the image's left, the other mouth corner), or None."""
 
     box: tuple[float, float, float, float]
     label: str
     score: float
     class_id: int = -1
+    landmarks: tuple[tuple[float, float], ...] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"box": [round(v, 2) for v in self.box], "label": self.label, "score": round(self.score, 6)}
+        out: dict[str, Any] = {"box": [round(v, 2) for v in self.box], "label": self.label,
+                               "score": round(self.score, 6)}  # fmt: skip
+        if self.landmarks is not None:
+            out["landmarks"] = [[round(x, 2), round(y, 2)] for x, y in self.landmarks]
+        return out
 
 
 @dataclass(frozen=True)
@@ -149,11 +162,22 @@ def _one(
     boxes, scores, labels = c.boxes[keep], np.asarray(c.scores)[keep], np.asarray(c.labels)[keep]
     order = batched_nms(boxes, scores, labels, options["iou"], options["max_det"])
     mapped = geometry.to_original(boxes[order])
+    points = _landmarks(c.keypoints, keep, order, geometry)
     found = tuple(
-        Detection(tuple(float(v) for v in box), classes[int(lab)], float(s), int(lab))  # type: ignore[arg-type]
-        for box, s, lab in zip(mapped, scores[order], labels[order], strict=True)
+        Detection(tuple(float(v) for v in box), classes[int(lab)], float(s), int(lab), pts)  # type: ignore[arg-type]
+        for box, s, lab, pts in zip(mapped, scores[order], labels[order], points, strict=True)
     )
     return Detections(found, geometry.original, name)
+
+
+def _landmarks(
+    keypoints: np.ndarray | None, keep: np.ndarray, order: np.ndarray, geometry: Geometry
+) -> list[tuple[tuple[float, float], ...] | None]:
+    """The kept candidates' keypoints in original pixels (None per box when the detector gives none)."""
+    if keypoints is None:
+        return [None] * len(order)
+    mapped = geometry.points_to_original(np.asarray(keypoints, np.float32)[keep][order])
+    return [tuple((float(x), float(y)) for x, y in pts) for pts in mapped]
 
 
 DETECT = register_task(DetectTask())

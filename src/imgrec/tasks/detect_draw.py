@@ -1,6 +1,7 @@
 """Drawing :class:`Detections` on their image: boxes in a colour per class, "label score"
-captions, and optionally the ground truth in green underneath (``predict --save``, the
-evaluation report's gallery).
+captions, landmarks (when a detector gives them) as dots in one colour per point, and
+optionally the ground truth in green underneath (``predict --save``, the evaluation report's
+gallery).
 
 Example:
     >>> import numpy as np
@@ -19,10 +20,12 @@ from collections.abc import Sequence
 import numpy as np
 
 from imgrec.errors import UsageError
-from imgrec.imaging.draw import draw_boxes, palette_color
+from imgrec.imaging.draw import draw_boxes, draw_points, palette_color
 from imgrec.tasks.detect import Detections
 
 GT_COLOR = (0, 220, 0)
+# Landmark dots: eye on the image's left, other eye, nose, mouth corners (then the palette).
+POINT_COLORS = ((0, 255, 255), (255, 0, 255), (255, 255, 0), (0, 160, 255), (255, 120, 0))
 GroundTruth = Detections | np.ndarray | tuple[np.ndarray, Sequence[str]] | None
 
 
@@ -47,7 +50,16 @@ def draw_detections(
         img = draw_boxes(img, gt_boxes, gt_names, colors=GT_COLOR, line_width=max(1, lw // 2 or 1))
     captions = [f"{d.label} {d.score:.2f}" for d in dets.detections]
     colors = [palette_color(d.class_id if d.class_id >= 0 else zlib.crc32(d.label.encode())) for d in dets.detections]
-    return draw_boxes(img, dets.boxes, captions, colors=colors, line_width=lw) if len(dets) else img.copy()
+    out = draw_boxes(img, dets.boxes, captions, colors=colors, line_width=lw) if len(dets) else img.copy()
+    return _landmarks(out, dets, lw)
+
+
+def _landmarks(img: np.ndarray, dets: Detections, lw: int) -> np.ndarray:
+    points = [np.asarray(d.landmarks, np.float64) for d in dets.detections if d.landmarks]
+    if not points:
+        return img
+    colors = [POINT_COLORS[i] if i < len(POINT_COLORS) else palette_color(i) for p in points for i in range(len(p))]
+    return draw_points(img, np.concatenate(points), colors=colors, radius=max(2, lw + 1))
 
 
 def _ground_truth(gt: GroundTruth) -> tuple[np.ndarray, list[str] | None]:

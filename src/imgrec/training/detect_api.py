@@ -26,7 +26,11 @@ VAL_OPTIONS: dict[str, Any] = {"conf": 0.001, "iou": 0.65, "max_det": 100}  # th
 
 def check_detection_pair(ds: ImageDataset, model_name: str) -> None:
     """A detector needs boxes, and boxes need a detector; say which is missing."""
-    task = get_model_spec(model_name).task
+    spec = get_model_spec(model_name)
+    task = spec.task
+    if "pretrained-only" in spec.tags:
+        raise ConfigError(f"{model_name} is a pretrained detector imgrec cannot train. Use it as it is: `imgrec "
+                          f"faces detect photos/ --detector {model_name}` (or `imgrec faces evaluate`).")  # fmt: skip
     if ds.task != "detect" and task == "detect":
         raise ConfigError(
             f"{model_name} is a detector, but {ds.name} is a {ds.task} dataset (no boxes). Give COCO JSON, "

@@ -49,6 +49,13 @@ class Geometry:
         w, h = self.original
         return np.clip(out, 0, [w, h, w, h]).astype(np.float32)
 
+    def points_to_original(self, points: np.ndarray) -> np.ndarray:
+        """``(..., 2)`` x, y points in input pixels -> original pixels, clipped to the image
+        (the same mapping as :meth:`to_original`, for landmarks)."""
+        p = np.asarray(points, np.float64)
+        out = (p - np.array(self.offset)) / np.array(self.scale)
+        return np.clip(out, 0, list(self.original)).astype(np.float32)
+
     def to_input(self, boxes: np.ndarray) -> np.ndarray:
         """Original-pixel boxes -> input pixels (not clipped)."""
         b = np.asarray(boxes, np.float64).reshape(-1, 4)
