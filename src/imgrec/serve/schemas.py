@@ -25,6 +25,11 @@ class BoxOut(BaseModel):
     box: list[float] = Field(description="x1, y1, x2, y2 in the original image's pixels")
     label: str = Field(description="class name")
     score: float = Field(description="confidence in [0, 1]")
+    landmarks: list[list[float]] | None = Field(
+        default=None,
+        description="[x, y] points in the original image's pixels when the model gives them (face detectors: "
+        "5 points, eye on the image's left, other eye, nose tip, mouth corners); null otherwise",
+    )
 
 
 class ImageDetections(BaseModel):
