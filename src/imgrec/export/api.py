@@ -147,12 +147,12 @@ def export_run(
 
 
 def _export_detection_run(run: Path, int8: bool, data: str | Path | None, opset: int) -> ExportReport:
-    from imgrec.export.detect_export import MAX_MAP_DROP, export_detector
+    from imgrec.export.detect_export import MAX_MAP_DROP, check_dataset, export_detector
 
     if int8:
         raise UsageError(f"{run} holds a detector; int8 export is implemented for classifiers so far. Drop --int8.")
     model, meta = load_model(run)
-    done = export_detector(run, model, data, MAX_MAP_DROP, opset)
+    done = export_detector(run, model, check_dataset(run, data), MAX_MAP_DROP, opset)
     return ExportReport(run, _source_bytes(run, meta), [done])
 
 
