@@ -1,4 +1,4 @@
-"""``imgrec train --model yolo-n``, ``imgrec export``: model.onnx passes the mAP gate and predicts like torch."""
+"""``imgrec train --model yolo-n``, ``imgrec export --int8``: both files pass their mAP gates, predict like torch."""
 
 from __future__ import annotations
 
@@ -26,23 +26,26 @@ def exported(tmp_path_factory):
     return data, run
 
 
-def test_export_passes_the_map_gate_and_is_recorded(cli, exported):
+def test_export_writes_both_files_through_their_gates_and_records_them(cli, exported):
     _, run = exported
-    code, out, err = cli("export", run, "--json")
+    code, out, err = cli("export", run, "--int8", "--json")
     assert code == 0, out + err
-    (figures,) = json.loads(out)["files"].values()
-    assert abs(figures["map_drop_points"]) <= 0.5 and figures["reference"] == "torch"
-    recorded = json.loads((run / "model.json").read_text())["exports"]["onnx"]
-    assert recorded["map_drop_points"] == figures["map_drop_points"]
+    files = json.loads(out)["files"]
+    assert set(files) == {"onnx", "onnx-int8"}
+    assert abs(files["onnx"]["map_drop_points"]) <= 0.5 and files["onnx"]["reference"] == "torch"
+    assert files["onnx-int8"]["map_drop_points"] <= 2.0 and files["onnx-int8"]["reference"] == "model.onnx"
+    recorded = json.loads((run / "model.json").read_text())["exports"]
+    assert {k: recorded[k]["map_drop_points"] for k in files} == {k: f["map_drop_points"] for k, f in files.items()}
+    assert (run / "model.int8.onnx").stat().st_size < (run / "model.onnx").stat().st_size
 
 
-def test_onnx_predicts_what_torch_predicts(cli, exported):
+def test_onnx_predicts_what_torch_predicts_and_int8_predicts_too(cli, exported):
     data, run = exported
-    if not (run / "model.onnx").is_file():
+    if not (run / "model.int8.onnx").is_file():
         pytest.skip("needs the export of the previous test")
     images = sorted((data / "images").glob("*.jpg"))[:3]
     rows = {}
-    for backend in ("torch", "onnx"):  # the 5 best per image: scores there are far apart
+    for backend in ("torch", "onnx", "onnx-int8"):  # the 5 best per image: scores there are far apart
         code, out, err = cli("predict", run, *images, "--format", "json", "--conf", "0.001", "--max-det", "5",
                              "--backend", backend)  # fmt: skip
         assert code == 0, out + err
@@ -53,3 +56,13 @@ def test_onnx_predicts_what_torch_predicts(cli, exported):
         for a, b in zip(ref["detections"], got["detections"], strict=True):
             assert abs(a["score"] - b["score"]) < 1e-4
             assert all(abs(x - y) < 0.05 for x, y in zip(a["box"], b["box"], strict=True))
+    assert all(r["image_size"] == [120, 90] for r in rows["onnx-int8"])
+
+
+def test_a_torchvision_run_is_refused_int8_before_anything_is_written(cli, tmp_path):
+    from imgrec.models import create_model, save_model
+
+    run = save_model(create_model("ssdlite320_mobilenet_v3_large", ["a"], image_size=64), tmp_path / "run")
+    code, _, err = cli("export", run, "--int8")
+    assert code == 2 and "torchvision detector" in err and "without --int8" in err
+    assert not (run / "model.onnx").exists()
