@@ -1,11 +1,16 @@
-"""Every registered model honours the Classifier contract: build, predict_proba, save/load."""
+"""Every registered model honours its contract: build, predict (one training step for detectors),
+save/load parity, Predictor; export parity (ONNX gives the same results, or the export is refused
+with the reason); the serve route's JSON validates against the serve schemas."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
+from tests.parity_helpers import random_batch, settle_batchnorm, unmatched
 
 from imgrec.models import create_model, get_model_spec, list_models, load_model, save_model
 
@@ -52,7 +57,8 @@ def test_model_contract(name: str, tmp_path: Path) -> None:
     np.testing.assert_allclose(loaded.predict_proba(batch), proba, rtol=1e-5, atol=1e-6)
 
 
-DETECT_SIZE = {"ssd300_vgg16": 268}
+DETECT_SIZE = {"ssd300_vgg16": 268}  # its smallest input; the others take 64
+DEFAULT_DETECT = 64
 
 
 def _trainable_detectors() -> list[str]:
@@ -67,7 +73,7 @@ def test_detector_contract(name: str, tmp_path: Path) -> None:
     from imgrec.inference import Predictor
     from imgrec.tasks import Detections
 
-    size = DETECT_SIZE.get(name, 96)
+    size = DETECT_SIZE.get(name, DEFAULT_DETECT)
     model = create_model(name, CLASSES, image_size=size)
     assert (model.task, model.preprocessing.resize_mode) == ("detect", "letterbox")
     rng = np.random.default_rng(0)
@@ -133,3 +139,208 @@ def test_pretrained_detector_contract(name: str, tmp_path: Path) -> None:
         np.testing.assert_allclose(a.boxes, b.boxes, atol=1e-4)
     (result,) = Predictor.from_run(tmp_path / "run").predict(batch[0][:50, :80], conf=0.0)
     assert isinstance(result, Detections) and result.image_size == (80, 50)
+
+
+# ---------------------------------------------------------------- export parity and the serve schema
+#
+# One module-scoped fixture per task builds each registered model once (parametrized fixtures
+# group the tests by model, so one model and its ONNX file are in memory at a time), exports it
+# with the lower-level pieces (graph, metadata, the backend's loader; no run or mAP gate) when
+# export is supported, and keeps the reason when it is not.
+
+CANDIDATE_SLACK = 0.02  # torchvision's own top-k cut may split score ties differently (SSD300: 5 of 300)
+
+
+@dataclass
+class Exported:
+    """A registered model, its ONNX twin (None when export is not supported) and why not."""
+
+    name: str
+    model: Any
+    onnx: Any
+    refusal: Exception | None
+
+
+def _exported_classifier(name: str, folder: Path) -> Exported:
+    from imgrec.errors import UsageError
+    from imgrec.export import onnx_export
+    from imgrec.export.probe_onnx import export_probe
+    from imgrec.models.onnx_backend import load_onnx_file
+
+    spec, size = get_model_spec(name), _size(name)
+    if spec.family == "torch":
+        pytest.importorskip("timm")
+    model = create_model(name, CLASSES, image_size=size, **_model_args(spec.family, size, folder))
+    if spec.family in ("classical", "probe"):
+        x = np.random.default_rng(0).integers(0, 256, (12, size, size, 3), dtype=np.uint8)
+        model.fit(x, np.arange(12) % 3)  # type: ignore[attr-defined]
+    try:
+        used = export_probe(model, folder / "raw.onnx") if spec.family == "probe" else _torch_graph(model, folder)
+    except UsageError as exc:
+        return Exported(name, model, None, exc)
+    onnx_export.write_with_metadata(folder / "raw.onnx", folder / "model.onnx",
+                                    onnx_export.metadata(model, {"exporter": used}))  # fmt: skip
+    return Exported(name, model, load_onnx_file(folder / "model.onnx"), None)
+
+
+def _torch_graph(model: Any, folder: Path) -> str:
+    """export_torch for torch models; classical ones are refused as ``imgrec export`` refuses their runs."""
+    from imgrec.export import onnx_export
+    from imgrec.export.classical import refuse_unexportable
+
+    if model.family != "torch":
+        refuse_unexportable(folder, {"family": model.family, "model": model.name})
+    return onnx_export.export_torch(model, folder / "raw.onnx")
+
+
+def _exported_detector(name: str, folder: Path) -> Exported:
+    torch = pytest.importorskip("torch")
+    from imgrec.export import onnx_export
+    from imgrec.export.detect_export import graph_description, trace_to_onnx
+    from imgrec.models.onnx_detect import load_onnx_detector_file
+
+    torch.manual_seed(0)
+    size = DETECT_SIZE.get(name, DEFAULT_DETECT)
+    model = create_model(name, CLASSES, image_size=size)
+    _spread_scores(model, random_batch(4, size, seed=5))
+    used = trace_to_onnx(model, folder / "raw.onnx", 17)
+    meta = onnx_export.metadata(model, {"exporter": used, "task": "detect", **graph_description(model)})
+    onnx_export.write_with_metadata(folder / "raw.onnx", folder / "model.onnx", meta)
+    return Exported(name, model, load_onnx_detector_file(folder / "model.onnx"), None)
+
+
+def _spread_scores(model: Any, batch: np.ndarray) -> None:
+    """Real BatchNorm statistics (see settle_batchnorm): untrained scores no longer tie."""
+    if hasattr(model, "dense_outputs"):
+        settle_batchnorm(model.module, model.normalize(batch))
+    else:  # torchvision: the backbone alone (the whole module wants targets in train mode)
+        settle_batchnorm(model.module.backbone, model.module.transform(model.tensors(batch))[0].tensors)
+
+
+@pytest.fixture(scope="module", params=list_models(task="classify"))
+def classifier_export(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Exported:
+    return _exported_classifier(request.param, tmp_path_factory.mktemp(request.param))
+
+
+@pytest.fixture(scope="module", params=_trainable_detectors())
+def detector_export(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Exported:
+    pytest.importorskip("onnxruntime")
+    return _exported_detector(request.param, tmp_path_factory.mktemp(request.param))
+
+
+def _photos(n: int = 2) -> list[np.ndarray]:
+    """Odd-sized "photos" (not the input size): preprocessing and the mapping back run too."""
+    return [np.random.default_rng(20 + i).integers(0, 256, (50 + 7 * i, 80, 3), dtype=np.uint8) for i in range(n)]
+
+
+def test_classifier_export_parity(classifier_export: Exported) -> None:
+    """Exportable classifiers give the torch model's probabilities and labels through ONNX; the
+    others are refused with the reason (code not_exportable)."""
+    from imgrec.inference import Predictor
+
+    e = classifier_export
+    if e.onnx is None:
+        assert e.model.family in ("classical", "probe") and getattr(e.refusal, "code", "") == "not_exportable"
+        return
+    size = e.model.preprocessing.size
+    batch = random_batch(2, size)
+    np.testing.assert_allclose(e.onnx.predict_proba(batch), e.model.predict_proba(batch), atol=1e-5)
+    ref = Predictor(e.model, {"task": "classify"}).predict(_photos(), top_k=3)
+    got = Predictor(e.onnx, {"task": "classify"}).predict(_photos(), top_k=3)
+    for a, b in zip(ref, got, strict=True):
+        np.testing.assert_allclose([c.score for c in a.top_k], [c.score for c in b.top_k], atol=1e-5)
+        gap = a.top_k[0].score - a.top_k[1].score
+        assert gap < 1e-4 or a.label == b.label
+
+
+def test_detector_export_parity(detector_export: Exported) -> None:
+    """The ONNX detector finds the torch detector's candidates and, through the Predictor, its detections."""
+    from imgrec.inference import Predictor
+
+    e = detector_export
+    batch = random_batch(2, e.model.preprocessing.size)
+    for a, b in zip(e.model.detect(batch), e.onnx.detect(batch), strict=True):
+        assert len(a.boxes) > 0 and unmatched(a, b) <= CANDIDATE_SLACK * len(a.boxes)
+    ref = Predictor(e.model, {"task": "detect"}).predict(_photos(), conf=0.0)
+    got = Predictor(e.onnx, {"task": "detect"}).predict(_photos(), conf=0.0)
+    for a, b in zip(ref, got, strict=True):
+        assert len(a) > 0 and a.image_size == b.image_size and unmatched(a, b) == 0
+
+
+def _served_json(predictors: dict[str, Any], query: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    """Each predictor's predict route answer for two images and one bad upload, checked against
+    the serve schemas (PredictResponse, and the exact fields of each entry)."""
+    from fastapi.testclient import TestClient
+
+    from imgrec.serve import ServeConfig, create_app
+    from imgrec.serve.schemas import PredictResponse
+
+    files = [("files", (f"p{i}.png", _png(p), "image/png")) for i, p in enumerate(_photos())]
+    files.append(("files", ("notes.txt", b"not an image", "text/plain")))
+    answers = {}
+    with TestClient(create_app(predictors, ServeConfig(model_threads=1))) as client:
+        for name in predictors:
+            r = client.post(f"/v1/models/{name}/predict", files=files, params=query)
+            assert r.status_code == 200, r.text
+            body = r.json()
+            PredictResponse.model_validate(body)
+            assert set(body) == set(PredictResponse.model_fields) and body["model"] == name
+            answers[name] = body["predictions"]
+    return answers
+
+
+def _png(image: np.ndarray) -> bytes:
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(image).save(buf, "PNG")
+    return buf.getvalue()
+
+
+def _check_entries(entries: list[dict[str, Any]], schema: Any, nested: tuple[str, Any]) -> None:
+    """Two image entries of ``schema`` (exact fields, nested items of ``nested``), then the failure."""
+    from imgrec.serve.schemas import ImageFailure, ItemErrorOut
+
+    *images, failure = entries
+    key, item_schema = nested
+    for entry in images:
+        assert set(entry) == set(schema.model_fields), entry
+        schema.model_validate(entry)
+        assert all(set(item) == set(item_schema.model_fields) for item in entry[key])
+    assert set(failure) == set(ImageFailure.model_fields) and set(failure["error"]) == set(ItemErrorOut.model_fields)
+    assert failure["filename"] == "notes.txt" and failure["error"]["code"] == "unsupported_media_type"
+
+
+def test_classifier_serve_schema(classifier_export: Exported) -> None:
+    """The predict route's JSON for the model (and its ONNX twin) validates against the serve schemas."""
+    from imgrec.inference import Predictor
+    from imgrec.serve.schemas import ClassScoreOut, ImagePrediction
+
+    e = classifier_export
+    predictors = {"own": Predictor(e.model, {"task": "classify", "model": e.name})}
+    if e.onnx is not None:
+        predictors["onnx"] = Predictor(e.onnx, {"task": "classify", "model": e.name, "family": "onnx"})
+    for entries in _served_json(predictors, {"top_k": 2}).values():
+        _check_entries(entries, ImagePrediction, ("top_k", ClassScoreOut))
+        assert all(len(entry["top_k"]) == 2 for entry in entries[:2])
+
+
+def test_detector_serve_schema(detector_export: Exported) -> None:
+    """The predict route's JSON for the detector and its ONNX twin validates against the serve schemas."""
+    from imgrec.inference import Predictor
+    from imgrec.serve.schemas import BoxOut, ImageDetections
+
+    e = detector_export
+    meta = {"task": "detect", "model": e.name}
+    predictors = {"own": Predictor(e.model, meta), "onnx": Predictor(e.onnx, {**meta, "family": "onnx"})}
+    answers = _served_json(predictors, {"conf": 0.0, "max_det": 20})
+    for entries in answers.values():
+        _check_entries(entries, ImageDetections, ("detections", BoxOut))
+        for entry, photo in zip(entries[:2], _photos(), strict=True):
+            w, h = entry["image_size"]
+            assert (w, h) == (photo.shape[1], photo.shape[0]) and 0 < len(entry["detections"]) <= 20
+            assert all(0 <= d["box"][0] <= d["box"][2] <= w and 0 <= d["box"][1] <= d["box"][3] <= h
+                       for d in entry["detections"])  # fmt: skip
+    assert [len(e["detections"]) for e in answers["own"][:2]] == [len(e["detections"]) for e in answers["onnx"][:2]]

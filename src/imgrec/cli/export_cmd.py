@@ -9,15 +9,17 @@ from imgrec.cli.output import console, table, to_json
 from imgrec.errors import UsageError
 
 BACKENDS = ("torch", "classical", "onnx", "onnx-int8")
+MAX_INT8_MAP_DROP = 2.0  # the default of imgrec.export.api.MAX_INT8_MAP_DROP (not imported: the CLI starts light)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "export",
         help="export a trained run to ONNX (fp32, optionally static int8), checked against the source",
-        description="Writes RUN/model.onnx (input: prepared uint8 NHWC images; output: probabilities) and, "
-        "with --int8, RUN/model.int8.onnx. Each file is compared with its source on real images and "
-        "kept only when it passes; the figures go to model.json under 'exports'.",
+        description="Writes RUN/model.onnx (input: prepared uint8 NHWC images; output: probabilities, or boxes "
+        "and scores for detectors) and, with --int8, RUN/model.int8.onnx. Each file is compared with its source "
+        "on real images (classifiers: top-1 agreement, accuracy drop; detectors: COCO mAP) and kept only when it "
+        "passes; the figures go to model.json under 'exports'.",
     )
     p.add_argument("run", help="run directory (runs/<model>-<n>)")
     p.add_argument("--format", choices=("onnx",), default="onnx", help="export format")
@@ -28,6 +30,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--calibration-size", type=int, default=256, help="calibration images at most (default 256)")
     p.add_argument("--min-agreement", type=float, default=0.99, help="fp32 gate: least top-1 agreement (0.99)")
     p.add_argument("--max-drop", type=float, default=1.0, help="int8 gate: most accuracy lost, in points (1.0)")
+    p.add_argument("--max-map-drop", type=float, default=MAX_INT8_MAP_DROP,
+                   help=f"detectors' int8 gate: most mAP@[.5:.95] lost vs model.onnx, points ({MAX_INT8_MAP_DROP:g})")
     p.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17)")
     p.add_argument("--exporter", choices=("auto", "torchscript", "dynamo"), default="auto")
     p.add_argument("--check", action="store_true", help="check the run's existing ONNX files; export nothing")
@@ -73,6 +77,7 @@ def cmd_export(args: argparse.Namespace) -> int:
             max_drop=args.max_drop,
             opset=args.opset,
             exporter=args.exporter,
+            max_map_drop=args.max_map_drop,
         )
     if args.json:
         console.print_json(to_json(report.to_dict()))

@@ -40,6 +40,7 @@ INT8_FAILED = (
     "model.int8.onnx was not written (model.onnx was). Calibrate on more representative images "
     "(--calibration FOLDER, more of them with --calibration-size), or raise --max-drop."
 )
+MAX_INT8_MAP_DROP = 2.0  # detectors' int8 gate, mAP@[.5:.95] points lost vs model.onnx (why: export/detect_int8.py)
 SLOWER_MARGIN = 1.05  # int8 slower than fp32 by more than this factor gets a note (the timing is short)
 STALE = "The file was changed or does not belong to this run's weights; export again: imgrec export {run}"
 
@@ -103,6 +104,7 @@ def export_run(
     max_drop: float = 1.0,
     opset: int = onnx_export.DEFAULT_OPSET,
     exporter: str = "auto",
+    max_map_drop: float = MAX_INT8_MAP_DROP,
 ) -> ExportReport:
     """Export a torch run to ``model.onnx`` (and ``model.int8.onnx`` with ``int8``), checked.
 
@@ -117,10 +119,13 @@ def export_run(
         min_agreement: fp32 gate: the least top-1 agreement with the torch model (0.99 = 99%).
         max_drop: int8 gate: the most top-1 accuracy lost against fp32, in percentage points.
         opset: ONNX opset (the dynamo exporter uses at least 18).
-        exporter: "auto", "torchscript" or "dynamo".
+        exporter: "auto", "torchscript" or "dynamo" (classifiers; detectors are traced by TorchScript).
+        max_map_drop: int8 gate of detectors: the most mAP@[.5:.95] lost against model.onnx, in
+            points (default 2.0; why: :mod:`imgrec.export.detect_int8`).
 
     Raises:
-        UsageError: bad options, or a model that cannot be exported (classical features).
+        UsageError: bad options, or a model that cannot be exported (classical features), or
+            ``int8`` for a detector without a meaningful int8 form (torchvision's).
         ModelFileError: an export failed its gate (the message has the figures).
 
     Example:
@@ -129,9 +134,10 @@ def export_run(
     """
     run = Path(run_dir)
     _check_options(format, samples, calibration_size, min_agreement, max_drop)
+    _check_points("max_map_drop", max_map_drop)
     refuse_unexportable(run, read_meta(run))
     if read_meta(run).get("task") == "detect":
-        return _export_detection_run(run, int8, data, opset)
+        return _export_detection_run(run, int8, data, calibration, calibration_size, max_map_drop, opset)
     model, meta = _classifier(run)
     if model.family == "probe" and int8:
         raise UsageError(f"{run} is a linear probe: its backbone keeps its own precision; export without --int8.")
@@ -146,14 +152,24 @@ def export_run(
     return ExportReport(run, _source_bytes(run, meta), files)
 
 
-def _export_detection_run(run: Path, int8: bool, data: str | Path | None, opset: int) -> ExportReport:
-    from imgrec.export.detect_export import MAX_MAP_DROP, export_detector
+def _export_detection_run(
+    run: Path, int8: bool, data: str | Path | None, calibration: str | Path | None, calibration_size: int,
+    max_map_drop: float, opset: int,
+) -> ExportReport:  # fmt: skip
+    """model.onnx (mAP within 0.5 points of torch) and, with ``int8``, model.int8.onnx (mAP drop
+    against model.onnx at most ``max_map_drop``); every input is read before anything is written."""
+    from imgrec.export.detect_export import MAX_MAP_DROP, check_dataset, export_detector
+    from imgrec.export.detect_int8 import calibration_images, export_detector_int8, refuse_int8
 
-    if int8:
-        raise UsageError(f"{run} holds a detector; int8 export is implemented for classifiers so far. Drop --int8.")
     model, meta = load_model(run)
-    done = export_detector(run, model, data, MAX_MAP_DROP, opset)
-    return ExportReport(run, _source_bytes(run, meta), [done])
+    if int8:
+        refuse_int8(run, model)
+    check = check_dataset(run, data)
+    calib = calibration_images(run, model, calibration, calibration_size) if int8 else None
+    files = [export_detector(run, model, check, MAX_MAP_DROP, opset)]
+    if calib is not None:
+        files.append(export_detector_int8(run, model, files[0].path, check, calib, max_map_drop))
+    return ExportReport(run, _source_bytes(run, meta), files)
 
 
 def _classifier(run: Path) -> tuple[Classifier, dict[str, Any]]:
@@ -169,8 +185,12 @@ def _check_options(fmt: str, samples: int, calibration_size: int, min_agreement:
     if samples < 1 or calibration_size < 1:
         raise UsageError(f"samples and calibration_size must be >= 1; received {samples}, {calibration_size}.")
     parity.check_fraction("min_agreement", min_agreement)
-    if not 0.0 <= max_drop <= 100.0:
-        raise UsageError(f"max_drop is in accuracy points, 0 to 100; received {max_drop}.")
+    _check_points("max_drop", max_drop)
+
+
+def _check_points(name: str, value: float) -> None:
+    if not 0.0 <= value <= 100.0:
+        raise UsageError(f"{name} is in percentage points, 0 to 100; received {value}.")
 
 
 def _export_fp32(

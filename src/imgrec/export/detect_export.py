@@ -1,10 +1,18 @@
 """Detector -> ``model.onnx``, gated on COCO mAP.
 
-The torch detector is wrapped so the graph takes what every imgrec backend takes (one
-prepared uint8 image ``[1, S, S, 3]``) and gives ``boxes``, ``scores``, ``labels`` in input
-pixels; torchvision's own transform (normalization, no resize at the pinned size) and
-postprocessing stay inside. TorchScript tracing exports torchvision's detectors at a fixed
-batch of one. The candidate is then evaluated next to the torch model on the run's
+The torch detector is wrapped so the graph takes what every imgrec backend takes, prepared
+uint8 images:
+
+- torchvision's detectors: one image ``[1, S, S, 3]`` in; ``boxes``, ``scores``, ``labels`` in
+  input pixels out, torchvision's own transform (normalization, no resize at the pinned size)
+  and postprocessing inside. TorchScript tracing exports them at a fixed batch of one.
+- dense detectors (imgrec's ``yolo-n``/``yolo-s``, see :func:`is_dense`): a batch
+  ``[N, S, S, 3]`` in; the normalization and the network inside, the dense per-cell ``boxes``
+  ``[N, A, 4]`` and ``scores`` ``[N, A, C]`` out. The metadata entry ``imgrec.layout`` names
+  the :mod:`imgrec.tasks.decoders` layout that turns them into candidates: the same numpy
+  code decodes the torch model's outputs, so both backends share one postprocessing.
+
+The candidate is then evaluated next to the torch model on the run's
 validation split (or ``--data``) with the same COCO evaluation as ``imgrec evaluate``; a file
 whose mAP@[.5:.95] is more than ``max_drop`` points apart is not written.
 """
@@ -25,7 +33,7 @@ from imgrec.evaluation import evaluate_detection
 from imgrec.export import onnx_export
 from imgrec.inference import Predictor
 from imgrec.models.onnx_backend import INPUT_NAME, ONNX_FILE
-from imgrec.models.onnx_detect import OUTPUTS, load_onnx_detector_file
+from imgrec.models.onnx_detect import DENSE_OUTPUTS, OUTPUTS, load_onnx_detector_file
 
 CHECK_SPLITS = ("val", "test")
 CHECK_OPTIONS: dict[str, Any] = {"conf": 0.001, "iou": 0.65, "max_det": 100}
@@ -74,6 +82,48 @@ def trace_to_onnx(model: Any, path: Path, opset: int) -> str:
     """Write the raw graph (no metadata yet); returns the exporter's name."""
     import torch
 
+    dense = is_dense(model)
+    wrapped = _wrapper(model)
+    outputs = list(DENSE_OUTPUTS if dense else OUTPUTS)
+    size = model.preprocessing.size
+    example = torch.zeros((1, size, size, 3), dtype=torch.uint8)
+    axes = {name: {0: "batch"} for name in [INPUT_NAME, *outputs]} if dense else None
+    model.module.to("cpu")
+    try:
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), torch.no_grad():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(wrapped, (example,), str(path), opset_version=max(opset, 11), dynamo=False,
+                              input_names=[INPUT_NAME], output_names=outputs, dynamic_axes=axes)  # fmt: skip
+    except Exception as exc:
+        raise ModelFileError(f"ONNX export of {model.name} failed: {type(exc).__name__}: {str(exc)[:400]}") from None
+    finally:
+        model.module.to(model.device)
+    return "torchscript"
+
+
+def is_dense(model: Any) -> bool:
+    """Whether the detector exports its dense outputs (boxes + scores per anchor, decoded outside
+    the graph by its ``layout``) rather than torchvision's postprocessed boxes/scores/labels."""
+    return callable(getattr(model, "dense_outputs", None)) and getattr(model, "layout", None) is not None
+
+
+def graph_description(model: Any) -> dict[str, str]:
+    """The metadata entries that say what the graph's outputs are (``layout`` for dense ones)."""
+    side = model.preprocessing.size
+    if is_dense(model):
+        return {"input": f"{INPUT_NAME}: uint8 [batch, {side}, {side}, 3]", "layout": model.layout,
+                "output": f"boxes [batch, A, 4] (x1 y1 x2 y2, input px), scores [batch, A, {model.num_classes}] "
+                          f"(probabilities); decoded by the {model.layout!r} layout"}  # fmt: skip
+    return {"input": f"{INPUT_NAME}: uint8 [1, {side}, {side}, 3]",
+            "output": "boxes [K, 4] (input px), scores [K], labels [K] (class + 1)"}  # fmt: skip
+
+
+def _wrapper(model: Any) -> Any:
+    """The module traced: one prepared uint8 image in for torchvision's detectors (their own
+    transform and postprocessing inside), a prepared uint8 batch for dense ones (normalization
+    and network inside, the decoding left to the ``layout``)."""
+    import torch
+
     class PreparedImageDetector(torch.nn.Module):
         def __init__(self) -> None:
             super().__init__()
@@ -83,18 +133,15 @@ def trace_to_onnx(model: Any, path: Path, opset: int) -> str:
             out = self.net([image[0].permute(2, 0, 1).float() / 255.0])[0]
             return out["boxes"], out["scores"], out["labels"]
 
-    size = model.preprocessing.size
-    example = torch.zeros((1, size, size, 3), dtype=torch.uint8)
-    wrapped = PreparedImageDetector().eval()
-    model.module.to("cpu")
-    try:
-        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
-            warnings.simplefilter("ignore")
-            torch.onnx.export(wrapped, (example,), str(path), opset_version=max(opset, 11), dynamo=False,
-                              input_names=[INPUT_NAME], output_names=list(OUTPUTS))  # fmt: skip
-    except Exception as exc:
-        raise ModelFileError(f"ONNX export of {model.name} failed: {type(exc).__name__}: {str(exc)[:400]}") from None
-    return "torchscript"
+    class PreparedBatchDenseDetector(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = model.module  # registers the weights with the traced module
+
+        def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            return model.dense_outputs(model.normalize_tensor(image))  # type: ignore[no-any-return]
+
+    return (PreparedBatchDenseDetector if is_dense(model) else PreparedImageDetector)().eval()
 
 
 def detection_parity(model: Any, candidate: Any, ds: Any, source: str) -> DetectionParity:
@@ -109,17 +156,18 @@ def detection_parity(model: Any, candidate: Any, ds: Any, source: str) -> Detect
     )  # fmt: skip
 
 
-def export_detector(run: Path, model: Any, data: str | Path | None, max_drop: float, opset: int) -> Any:
-    """``model.onnx`` for a torch detector run, written only when it passes the mAP gate."""
+def export_detector(run: Path, model: Any, check: tuple[Any, str], max_drop: float, opset: int) -> Any:
+    """``model.onnx`` for a torch detector run, written only when it passes the mAP gate.
+
+    ``check``: the (detection dataset, description) from :func:`check_dataset`.
+    """
     from imgrec.export.api import ExportedFile, _publish, _record, _staging, _stamp
 
-    ds, source = check_dataset(run, data)
+    ds, source = check
     with _staging(run) as tmp:
         used = trace_to_onnx(model, tmp / "raw.onnx", opset)
         staged = tmp / ONNX_FILE
-        side = model.preprocessing.size
-        extra = {"exporter": used, "task": "detect", "input": f"{INPUT_NAME}: uint8 [1, {side}, {side}, 3]",
-                 "output": "boxes [K, 4] (input px), scores [K], labels [K] (class + 1)"}  # fmt: skip
+        extra = {"exporter": used, "task": "detect", **graph_description(model)}
         onnx_export.write_with_metadata(tmp / "raw.onnx", staged, onnx_export.metadata(model, extra))
         figures = detection_parity(model, load_onnx_detector_file(staged), ds, source)
         if abs(figures.map_drop) > max_drop:

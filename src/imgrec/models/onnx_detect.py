@@ -1,10 +1,19 @@
 """Detection ONNX files written by ``imgrec export``: ``OnnxDetector`` (family ``onnx``, task ``detect``).
 
-The graph takes one prepared image, uint8 ``image`` ``[1, S, S, 3]`` (letterboxed, as every
-backend gets it), and returns ``boxes`` ``[K, 4]`` x1 y1 x2 y2 in input pixels, ``scores``
-``[K]`` and ``labels`` ``[K]`` (torchvision's numbering: imgrec's class + 1). The metadata
-(``imgrec.task = detect``, classes, preprocessing) make the file self-describing, like a
-classifier export; the ``detect`` task then applies conf, NMS and max_det as for every backend.
+Two kinds of graph, told apart by the ``imgrec.layout`` metadata entry:
+
+- no layout (torchvision's detectors): one prepared image, uint8 ``image`` ``[1, S, S, 3]``
+  (letterboxed, as every backend gets it) in; ``boxes`` ``[K, 4]`` x1 y1 x2 y2 in input pixels,
+  ``scores`` ``[K]`` and ``labels`` ``[K]`` (torchvision's numbering: imgrec's class + 1) out,
+  torchvision's own postprocessing inside the graph.
+- ``layout = NAME`` (imgrec's ``yolo-n``/``yolo-s``: ``xyxy-scores``): a prepared batch
+  ``[N, S, S, 3]`` in; the dense ``boxes`` ``[N, A, 4]`` and ``scores`` ``[N, A, C]`` out, decoded
+  here by :func:`imgrec.tasks.decoders.decode` with that layout, the very code the torch model
+  decodes its own outputs with.
+
+The metadata (``imgrec.task = detect``, classes, preprocessing) make the file self-describing,
+like a classifier export; the ``detect`` task then applies conf, NMS and max_det as for every
+backend.
 """
 
 from __future__ import annotations
@@ -23,7 +32,9 @@ from imgrec.models.onnx_backend import INPUT_NAME, _from_metadata, open_session,
 from imgrec.transforms.preprocess import Preprocessing
 
 OUTPUTS = ("boxes", "scores", "labels")
+DENSE_OUTPUTS = ("boxes", "scores")
 LABEL_OFFSET = 1
+DENSE_BATCH = 16  # images per session call for dense graphs (their batch axis is dynamic)
 
 
 class OnnxDetector(Detector):
@@ -37,16 +48,35 @@ class OnnxDetector(Detector):
     ) -> None:  # fmt: skip
         super().__init__(name, classes, preprocessing, model_args)
         self.session, self.path, self.metadata = session, Path(path), dict(metadata or {})
-        self.quantized = False
+        self.layout: str | None = self.metadata.get("layout") or None
+
+    @property
+    def quantized(self) -> bool:
+        """Whether the graph is an int8 export."""
+        return self.metadata.get("quantization", "none") != "none"
 
     def detect(self, batch: np.ndarray) -> list[Any]:
         """Box candidates per image in input pixels."""
-        from imgrec.tasks.detect import BoxCandidates
-
         s = self.preprocessing.size
         x = np.asarray(batch)
         if x.dtype != np.uint8 or x.ndim != 4 or x.shape[1:] != (s, s, 3):
             raise UsageError(f"Expected a prepared uint8 batch (N, {s}, {s}, 3); received {x.dtype} {x.shape}.")
+        return self._dense(x) if self.layout else self._postprocessed(x)
+
+    def _dense(self, x: np.ndarray) -> list[Any]:
+        """Dense graphs: a batch at a time, decoded by the file's layout."""
+        from imgrec.tasks.decoders import decode
+
+        found: list[Any] = []
+        for i in range(0, len(x), DENSE_BATCH):
+            outs = self.session.run(list(DENSE_OUTPUTS), {INPUT_NAME: np.ascontiguousarray(x[i : i + DENSE_BATCH])})
+            found += decode(str(self.layout), outs, self.preprocessing.size, self.num_classes)
+        return found
+
+    def _postprocessed(self, x: np.ndarray) -> list[Any]:
+        """torchvision graphs: one image at a time, boxes/scores/labels already final."""
+        from imgrec.tasks.detect import BoxCandidates
+
         found = []
         for one in x:
             boxes, scores, labels = self.session.run(list(OUTPUTS), {INPUT_NAME: np.ascontiguousarray(one[None])})
@@ -82,9 +112,21 @@ def load_onnx_detector_file(path: str | Path, threads: int | None = None, sessio
     meta = read_metadata(session)
     if not is_detector(meta):
         raise ModelFileError(f"{p} is not an imgrec detection export (its metadata do not name task=detect).")
-    names = [o.name for o in session.get_outputs()]
-    if [i.name for i in session.get_inputs()] != [INPUT_NAME] or not set(OUTPUTS) <= set(names):
-        raise ModelFileError(f"{p} has outputs {names}; expected {', '.join(OUTPUTS)} (an `imgrec export` detector).")
+    _check_outputs(session, p, meta.get("layout") or None)
     name, classes, prep = _from_metadata(meta, p)
     args = json.loads(meta.get("model_args", "{}") or "{}")
     return OnnxDetector(name, classes, prep, session, p, model_args=args, metadata=meta)
+
+
+def _check_outputs(session: Any, path: Path, layout: str | None) -> None:
+    """The input and outputs a detection export of ``layout`` (None: torchvision's) must have."""
+    from imgrec.tasks.decoders import DECODERS
+
+    if layout is not None and layout not in DECODERS:
+        raise ModelFileError(f"{path} names the output layout {layout!r}, which this imgrec does not know; "
+                             f"known: {', '.join(sorted(DECODERS))}. Upgrade imgrec or export again.")  # fmt: skip
+    wanted = DENSE_OUTPUTS if layout else OUTPUTS
+    names = [o.name for o in session.get_outputs()]
+    if [i.name for i in session.get_inputs()] != [INPUT_NAME] or not set(wanted) <= set(names):
+        raise ModelFileError(f"{path} has outputs {names}; expected {', '.join(wanted)} (an `imgrec export` "
+                             "detector).")  # fmt: skip

@@ -18,6 +18,10 @@ before score threshold and NMS (the ``detect`` task does those, shared by every 
   over an n x n grid (row-major), D = 1, 1, 4, 10; score = sqrt(cls * obj); for the cell at
   (row, col) of stride s: ``cx = (col + dx) * s``, ``cy = (row + dy) * s``, ``w = exp(dw) * s``,
   ``h = exp(dh) * s``, and 5 landmarks ``((col + kx) * s, (row + ky) * s)`` (``BoxCandidates.keypoints``).
+- ``xyxy-scores``: two outputs, boxes ``(N, A, 4)`` x1 y1 x2 y2 in input pixels (clipped to the
+  input here) and per-class probabilities ``(N, A, C)``; the ``PRE_NMS`` best anchors are kept.
+  imgrec's own ``yolo-n``/``yolo-s`` decode their torch outputs with it, and their ONNX exports
+  give exactly these two tensors, so both backends share this one postprocessing.
 
 Example:
     >>> out = np.zeros((1, 3549, 85), np.float32)
@@ -41,6 +45,7 @@ from imgrec.tasks.detect import BoxCandidates
 Decoder = Callable[[Sequence[np.ndarray], int, int], list[BoxCandidates]]
 DECODERS: dict[str, Decoder] = {}
 MIN_SCORE = 1e-3  # candidates below this are dropped before NMS, whatever conf the caller asks for
+PRE_NMS = 1000  # xyxy-scores: best anchors kept per image before NMS (bounds the NMS work)
 
 
 def register_decoder(name: str) -> Callable[[Decoder], Decoder]:
@@ -61,11 +66,14 @@ def decode(layout: str, outputs: Sequence[np.ndarray], size: int, num_classes: i
     return DECODERS[layout](outputs, size, num_classes)
 
 
-def _best(boxes: np.ndarray, class_scores: np.ndarray) -> BoxCandidates:
-    """One candidate per anchor: its best class (as YOLO exports are evaluated)."""
+def _best(boxes: np.ndarray, class_scores: np.ndarray, limit: int | None = None) -> BoxCandidates:
+    """One candidate per anchor: its best class (as YOLO exports are evaluated); with ``limit``,
+    only that many, best score first."""
     labels = class_scores.argmax(axis=1)
     scores = class_scores[np.arange(len(labels)), labels]
-    keep = scores >= MIN_SCORE
+    keep = np.flatnonzero(scores >= MIN_SCORE)
+    if limit is not None and len(keep) > limit:
+        keep = keep[np.argsort(-scores[keep], kind="stable")[:limit]]
     return BoxCandidates(boxes[keep].astype(np.float32), scores[keep].astype(np.float32), labels[keep].astype(np.int64))
 
 
@@ -199,3 +207,16 @@ def _yunet_one(
     boxes = cxcywh_to_xyxy(np.concatenate([centre, wh], axis=1))
     return BoxCandidates(boxes.astype(np.float32), score[keep].astype(np.float32),
                          np.zeros(len(keep), np.int64), points.astype(np.float32))  # fmt: skip
+
+
+@register_decoder("xyxy-scores")
+def xyxy_scores(outputs: Sequence[np.ndarray], size: int, num_classes: int) -> list[BoxCandidates]:
+    if len(outputs) < 2:
+        raise ModelFileError("The 'xyxy-scores' layout expects two outputs (boxes and scores); the model gives one.")
+    boxes = _check(np.asarray(outputs[0]), 3, 4, 2, "xyxy-scores")
+    scores = _check(np.asarray(outputs[1]), 3, num_classes, 2, "xyxy-scores")
+    if boxes.shape[:2] != scores.shape[:2]:
+        raise ModelFileError(f"The 'xyxy-scores' layout expects boxes (N, A, 4) and scores (N, A, C) over the same "
+                             f"anchors; the model gives {boxes.shape} and {scores.shape}.")  # fmt: skip
+    clipped = np.clip(boxes, 0.0, float(size))
+    return [_best(b, s, PRE_NMS) for b, s in zip(clipped, scores, strict=True)]

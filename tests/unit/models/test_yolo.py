@@ -167,3 +167,15 @@ def test_bad_options_are_refused_with_the_fix(args: dict, error: type, match: st
     size = args.pop("image_size", 64)
     with pytest.raises(error, match=match):
         create_model("yolo-n", ["x"], image_size=size, **args)
+
+
+def test_backbone_weights_from_a_classification_run_and_none_from_train(tmp_path: Path) -> None:
+    """``imgrec train`` passes backbone_weights (None unless --backbone-weights): both work."""
+    classifier = create_model("mobilenetv4_conv_small", ["a", "b", "c"], image_size=64)
+    run = save_model(classifier, tmp_path / "cls-run")
+    model = create_model("yolo-n", ["x"], image_size=64, backbone_weights=str(run), **TINY)
+    key = "conv_stem.weight"
+    assert torch.equal(model.module.backbone.state_dict()[key], classifier.module.state_dict()[key])
+    assert create_model("yolo-n", ["x"], image_size=64, backbone_weights=None, weights=None, **TINY)
+    with pytest.raises(ConfigError, match="received several"):
+        create_model("yolo-n", ["x"], image_size=64, backbone_weights=str(run), weights=str(run), **TINY)

@@ -86,3 +86,19 @@ def test_a_layout_that_does_not_fit_the_output_says_so():
         decode("yolox", [np.zeros((1, 3549, 85), np.float32)], 416, 2)
     with pytest.raises(UnknownNameError):
         decode("yolo9000", [np.zeros((1, 1))], 416, 2)
+
+
+def test_the_xyxy_scores_layout_clips_keeps_each_anchors_best_class_and_the_best_anchors():
+    from imgrec.tasks import decoders
+
+    boxes = np.array([[[-5, 2, 30, 120], [10, 10, 20, 20], [0, 0, 5, 5]]], np.float32)
+    scores = np.array([[[0.1, 0.7], [0.9, 0.2], [0.0005, 0.0002]]], np.float32)  # the last is below MIN_SCORE
+    (c,) = decode("xyxy-scores", [boxes, scores], 100, 2)
+    assert c.boxes.tolist() == [[0, 2, 30, 100], [10, 10, 20, 20]] and c.labels.tolist() == [1, 0]
+    np.testing.assert_allclose(c.scores, [0.7, 0.9])
+    many = np.random.default_rng(0).random((1, decoders.PRE_NMS + 50, 2)).astype(np.float32)
+    (top,) = decode("xyxy-scores", [np.zeros((1, len(many[0]), 4), np.float32), many], 100, 2)
+    best = np.sort(many[0].max(1))[::-1][: decoders.PRE_NMS]
+    assert len(top.scores) == decoders.PRE_NMS and np.array_equal(top.scores, best)  # best first
+    with pytest.raises(ModelFileError, match="same anchors"):
+        decode("xyxy-scores", [boxes, scores[:, :2]], 100, 2)

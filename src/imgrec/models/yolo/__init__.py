@@ -9,7 +9,9 @@ Registered as ``yolo-n`` (MobileNetV4-Conv-Small backbone, neck width 64, one co
 branch) and ``yolo-s`` (CSP-Darknet-S, width 96, two convs), task ``detect``, family
 ``torch``; runs load through ``torch_detect.load``, which looks the architecture up in
 ``torch_detect.ARCH_LOADERS``. Options (``--model-arg``): ``backbone=NAME`` (any timm CNN that
-gives three feature levels), ``width=N``, ``head_convs=N``; ``pretrained``, ``weights=FILE``.
+gives three feature levels), ``width=N``, ``head_convs=N``; ``pretrained``, ``weights=FILE``,
+``backbone_weights=RUN|FILE`` (``imgrec train --backbone-weights``: a classification run of the
+backbone's architecture).
 
 Importing this package registers the models; it does not import torch or timm.
 

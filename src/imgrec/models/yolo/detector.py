@@ -4,14 +4,16 @@
 ``device``, ``module``, ``state_tensors``, ``save_weights``, ``num_params``, ``set_threads``)
 whose ``module`` is a :class:`~imgrec.models.yolo.net.YoloNet` taking normalized float NCHW.
 ``detect`` keeps each cell's best class (scores are per-class sigmoids), the ``PRE_NMS`` best
-cells per image, in input pixels; ``losses`` runs the task-aligned assigner
+cells per image, in input pixels, through the ``xyxy-scores`` decoder of
+:mod:`imgrec.tasks.decoders` (the one its ONNX export uses too); ``losses`` runs the task-aligned assigner
 (:mod:`imgrec.models.yolo.assign`).
 
 Weights: ``pretrained=True`` loads timm's published backbone weights (downloaded when online;
 offline the error says to pass a file); ``weights=FILE`` reads a local state dict: a whole
 detector's (``backbone.``/``neck.``/``head.`` keys; head tensors of another class count stay
 fresh) or a backbone's alone (a timm classifier of the same architecture, e.g. an imgrec
-classification run's ``weights.safetensors``).
+classification run's ``weights.safetensors``); ``backbone_weights=RUN|FILE`` (what ``imgrec train
+--backbone-weights`` passes) reads the same way, a run folder standing for its weights file.
 """
 
 from __future__ import annotations
@@ -28,13 +30,12 @@ from imgrec.models import hub
 from imgrec.models.torch_detect import WEIGHTS_FILE, TorchDetector
 from imgrec.models.yolo.assign import detection_losses
 from imgrec.models.yolo.net import YoloNet, feature_info
-from imgrec.tasks.detect import BoxCandidates
+from imgrec.tasks.decoders import decode
 from imgrec.transforms.preprocess import Preprocessing
 
-MIN_SCORE = 1e-3  # cells below this are no candidates, whatever conf the caller asks for
-PRE_NMS = 1000  # best cells kept per image before NMS
 MIN_SIZE = 64
 ARCH_KEYS = ("backbone", "width", "head_convs")
+WEIGHT_KEYS = ("pretrained", "weights", "backbone_weights")  # where the starting weights come from
 VARIANTS: dict[str, dict[str, Any]] = {
     "yolo-n": {"backbone": "mobilenetv4_conv_small", "width": 64, "head_convs": 1},
     "yolo-s": {"backbone": "cs3darknet_s", "width": 96, "head_convs": 2},
@@ -43,14 +44,29 @@ OUT_INDICES = (2, 3, 4)
 
 
 class YoloDetector(TorchDetector):
-    """imgrec's one-stage anchor-free detector (see the package docstring)."""
+    """imgrec's one-stage anchor-free detector (see the package docstring).
+
+    ``layout`` names the :mod:`imgrec.tasks.decoders` layout of :meth:`dense_outputs`: the
+    torch model and its ONNX export decode the same two tensors with the same numpy code.
+    """
+
+    layout = "xyxy-scores"
 
     def normalize(self, batch: np.ndarray) -> torch.Tensor:
         """A prepared uint8 NHWC batch as normalized float NCHW on the model's device."""
-        x = torch.from_numpy(np.ascontiguousarray(batch)).to(self.device).permute(0, 3, 1, 2).float()
+        return self.normalize_tensor(torch.from_numpy(np.ascontiguousarray(batch)).to(self.device))
+
+    def normalize_tensor(self, x: torch.Tensor) -> torch.Tensor:
+        """uint8 NHWC tensor -> normalized float NCHW (also the first step of the ONNX graph)."""
+        x = x.permute(0, 3, 1, 2).float()
         mean = torch.tensor(self.preprocessing.mean, device=x.device).view(1, 3, 1, 1) * 255.0
         std = torch.tensor(self.preprocessing.std, device=x.device).view(1, 3, 1, 1) * 255.0
         return (x - mean) / std
+
+    def dense_outputs(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Every cell's box (N, A, 4) x1 y1 x2 y2 in input pixels and class probabilities (N, A, C)."""
+        boxes, logits, _ = self.module(x)
+        return boxes.float(), logits.float().sigmoid()
 
     def detect(self, batch: np.ndarray) -> list[Any]:
         """Box candidates per image in input pixels (the task applies conf, NMS and max_det)."""
@@ -58,9 +74,9 @@ class YoloDetector(TorchDetector):
         found: list[Any] = []
         with torch.inference_mode():
             for i in range(0, len(batch), self.batch_size):
-                boxes, logits, _ = self.module(self.normalize(batch[i : i + self.batch_size]))
-                boxes = boxes.clamp(0, float(self.preprocessing.size))
-                found += [_candidates(b, s) for b, s in zip(boxes, logits.float().sigmoid(), strict=True)]
+                boxes, scores = self.dense_outputs(self.normalize(batch[i : i + self.batch_size]))
+                found += decode(self.layout, [boxes.cpu().numpy(), scores.cpu().numpy()], self.preprocessing.size,
+                                self.num_classes)  # fmt: skip
         return found
 
     def losses(self, batch: np.ndarray, targets: Sequence[Mapping[str, np.ndarray]]) -> dict[str, Any]:
@@ -73,24 +89,14 @@ class YoloDetector(TorchDetector):
         return detection_losses(boxes, logits, points, gts, labels)
 
 
-def _candidates(boxes: torch.Tensor, scores: torch.Tensor) -> BoxCandidates:
-    """Each cell's best class, the PRE_NMS best cells at or above MIN_SCORE."""
-    best, labels = scores.max(1)
-    keep = (best >= MIN_SCORE).nonzero()[:, 0]
-    if len(keep) > PRE_NMS:
-        keep = keep[best[keep].topk(PRE_NMS).indices]
-    return BoxCandidates(boxes[keep].cpu().numpy().astype(np.float32), best[keep].cpu().numpy().astype(np.float32),
-                         labels[keep].cpu().numpy().astype(np.int64))  # fmt: skip
-
-
 # ---------------------------------------------------------------- building
 
 
 def arch_args(name: str, model_args: Mapping[str, Any]) -> dict[str, Any]:
     """The architecture options (backbone, width, head_convs): the variant's, overridden by ``model_args``."""
-    unknown = sorted(set(model_args) - set(ARCH_KEYS) - {"pretrained", "weights"})
+    unknown = sorted(set(model_args) - set(ARCH_KEYS) - set(WEIGHT_KEYS))
     if unknown:
-        raise ConfigError(f"{name} takes the options {', '.join(ARCH_KEYS)}, pretrained, weights; "
+        raise ConfigError(f"{name} takes the options {', '.join(ARCH_KEYS + WEIGHT_KEYS)}; "
                           f"received unknown {', '.join(unknown)}.")  # fmt: skip
     args = {**VARIANTS[name], **{k: model_args[k] for k in ARCH_KEYS if model_args.get(k) is not None}}
     for key in ("width", "head_convs"):
@@ -133,9 +139,10 @@ def make_net(args: Mapping[str, Any], num_classes: int, pretrained: bool = False
 def build(name: str, classes: list[str], preprocessing: Preprocessing, **model_args: Any) -> YoloDetector:
     """``ModelSpec.build``: an untrained detector, or with ``pretrained``/``weights`` loaded."""
     args = arch_args(name, model_args)
-    pretrained, weights = bool(model_args.get("pretrained")), model_args.get("weights")
-    if pretrained and weights:
-        raise ConfigError("Give either pretrained=True or weights=FILE, not both.")
+    pretrained = bool(model_args.get("pretrained"))
+    weights = model_args.get("weights") or model_args.get("backbone_weights")
+    if sum(bool(v) for v in (pretrained, model_args.get("weights"), model_args.get("backbone_weights"))) > 1:
+        raise ConfigError("Give one of pretrained=True, weights=FILE or backbone_weights=RUN|FILE; received several.")
     if preprocessing.size < MIN_SIZE:
         raise ConfigError(
             f"{name} needs inputs of at least {MIN_SIZE} pixels; received image_size={preprocessing.size}."
@@ -143,8 +150,20 @@ def build(name: str, classes: list[str], preprocessing: Preprocessing, **model_a
     model = YoloDetector(name, classes, preprocessing, make_net(args, len(classes), pretrained), args)
     if weights:
         source = str(weights)
-        load_weights_file(model, hub.download(source) if hub.is_url(source) else Path(source), source)
+        load_weights_file(model, _weights_path(source), source)
     return model
+
+
+def _weights_path(source: str) -> Path:
+    """A URL (downloaded), an imgrec run folder (its weights file) or a state dict file."""
+    if hub.is_url(source):
+        return hub.download(source)
+    path = Path(source)
+    if path.is_dir():
+        from imgrec.models.artifact import read_meta
+
+        return path / str(dict(read_meta(path).get("files") or {}).get("weights", WEIGHTS_FILE))
+    return path
 
 
 def load_weights_file(model: YoloDetector, path: Path, source: str) -> None:
