@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -51,6 +52,14 @@ def unmatched(a: Any, b: Any, box_tol: float = 0.05, score_tol: float = 1e-4) ->
         else:
             missing += 1
     return missing + abs(len(boxes_a) - len(boxes_b))
+
+
+def best(found: Any, k: int) -> SimpleNamespace:
+    """The ``k`` highest-scoring boxes of ``found`` (Detections or BoxCandidates), for ``unmatched``."""
+    order = np.argsort(-np.asarray(found.scores, np.float64), kind="stable")[:k]
+    return SimpleNamespace(
+        boxes=np.asarray(found.boxes)[order], scores=np.asarray(found.scores)[order], class_ids=_labels(found)[order]
+    )
 
 
 def _labels(found: Any) -> np.ndarray:
