@@ -352,3 +352,47 @@ def test_detector_serve_schema(detector_export: Exported) -> None:
             assert all(0 <= d["box"][0] <= d["box"][2] <= w and 0 <= d["box"][1] <= d["box"][3] <= h
                        for d in entry["detections"])  # fmt: skip
     assert [len(e["detections"]) for e in answers["own"][:2]] == [len(e["detections"]) for e in answers["onnx"][:2]]
+
+
+# ---------------------------------------------------------------- embedders
+
+
+def _embedder(name: str, folder: Path) -> Any:
+    """A registered embedder (sface from a file the test makes: the official one cannot be
+    downloaded here), or ``imported``: the real MobileFaceNet imported as a run."""
+    from tests.embed_helpers import import_mobilefacenet, tiny_onnx
+
+    if name == "imported":
+        return load_model(import_mobilefacenet(folder / "imported"))[0]
+    if name.startswith("dlib"):
+        pytest.importorskip("dlib")
+    args = {"weights": tiny_onnx(folder / "sface.onnx")} if name == "sface" else {}
+    return create_model(name, [], **args)
+
+
+@pytest.mark.parametrize("name", [*list_models(task="embed"), "imported"])
+def test_embedder_contract(name: str, tmp_path: Path) -> None:
+    """Every embedder: build (or import), embed, save/load parity, Predictor: one unit vector per
+    image named after the embedder, the same from a file path and from its bytes."""
+    from tests.conftest import shared_data_path
+
+    from imgrec.inference import Predictor
+    from imgrec.tasks import Embedding
+
+    model = _embedder(name, tmp_path)
+    assert (model.task, model.classes, model.template) == ("embed", [], model.embedding_info()["template"])
+    size = model.preprocessing.size
+    batch = np.random.default_rng(0).integers(0, 256, (2, size, size, 3), dtype=np.uint8)
+    raw = model.embed(batch)
+    assert raw.shape == (2, model.dim) and raw.dtype == np.float32 and np.isfinite(raw).all()
+    run = save_model(model, tmp_path / "run") if name != "imported" else tmp_path / "imported"
+    loaded, meta = load_model(run)
+    assert (meta["task"], meta["embedding"]["dim"], loaded.template) == ("embed", model.dim, model.template)
+    np.testing.assert_allclose(loaded.embed(batch), raw, rtol=1e-5, atol=1e-5)
+    path = shared_data_path("faces-dlib", "johns", "John_Simm", "000288_00470387.jpg")
+    p = Predictor.from_run(run)
+    from_path, from_bytes, bad = p.predict([str(path), path.read_bytes(), b"not an image"])
+    assert isinstance(from_path, Embedding) and from_path.embedder == model.name and from_path.dim == model.dim
+    assert abs(float(np.linalg.norm(from_path.vector)) - 1.0) < 1e-5
+    np.testing.assert_array_equal(from_path.vector, from_bytes.vector)
+    assert bad.code == "unsupported_media_type"

@@ -3,6 +3,10 @@
 - ``imgrec faces detect photos/ [--detector yunet] [--weights FILE] [--save annotated/] --format table|json``
 - ``imgrec faces blur photos/ --out blurred/ [--pixelate] [--margin 0.25]``
 - ``imgrec faces evaluate faces/testing.xml [more.xml] [--detector yunet]`` (dlib imglab XML)
+- ``imgrec faces evaluate --embedder NAME|RUN [--weights FILE] identities/ [--out report.json]``:
+  verification (ROC AUC, TAR@FAR, EER and ``threshold_eer``) and rank-1 of a face embedder on
+  one sub-folder of face photos or crops per person; ``--detector-weights`` is then the
+  detector's file, ``--no-detect`` takes every image whole as an aligned crop.
 
 Inputs are files, folders and glob patterns (detect also takes URLs and ``-``). Every input
 that can be read is processed; the others are error rows, and the exit code is 65 (66 when
@@ -18,6 +22,7 @@ from typing import Any
 from imgrec.cli.detect_output import emit_detections, save_annotated
 from imgrec.cli.inputs import Fetching, Source, gather
 from imgrec.cli.output import add_max_pixels, console, error_console, shorten_path, table, to_json, write_text
+from imgrec.errors import UsageError
 from imgrec.types import ItemError
 
 EXIT_BAD_DATA, EXIT_MISSING = 65, 66
@@ -67,10 +72,18 @@ def _register_blur(verbs: argparse._SubParsersAction) -> None:
 
 
 def _register_evaluate(verbs: argparse._SubParsersAction) -> None:
-    p = verbs.add_parser("evaluate", help="AP@0.5 of a face detector on dlib imglab XML annotations")
-    p.add_argument("xml", nargs="+", help="imglab XML files (<image file=...><box top left width height/>)")
+    p = verbs.add_parser("evaluate", help="AP@0.5 of a face detector on dlib imglab XML annotations, or (--embedder) "
+                         "verification and rank-1 of a face embedder on an identity folder")  # fmt: skip
+    p.add_argument("xml", nargs="+", metavar="XML|FOLDER", help="imglab XML files (<image file=...><box top left "
+                   "width height/>); with --embedder, one folder of <person>/<image> files")  # fmt: skip
     p.add_argument("--detector", default="yunet", choices=DETECTOR_CHOICES, help="face detector (default yunet)")
-    p.add_argument("--weights", help="the detector's ONNX file (yunet, ultraface)")
+    p.add_argument("--weights", help="the detector's ONNX file (yunet, ultraface); with --embedder, the embedder's "
+                   "(sface)")  # fmt: skip
+    p.add_argument("--embedder", metavar="NAME|RUN", help="evaluate this face embedder instead: dlib-resnet, sface, "
+                   "or an `imgrec import FILE --task embed` run")  # fmt: skip
+    p.add_argument("--detector-weights", metavar="FILE", help="with --embedder: the detector's ONNX file")
+    p.add_argument("--no-detect", action="store_true", help="with --embedder: the images are aligned face crops; "
+                   "take each whole, detect nothing")  # fmt: skip
     p.add_argument("--threads", type=int, help="CPU threads for the model math")
     p.add_argument("--format", choices=("table", "json"), default="table")
     p.add_argument("--out", help="also write the figures as JSON to this file")
@@ -146,6 +159,11 @@ def _emit_blurred(results: list[Any], args: argparse.Namespace) -> None:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from imgrec.analyzers.faces import evaluate_faces
 
+    if args.embedder:
+        return _evaluate_embedder(args)
+    if args.detector_weights or args.no_detect:
+        raise UsageError("--detector-weights and --no-detect go with --embedder; a detector evaluation takes "
+                         "--weights.")  # fmt: skip
     r = evaluate_faces(args.xml, detector=args.detector, weights=args.weights, threads=args.threads)
     if args.out:
         write_text(args.out, to_json(r))
@@ -159,6 +177,39 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     for bad in r["bad_files"]:
         error_console.print(f"[yellow]unreadable:[/] {bad['source']}: {bad['error']}", highlight=False)
     return EXIT_BAD_DATA if r["bad_files"] else 0
+
+
+def _evaluate_embedder(args: argparse.Namespace) -> int:
+    from imgrec.analyzers.faces import evaluate_embedder, face_detector, face_embedder
+
+    if len(args.xml) != 1:
+        raise UsageError(f"--embedder takes one identity folder (one sub-folder per person); received {len(args.xml)} "
+                         "inputs.")  # fmt: skip
+    embedder = face_embedder(args.embedder, weights=args.weights, threads=args.threads)
+    detector = None if args.no_detect else face_detector(args.detector, weights=args.detector_weights,
+                                                         threads=args.threads)  # fmt: skip
+    r = evaluate_embedder(embedder, args.xml[0], detector=detector)
+    if args.out:
+        write_text(args.out, to_json(r))
+    if args.format == "json":
+        console.out(to_json(r), highlight=False)
+    else:
+        console.print(table(f"{r['embedder']} ({r['dim']}-d, {r['template']}) on {args.xml[0]}", ["figure", "value"],
+                            _embedder_rows(r)))  # fmt: skip
+    for bad in r["bad_files"]:
+        error_console.print(f"[yellow]unreadable:[/] {bad['source']}: {bad['error']}", highlight=False)
+    return EXIT_BAD_DATA if r["bad_files"] else 0
+
+
+def _embedder_rows(r: dict[str, Any]) -> list[list[Any]]:
+    far = r["tar_at_far"]
+    return [["rank-1 (leave one out)", f"{r['rank1']:.4f} of {r['rank1_queries']} images"],
+            ["verification AUC", f"{r['auc']:.4f}"], ["TAR @ FAR 1e-2", f"{far['0.01']:.4f}"],
+            ["TAR @ FAR 1e-3", f"{far['0.001']:.4f}"], ["EER", f"{r['eer']:.4f}"],
+            ["threshold_eer (cosine)", f"{r['threshold_eer']:.4f}"],
+            ["pairs", f"{r['genuine_pairs']} same person, {r['impostor_pairs']} different"],
+            ["images", f"{r['images']} of {r['persons']} persons ({r['aligned']} aligned, {r['fallback']} whole)"],
+            ["faces / s", r["faces_per_second"]]]  # fmt: skip
 
 
 def _f(value: float | None) -> str:

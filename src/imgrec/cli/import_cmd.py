@@ -1,4 +1,5 @@
-"""``imgrec import FILE.onnx|FILE.tflite --task classify --classes labels.txt [--out RUN]``."""
+"""``imgrec import FILE.onnx|FILE.tflite --task classify --classes labels.txt [--out RUN]``;
+``--task detect --layout yunet ...``; ``--task embed [--template arcface-112] [--norm imagenet|arcface|raw]``."""
 
 from __future__ import annotations
 
@@ -6,30 +7,38 @@ import argparse
 
 from imgrec.cli.output import console, table
 
-# the keys of imgrec.models.importer.DETECT_PRESETS
+# the keys of imgrec.models.importer.DETECT_PRESETS and NORMS (kept here: the parser stays import-light)
 DETECT_LAYOUTS = ("yolox", "yolov5", "yolov8", "fastestdet", "ssd", "ultraface", "yunet")
+NORM_NAMES = ("imagenet", "arcface", "raw")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "import",
-        help="turn an ONNX or TFLite classifier into a run (predict, evaluate, serve, compare work on it)",
-        description="Import an external classifier file. What the file says (input shape, dtype, layout) is read "
-        "from it; give what it cannot say: the class names, and mean/std for float inputs.",
+        help="turn an ONNX or TFLite classifier, detector or embedder into a run (predict, evaluate, serve work on it)",
+        description="Import an external model file. What the file says (input shape, dtype, layout) is read "
+        "from it; give what it cannot say: the class names (classify, detect), mean/std for float inputs, "
+        "and for a face embedder (--task embed) its alignment template.",
     )
     p.add_argument("file", help="the model file (.onnx or .tflite)")
-    p.add_argument("--task", default="classify", choices=("classify", "detect"), help="recognition task")
-    p.add_argument("--classes", required=True, help="labels file: one class name per line (a background row is fine)")
+    p.add_argument("--task", default="classify", choices=("classify", "detect", "embed"), help="recognition task")
+    p.add_argument("--classes", help="labels file: one class name per line (a background row is fine); "
+                   "required for classify and detect, none for embed")
     p.add_argument("--input-size", type=int, help="input side in pixels, when the file's input size is dynamic")
     p.add_argument("--mean", type=_triple, help="mean of 0..1 inputs per channel, e.g. 0.485,0.456,0.406")
     p.add_argument("--std", type=_triple, help="std of 0..1 inputs per channel, e.g. 0.229,0.224,0.225")
+    p.add_argument("--norm", choices=tuple(NORM_NAMES), help="named mean/std instead of --mean/--std: imagenet "
+                   "(MobileFaceNet), arcface ((x-127.5)/127.5, InsightFace), raw (0..255, OpenCV's SFace)")
+    p.add_argument("--template", choices=("arcface-112", "dlib-150"),
+                   help="embed: the face alignment template of the embedder's crops (default arcface-112)")
     p.add_argument("--layout", choices=("nchw", "nhwc", *DETECT_LAYOUTS),
                    help="classify: input layout (default: from the input shape); detect: the output layout")
     p.add_argument("--color", choices=("rgb", "bgr"), help="channel order the model expects (default rgb)")
     p.add_argument("--resize", dest="resize_mode", choices=("crop", "letterbox", "stretch"),
                    help="how images fit the input (default: crop; the layout's convention for detect)")
     p.add_argument("--output", choices=("probabilities", "logits"), help="what the output is (default: detected)")
-    p.add_argument("--crop-pct", type=float, default=0.875, help="crop: resize to size/crop_pct, centre-crop")
+    p.add_argument("--crop-pct", type=float, help="crop: resize to size/crop_pct, centre-crop (default 0.875; "
+                   "1.0 for embed)")
     p.add_argument("--name", help="model name recorded in the run (default: the file name)")
     p.add_argument("--out", help="run directory (default runs/<file name>-<n>)")
     p.set_defaults(func=cmd_import)
@@ -55,7 +64,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     options = ImportOptions(
         task=args.task, classes=args.classes, input_size=args.input_size, mean=args.mean, std=args.std,
         layout=args.layout, color=args.color, output=args.output, crop_pct=args.crop_pct, name=args.name,
-        resize_mode=args.resize_mode,
+        resize_mode=args.resize_mode, norm=args.norm, template=args.template,
     )  # fmt: skip
     out = args.out or next_run_dir("runs", Path(args.file).stem)
     run = import_model(args.file, options, out)
@@ -63,12 +72,26 @@ def cmd_import(args: argparse.Namespace) -> int:
     ext = meta["external"]
     prep = meta["preprocessing"]
     shape = f"{prep['size']}x{prep['size']} {ext['layout']} {ext['color']} ({prep.get('resize_mode', 'crop')})"
-    dropped = " (background column dropped)" if ext["background"] is not None else ""
-    output = f"{ext['decoder']} boxes" if ext.get("decoder") else ext["output"] + dropped
     rows: list[list[object]] = [
-        ["task", meta["task"]], ["classes", len(meta["classes"])], ["input", shape], ["output", output],
+        ["task", meta["task"]], *_described(meta), ["input", shape],
+        ["normalization", f"mean {_three(prep['mean'])} std {_three(prep['std'])} (of 0..1 values)"],
         ["runtime", ext["runtime"]], ["sha256", ext["sha256"][:16] + "..."],
     ]  # fmt: skip
     console.print(table(None, ["imported", str(args.file)], rows))
     console.print(f"run: [bold]{run}[/]  (try: imgrec predict {run} photo.jpg)")
     return 0
+
+
+def _described(meta: dict) -> list[list[object]]:
+    """The task-specific rows: classes and output, or the embedding's dimension and template."""
+    ext = meta["external"]
+    if meta["task"] == "embed":
+        e = meta["embedding"]
+        return [["embedding", f"{e['dim']}-d, L2-normalized, cosine"], ["template", e["template"]]]
+    dropped = " (background column dropped)" if ext["background"] is not None else ""
+    output = f"{ext['decoder']} boxes" if ext.get("decoder") else ext["output"] + dropped
+    return [["classes", len(meta["classes"])], ["output", output]]
+
+
+def _three(values: list[float]) -> str:
+    return ",".join(f"{v:.4g}" for v in values)

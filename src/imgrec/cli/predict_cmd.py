@@ -13,6 +13,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from imgrec.cli.detect_output import add_detection_options, emit_detections, save_annotated, task_options
+from imgrec.cli.embed_output import embed_options, emit_embeddings
 from imgrec.cli.inputs import Fetching, Source, gather
 from imgrec.cli.output import (
     add_max_pixels,
@@ -81,13 +82,16 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from imgrec.inference import Predictor
 
     predictor = Predictor.from_run(args.run, backend=args.backend, threads=args.threads)
-    options = task_options(predictor.task.name, args)
+    task = predictor.task.name
+    options = embed_options(args) if task == "embed" else task_options(task, args)
     predictor.options(**options)  # checks the options before any download
     limits = decode_limits(args)
     how = Fetching(limits, getattr(sys.stdin, "buffer", None), args.allow_private_urls, args.url_timeout)
     sources = gather(args.inputs, how)
     results = predict_sources(predictor, sources, args, limits, options)
-    if predictor.task.name == "detect":
+    if task == "embed":
+        emit_embeddings(results, args, console)
+    elif task == "detect":
         emit_detections(results, args, console)
         if args.save:
             save_annotated(results, {s.name: s.item for s in sources if s.item is not None}, args.save, console)

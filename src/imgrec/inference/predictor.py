@@ -134,7 +134,7 @@ class Predictor:
 
     def options(self, **given: Any) -> dict[str, Any]:
         """The task's prediction options, checked (``top_k``/``threshold``; ``conf``/``iou``/...)."""
-        options = self.task.options(**given)
+        options = {**self.task.options(**given), **self.task.model_options(self.model)}
         unknown = [c for c in options.get("classes") or [] if c not in self.classes]
         if unknown:
             shown = ", ".join(self.classes[:12]) + (" ..." if len(self.classes) > 12 else "")
@@ -142,13 +142,14 @@ class Predictor:
         return options
 
     def forward(self, batch: np.ndarray) -> Any:
-        """Raw model output for a prepared batch, one entry per image (probability rows, box candidates)."""
+        """Raw model output for a prepared batch, one entry per image (probability rows, box candidates,
+        embedding rows)."""
         return self.task.forward(self.model, batch)
 
     def postprocess(
         self, raw: Any, geometries: Sequence[Geometry], names: Sequence[str | None], options: dict[str, Any]
     ) -> list[Any]:
-        """Raw entries -> typed results (:class:`Prediction`, ``Detections``) in original pixels."""
+        """Raw entries -> typed results (:class:`Prediction`, ``Detections``, ``Embedding``) in original pixels."""
         return self.task.postprocess(raw, geometries, names, self.classes, options)
 
     def predict(
@@ -168,11 +169,11 @@ class Predictor:
             limits: byte, pixel and format limits every image is decoded under.
             **options: the task's options. classify: ``top_k`` (classes per image),
                 ``threshold`` (below it the label is ``"unknown"``). detect: ``conf``, ``iou``,
-                ``max_det``, ``classes``.
+                ``max_det``, ``classes``. embed: none.
 
         Returns:
-            One result per input, in order: a :class:`Prediction` (classify) or ``Detections``
-            (detect), or an :class:`ItemError`.
+            One result per input, in order: a :class:`Prediction` (classify), ``Detections``
+            (detect) or ``Embedding`` (embed: an L2-normalized vector), or an :class:`ItemError`.
         """
         opts = self.options(**options)
         size = self.batch_size if batch_size is None else batch_size

@@ -12,7 +12,7 @@ from typing import Any
 
 from imgrec.errors import MissingInputError, ModelFileError, OutputError
 from imgrec.files import write_json_atomic
-from imgrec.models.base import Model
+from imgrec.models.base import Embedder, Model
 from imgrec.models.registry import get_loader
 
 FORMAT = "imgrec-model"
@@ -81,6 +81,7 @@ def save_model(model: Model, run_dir: str | Path, meta: dict[str, Any] | None = 
         "files": files,
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "versions": versions(),
+        **({"embedding": model.embedding_info()} if isinstance(model, Embedder) else {}),
         **(meta or {}),
     }
     write_json_atomic(run / META_FILE, record)

@@ -26,7 +26,7 @@ class Model(abc.ABC):
     Attributes:
         name: registered model name (``"hog-svm"``, ``"resnet18"``).
         family: backend family.
-        task: the task name (``imgrec.tasks``), ``"classify"`` or ``"detect"``.
+        task: the task name (``imgrec.tasks``): ``"classify"``, ``"detect"`` or ``"embed"``.
         classes: class names, index-aligned with the model's outputs.
         preprocessing: how inputs were prepared in training.
         model_args: keyword arguments the model was built with (recorded in the artifact).
@@ -89,6 +89,33 @@ class Detector(Model):
         """Decoded box candidates per image for a prepared uint8 batch."""
 
 
+class Embedder(Model):
+    """A face (or image) embedder: ``embed`` returns float32 ``(N, dim)`` vectors for a prepared
+    uint8 batch of crops; the ``embed`` task L2-normalizes them, and they compare by cosine.
+
+    Embedders have no classes (``classes == []``). ``template`` names the alignment template
+    (:data:`imgrec.imaging.align.TEMPLATES`) a face crop must be warped onto before
+    :meth:`embed`: ``"arcface-112"`` or ``"dlib-150"``.
+    """
+
+    task = "embed"
+    template: str = "arcface-112"
+
+    @property
+    @abc.abstractmethod
+    def dim(self) -> int:
+        """The length of each embedding."""
+
+    @abc.abstractmethod
+    def embed(self, batch: np.ndarray) -> np.ndarray:
+        """Raw (not yet normalized) float32 ``(N, dim)`` embeddings of a prepared uint8 batch."""
+
+    def embedding_info(self) -> dict[str, Any]:
+        """What ``model.json`` records under ``embedding``: dimension, alignment template,
+        the normalization applied to outputs and the similarity to compare them with."""
+        return {"dim": self.dim, "template": self.template, "normalization": "l2", "similarity": "cosine"}
+
+
 def check_threads(threads: int | None) -> None:
     """Refuse a thread count below 1 (None means the backend's default)."""
     if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
@@ -114,7 +141,7 @@ class ModelSpec:
         params: approximate parameter count for 10 classes, or None when unknown.
         timm_name: the timm architecture, for models built by timm.
         tags: free-form labels (``"lowres"``, ``"transformer"``).
-        task: what the model does (``imgrec.tasks``): "classify" or "detect".
+        task: what the model does (``imgrec.tasks``): "classify", "detect" or "embed".
     """
 
     name: str

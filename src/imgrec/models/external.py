@@ -26,7 +26,7 @@ import numpy as np
 
 from imgrec.errors import ModelFileError, UsageError
 from imgrec.files import write_bytes_atomic
-from imgrec.models.base import Classifier, Detector, check_threads
+from imgrec.models.base import Classifier, Detector, Embedder, check_threads
 from imgrec.models.registry import register_loader
 from imgrec.models.runtimes import RUNTIMES, open_runtime
 from imgrec.transforms.preprocess import Preprocessing
@@ -258,7 +258,41 @@ class ExternalDetector(_ExternalFile, Detector):
         return found or [BoxCandidates.empty() for _ in batch]
 
 
-def load_external(run_dir: Path, meta: dict[str, Any]) -> ExternalClassifier | ExternalDetector:
+class ExternalEmbedder(_ExternalFile, Embedder):
+    """An imported ONNX or TFLite embedder: its first output, flattened to ``(N, dim)``, is the
+    embedding (the ``embed`` task L2-normalizes it).
+
+    Args:
+        template: the face alignment template its crops are warped onto (``arcface-112``, ``dlib-150``).
+        dim: the embedding length (measured at import).
+    """
+
+    family = "external"
+
+    def __init__(
+        self, name: str, preprocessing: Preprocessing, io: ExternalIO, path: Path, *, template: str, dim: int,
+        model_args: Mapping[str, Any] | None = None, threads: int | None = None,
+    ) -> None:  # fmt: skip
+        super().__init__(name, [], preprocessing, model_args)
+        self.template, self._dim = template, int(dim)
+        self._open(io, path, threads)
+
+    @property
+    def dim(self) -> int:
+        return self._dim
+
+    def embed(self, batch: np.ndarray) -> np.ndarray:
+        """Raw embeddings ``float32 (N, dim)`` for a prepared uint8 batch."""
+        if len(batch) == 0:
+            return np.zeros((0, self.dim), np.float32)
+        raw, _ = self.runtime.run(self._input(batch))
+        rows = np.asarray(raw, np.float32).reshape(len(batch), -1)
+        if rows.shape[1] != self.dim:
+            raise ModelFileError(f"{self.path} gives {rows.shape[1]} values per image; the run records dim {self.dim}.")
+        return rows
+
+
+def load_external(run_dir: Path, meta: dict[str, Any]) -> ExternalClassifier | ExternalDetector | ExternalEmbedder:
     """Loader of the ``"external"`` family."""
     io = ExternalIO.from_dict(dict(meta.get("external") or {}))
     path = Path(run_dir) / io.file
@@ -268,8 +302,23 @@ def load_external(run_dir: Path, meta: dict[str, Any]) -> ExternalClassifier | E
         )
     classes = [str(c) for c in meta["classes"]]
     prep = Preprocessing.from_dict(meta["preprocessing"])
+    if meta.get("task") in ("embed", "embedding"):
+        info = embedding_record(meta)
+        return ExternalEmbedder(str(meta["model"]), prep, io, path, template=info["template"], dim=info["dim"],
+                                model_args=meta.get("model_args"))  # fmt: skip
     cls = ExternalDetector if meta.get("task") in ("detect", "detection") else ExternalClassifier
     return cls(str(meta["model"]), classes, prep, io, path, meta.get("model_args"))
+
+
+def embedding_record(meta: Mapping[str, Any]) -> dict[str, Any]:
+    """``model.json``'s ``embedding`` entry of an embedder run, checked (dim, template)."""
+    info = meta.get("embedding")
+    dim = info.get("dim") if isinstance(info, dict) else None
+    template = info.get("template") if isinstance(info, dict) else None
+    if isinstance(dim, bool) or not isinstance(dim, int) or dim < 1 or not isinstance(template, str):
+        raise ModelFileError(f"An embed run's model.json needs embedding {{dim, template}}; received {info!r}. "
+                             "Import the file again.")  # fmt: skip
+    return dict(info)  # type: ignore[arg-type]
 
 
 register_loader("external", load_external)

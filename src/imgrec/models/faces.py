@@ -104,9 +104,10 @@ def face_preprocessing(layout: str, size: int) -> Preprocessing:
                          pad_anchor=p.get("pad_anchor", "center"))  # fmt: skip
 
 
-def resolve_weights(name: str, weights: str | Path | None) -> Path:
+def resolve_weights(name: str, weights: str | Path | None, entry: Any = None) -> Path:
     """The local file for ``name``: ``weights`` when given, else the official file (downloaded
-    into the cache once, sha256-checked)."""
+    into the cache once, sha256-checked). ``entry``: the file's record (anything with ``url`` and
+    ``sha256``; default ``FACE_FILES[name]``)."""
     if weights is not None:
         path = Path(weights)
         if not path.is_file():
@@ -114,7 +115,7 @@ def resolve_weights(name: str, weights: str | Path | None) -> Path:
         return path
     from imgrec.models.hub import download
 
-    entry = FACE_FILES[name]
+    entry = entry or FACE_FILES[name]
     try:
         return download(entry.url, sha256=entry.sha256)
     except MissingInputError as exc:
@@ -174,7 +175,7 @@ def _color(layout: str) -> str:
 
 
 def load_faces(run_dir: Path, meta: Mapping[str, Any]) -> Any:
-    """Loader of the ``"faces"`` family: the registry entry, with the run's own file."""
+    """Loader of the ``"faces"`` family (detectors and embedders): the registry entry, with the run's own file."""
     name = str(meta["model"])
     spec = get_model_spec(name)
     model_file = dict(meta.get("files") or {}).get("model")
@@ -182,7 +183,7 @@ def load_faces(run_dir: Path, meta: Mapping[str, Any]) -> Any:
     if model_file:
         args["weights"] = Path(run_dir) / str(model_file)
     prep = Preprocessing.from_dict(meta["preprocessing"])
-    return spec.build(name, list(meta.get("classes") or FACE_CLASSES), prep, **args)
+    return spec.build(name, list(meta.get("classes", FACE_CLASSES)), prep, **args)
 
 
 def _register() -> None:

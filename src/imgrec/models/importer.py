@@ -1,4 +1,4 @@
-"""``import_model``: an external classifier file (ONNX, TFLite) becomes a run directory.
+"""``import_model``: an external classifier, detector or embedder file (ONNX, TFLite) becomes a run directory.
 
 The run holds a copy of the file and a ``model.json`` with its provenance (source path and
 sha256), classes, preprocessing and the input/output mapping (:class:`ExternalIO`), so
@@ -6,9 +6,18 @@ predict, evaluate, benchmark, serve and compare use it like a trained run. What 
 itself says (input shape, dtype, layout) is read from it; what it cannot say (class names,
 mean/std) comes from the options, with the conventions of each format as defaults.
 
+Embedders (``task="embed"``, face embedders above all) have no classes: their one output,
+flattened to ``(N, D)``, is the embedding. They record the face alignment template their crops
+are warped onto and the input normalization (``mean``/``std``, or a ``norm`` preset from
+:data:`NORMS`: MobileFaceNet takes ``imagenet``, InsightFace's ArcFace files ``arcface``,
+OpenCV's SFace ``raw``). A file whose output is class probabilities is refused as an embedder
+(it is a classifier: import it with ``task="classify"``); one giving logits is accepted, its
+logits are then the vector.
+
 Example:
     >>> # import_model("mobilenet_v2_1.0_224_quant.tflite", classes="imagenet_labels_1001.txt",
     >>> #              out="runs/mobilenet-v2")
+    >>> # import_model("mobilefacenet.onnx", ImportOptions(task="embed", norm="imagenet"), "runs/mfn")
 """
 
 from __future__ import annotations
@@ -24,12 +33,27 @@ import numpy as np
 
 from imgrec.errors import ConfigError, MissingInputError, ModelFileError, OutputError, UsageError
 from imgrec.models.artifact import META_FILE, save_model
-from imgrec.models.external import ExternalClassifier, ExternalDetector, ExternalIO, file_sha256, to_probabilities
+from imgrec.models.external import (
+    ExternalClassifier,
+    ExternalDetector,
+    ExternalEmbedder,
+    ExternalIO,
+    file_sha256,
+    to_probabilities,
+)
 from imgrec.models.runtimes import TensorInfo, open_runtime, runtime_for
 from imgrec.transforms.preprocess import IMAGENET_MEAN, IMAGENET_STD, Preprocessing
 
 log = logging.getLogger(__name__)
-TASKS = ("classify", "detect")
+TASKS = ("classify", "detect", "embed")
+# Input normalizations of common files (mean, std of 0..1 inputs): MobileFaceNet (foamliu) takes
+# ImageNet's, InsightFace's ArcFace files (x - 127.5) / 127.5, OpenCV's SFace raw 0..255 values.
+NORMS: dict[str, tuple[tuple[float, float, float], tuple[float, float, float]]] = {
+    "imagenet": (IMAGENET_MEAN, IMAGENET_STD),
+    "arcface": ((0.5, 0.5, 0.5), (0.5, 0.5, 0.5)),
+    "raw": ((0.0, 0.0, 0.0), (1 / 255, 1 / 255, 1 / 255)),
+}
+DEFAULT_TEMPLATE = "arcface-112"
 TENSOR_LAYOUTS = ("nchw", "nhwc")
 # Input conventions of the detector layouts (what the upstream demos feed); options override them.
 DETECT_PRESETS: dict[str, dict[str, Any]] = {
@@ -58,8 +82,8 @@ class ImportOptions:
     """What the file cannot say about itself. None means: read it from the file or use the default.
 
     Attributes:
-        task: the recognition task; "classify" for now.
-        classes: a labels file (one name per line) or the names themselves.
+        task: the recognition task: "classify", "detect" or "embed".
+        classes: a labels file (one name per line) or the names themselves (none for embed).
         input_size: the square input side, when the file's input is dynamic.
         mean: per-channel mean of 0..1 inputs (float inputs only).
         std: per-channel std of 0..1 inputs (float inputs only).
@@ -69,10 +93,14 @@ class ImportOptions:
             input conventions.
         color: "rgb" (default) or "bgr".
         output: "probabilities" or "logits"; default detected by running the model (classify).
-        crop_pct: resize the shorter side to ``size / crop_pct``, then centre-crop (classify).
+        crop_pct: resize the shorter side to ``size / crop_pct``, then centre-crop (default:
+            0.875 for classify, 1.0 for embed: an aligned face crop is used whole).
         interpolation: resize filter (default bilinear).
         resize_mode: "crop", "letterbox" or "stretch" (default: crop; the layout's for detect).
-        name: the model name recorded (default: the file's stem).
+        name: the model name recorded (default: the file's stem). For an embedder it is the
+            embedder's identity in face collections: give each different file its own name.
+        norm: a named mean/std pair (:data:`NORMS`) instead of ``mean`` and ``std``.
+        template: embed: the face alignment template of its crops (default ``arcface-112``).
     """
 
     task: str = "classify"
@@ -83,13 +111,26 @@ class ImportOptions:
     layout: str | None = None
     color: str | None = None
     output: str | None = None
-    crop_pct: float = 0.875
+    crop_pct: float | None = None
     interpolation: str | None = None
     name: str | None = None
     resize_mode: str | None = None
+    norm: str | None = None
+    template: str | None = None
 
     def resolved(self) -> ImportOptions:
-        """The options with the detector layout's conventions filled in where none was given."""
+        """The options with the named normalization and the detector layout's conventions
+        filled in where none was given."""
+        if self.norm is not None:
+            if self.norm not in NORMS:
+                raise UsageError(f"Unknown --norm {self.norm!r}; expected one of {', '.join(NORMS)}.")
+            if self.mean is not None or self.std is not None:
+                raise UsageError(f"--norm {self.norm} sets mean and std; drop --mean/--std (or --norm).")
+            mean, std = NORMS[self.norm]
+            return replace(self, norm=None, mean=mean, std=std).resolved()
+        if self.template is not None and self.task != "embed":
+            raise UsageError(f"--template is the alignment template of a face embedder (--task embed); "
+                             f"received it with --task {self.task}.")  # fmt: skip
         if self.task != "detect":
             return self
         if self.layout not in DETECT_PRESETS:
@@ -121,6 +162,8 @@ def import_model(path: str | Path, options: ImportOptions, out: str | Path) -> P
     runtime = open_runtime(kind, src, threads=1)
     layout, size, input_hw = _geometry(runtime.input, options, src)
     prep = _preprocessing(options, size, runtime.input.dtype, kind)
+    if options.task == "embed":
+        return _import_embedder(src, options, run, runtime, prep, layout, kind)
     labels = read_labels(options.classes)
     io = ExternalIO(runtime=kind, file=f"imported.{kind}", layout=layout, color=options.color or "rgb",
                     sha256=file_sha256(src), imported_from=str(src.resolve()), input_hw=input_hw)  # fmt: skip
@@ -132,11 +175,64 @@ def import_model(path: str | Path, options: ImportOptions, out: str | Path) -> P
     else:
         io, classes = _fit_outputs(io, runtime, prep, labels, options.output, src)
         model = ExternalClassifier(options.name or src.stem, classes, prep, io, src)
-    record = {"external": io.to_dict(),
-              "provenance": {"imported_from": io.imported_from, "sha256": io.sha256, "runtime": kind}}  # fmt: skip
-    save_model(model, run, record)
+    save_model(model, run, _record(io, kind))
     log.info("imported %s into %s (%d classes)", src, run, len(classes))
     return run
+
+
+def _record(io: ExternalIO, kind: str) -> dict[str, Any]:
+    return {"external": io.to_dict(),
+            "provenance": {"imported_from": io.imported_from, "sha256": io.sha256, "runtime": kind}}  # fmt: skip
+
+
+def _import_embedder(
+    src: Path, options: ImportOptions, run: Path, runtime: Any, prep: Preprocessing, layout: str, kind: str
+) -> Path:
+    """An embedder run: no classes; the output's width is the dimension; the template is recorded."""
+    from imgrec.imaging.align import get_template
+
+    if options.classes is not None:
+        raise UsageError("An embedder has no classes; drop --classes for --task embed.")
+    template = options.template or DEFAULT_TEMPLATE
+    get_template(template)
+    if options.mean is None and options.std is None and not np.issubdtype(runtime.input.dtype, np.integer):
+        log.warning("%s: no --mean/--std/--norm given; using ImageNet's (MobileFaceNet's convention). ArcFace "
+                    "files take --norm arcface, OpenCV's SFace --norm raw.", src)  # fmt: skip
+    io = ExternalIO(runtime=kind, file=f"imported.{kind}", layout=layout, color=options.color or "rgb",
+                    sha256=file_sha256(src), imported_from=str(src.resolve()))  # fmt: skip
+    dim = check_embedder_output(runtime, prep, io, src)
+    model = ExternalEmbedder(options.name or src.stem, prep, io, src, template=template, dim=dim)
+    save_model(model, run, _record(io, kind))
+    log.info("imported %s into %s (embedder, %d-d, template %s)", src, run, dim, template)
+    return run
+
+
+def check_embedder_output(runtime: Any, prep: Preprocessing, io: ExternalIO, src: Path) -> int:
+    """Run the file on two random images: one output, a vector per image that is no probability
+    row (a classifier's). Returns the vector's length."""
+    from imgrec.models.external import model_input
+
+    rng = np.random.default_rng(0)
+    batch = rng.integers(0, 256, (2, prep.size, prep.size, 3), dtype=np.uint8)
+    outputs = runtime.run_all(model_input(batch, prep, io, runtime.input.dtype))
+    if len(outputs) != 1:
+        raise ModelFileError(f"{src} gives {len(outputs)} outputs; an embedder gives one, a vector per image "
+                             "(is it a detector? import it with --task detect).")  # fmt: skip
+    raw = np.asarray(outputs[0])
+    width = int(np.prod(raw.shape[1:])) if raw.ndim >= 2 else 0
+    if raw.ndim < 2 or width < 2 or sorted(raw.shape[1:])[:-1] != [1] * (raw.ndim - 2):
+        raise ModelFileError(f"{src}'s output has shape {list(raw.shape)}; an embedder gives a vector per image "
+                             "([N, D], or [N, D, 1, 1]).")  # fmt: skip
+    rows = raw.reshape(len(raw), width)
+    if not np.isfinite(rows).all():
+        raise ModelFileError(f"{src} gives NaN or infinite values on random images; the file is broken.")
+    if _output_kind(rows, runtime.ends_in_softmax()) == "probabilities":
+        raise ModelFileError(
+            f"{src} gives class probabilities ({width} per image, summing to 1): it is a classifier, not an "
+            "embedder. Import it with --task classify --classes labels.txt; its penultimate-layer features "
+            "are what `imgrec` uses for visual search."
+        )
+    return width
 
 
 def _check_out(run: Path) -> Path:
@@ -182,7 +278,8 @@ def _preprocessing(options: ImportOptions, size: int, dtype: np.dtype, kind: str
         default = (IMAGENET_MEAN, IMAGENET_STD) if kind == "onnx" else ((0.5,) * 3, (0.5,) * 3)
         mean, std = options.mean or default[0], options.std or default[1]
     preset = DETECT_PRESETS.get(str(options.layout), {}) if options.task == "detect" else {}
-    record = {"size": size, "crop_pct": options.crop_pct, "interpolation": options.interpolation or "bilinear",
+    crop_pct = options.crop_pct if options.crop_pct is not None else 1.0 if options.task == "embed" else 0.875
+    record = {"size": size, "crop_pct": crop_pct, "interpolation": options.interpolation or "bilinear",
               "mean": list(mean), "std": list(std), "resize_mode": options.resize_mode or "crop",
               "pad_anchor": preset.get("pad_anchor", "center"), "pad_value": preset.get("pad_value", 114)}  # fmt: skip
     try:
@@ -279,4 +376,4 @@ def _output_kind(raw: np.ndarray, softmax: bool) -> str:
     return "probabilities" if in_range and (softmax or np.allclose(rows.sum(axis=1), 1.0, atol=0.05)) else "logits"
 
 
-__all__ = ["ImportOptions", "import_model", "read_labels", "to_probabilities"]
+__all__ = ["NORMS", "ImportOptions", "import_model", "read_labels", "to_probabilities"]

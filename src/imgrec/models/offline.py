@@ -49,11 +49,13 @@ def _torchvision_cached(name: str) -> bool:
 
 
 def _face_file_cached(name: str) -> bool:
-    """A face detector's official ONNX file as imgrec downloads it (``hub.file_name`` of its URL)."""
+    """A face model's official ONNX file as imgrec downloads it (``hub.file_name`` of its URL)."""
+    from imgrec.models.face_embed import EMBEDDER_FILES
     from imgrec.models.faces import FACE_FILES
     from imgrec.models.hub import cache_dir, file_name
 
-    return (cache_dir() / file_name(FACE_FILES[name].url)).is_file()
+    entry = FACE_FILES.get(name) or EMBEDDER_FILES[name]
+    return (cache_dir() / file_name(entry.url)).is_file()
 
 
 def cached_on_disk(timm_name: str) -> bool:

@@ -24,6 +24,7 @@ _PROVIDERS = (
     "imgrec.models.torch_detect",
     "imgrec.models.yolo",
     "imgrec.models.faces",
+    "imgrec.models.face_embed",
 )
 _loaded = False
 

@@ -11,6 +11,7 @@ database files (``Store.scrub``), so no embedding, crop or row survives.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
@@ -111,7 +112,9 @@ def _enroll_tx(
         if ids:
             bump(conn, info, len(ids))
     old = tuple(existing[(s.sha256, s.box_key)][0] for s in sources if (s.sha256, s.box_key) in existing)
-    return EnrollResult(person, tuple(ids), old)
+    fresh = iter(ids)
+    each = tuple(existing[k][0] if k in existing else next(fresh) for k in ((s.sha256, s.box_key) for s in sources))
+    return EnrollResult(person, tuple(ids), old, each)
 
 
 def _dedupe(matrix: np.ndarray, sources: list[FaceSource]) -> tuple[np.ndarray, list[FaceSource]]:
@@ -141,13 +144,16 @@ def enroll_faces(
     store: Store, info: CollectionInfo, person: str, matrix: np.ndarray, sources: list[FaceSource]
 ) -> EnrollResult:
     """Add ``matrix``'s rows (checked by the caller) as faces of ``person``: crops first, then one transaction."""
+    keys = [(s.sha256, s.box_key) for s in sources]
     matrix, sources = _dedupe(matrix, sources)
     crops, fresh = _put_crops(store, sources)
     try:
-        return _retry(lambda: _enroll_tx(store, info, person, matrix, sources, crops))
+        result = _retry(lambda: _enroll_tx(store, info, person, matrix, sources, crops))
     except BaseException:
         delete_unreferenced(store, fresh)  # a refused or failed call leaves no crop behind
         raise
+    by_key = dict(zip(((s.sha256, s.box_key) for s in sources), result.face_ids, strict=True))
+    return dataclasses.replace(result, face_ids=tuple(by_key[k] for k in keys))
 
 
 def delete_unreferenced(store: Store, shas: Sequence[str]) -> None:

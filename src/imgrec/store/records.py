@@ -99,11 +99,14 @@ class PersonInfo:
 
 @dataclass(frozen=True)
 class EnrollResult:
-    """What an enrollment did: the ids of the faces it added and of those already there."""
+    """What an enrollment did: the ids of the faces it added and of those already there, and
+    ``face_ids``: the face id of each source given, in the order given (a source given twice
+    maps to one face), so a caller can tell which of its images were new."""
 
     person: str
     added: tuple[int, ...]
     existing: tuple[int, ...]
+    face_ids: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -5,19 +5,25 @@ from imgrec.tasks.base import TASKS, Task, get_task, list_tasks, register_task
 from imgrec.tasks.classify import CLASSIFY, ClassifyTask, to_predictions
 from imgrec.tasks.detect import DETECT, BoxCandidates, Detection, Detections, DetectTask
 from imgrec.tasks.detect_draw import draw_detections
+from imgrec.tasks.embed import EMBED, Embedding, EmbedTask, cosine, l2_normalize
 
 __all__ = [
     "CLASSIFY",
     "DETECT",
+    "EMBED",
     "TASKS",
     "BoxCandidates",
     "ClassifyTask",
     "DetectTask",
     "Detection",
     "Detections",
+    "EmbedTask",
+    "Embedding",
     "Task",
+    "cosine",
     "draw_detections",
     "get_task",
+    "l2_normalize",
     "list_tasks",
     "register_task",
     "to_predictions",

@@ -25,7 +25,7 @@ class Task(abc.ABC):
     """One recognition task.
 
     Attributes:
-        name: the registry name (``"classify"``, ``"detect"``).
+        name: the registry name (``"classify"``, ``"detect"``, ``"embed"``).
         aliases: other names that mean this task (``model.json`` writes ``"classification"``).
         description: one line for listings.
         batch_size: images per model call unless the caller says otherwise (predict,
@@ -40,6 +40,11 @@ class Task(abc.ABC):
     @abc.abstractmethod
     def options(self, **given: Any) -> dict[str, Any]:
         """The task's prediction options with defaults filled in; wrong values raise UsageError."""
+
+    def model_options(self, model: Any) -> dict[str, Any]:
+        """Options the model itself fixes, added to the checked ones by ``Predictor.options``
+        (the embed task: the embedder's name, which every embedding carries). None here."""
+        return {}
 
     @abc.abstractmethod
     def forward(self, model: Any, batch: Any) -> Any:
@@ -76,4 +81,4 @@ def list_tasks() -> list[str]:
 
 
 def _ensure_loaded() -> None:
-    from imgrec.tasks import classify, detect  # noqa: F401  (they register themselves)
+    from imgrec.tasks import classify, detect, embed  # noqa: F401  (they register themselves)

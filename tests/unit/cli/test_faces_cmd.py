@@ -72,3 +72,39 @@ def test_evaluate_prints_ap_at_05(capsys) -> None:
 def test_a_missing_weights_file_is_exit_66_without_traceback(photos, capsys) -> None:
     code, _, err = run(capsys, "detect", photos, "--weights", "/nonexistent.onnx")
     assert code == 66 and "not found" in err and "Traceback" not in err
+
+
+def test_import_embed_then_evaluate_the_embedder_on_johns(tmp_path, capsys) -> None:
+    from tests.embed_helpers import johns, mobilefacenet_file
+
+    from imgrec.analyzers.faces import threshold_from_report
+
+    code = main(["import", str(mobilefacenet_file()), "--task", "embed", "--norm", "imagenet", "--out",
+                 str(tmp_path / "mfn")])  # fmt: skip
+    out = capsys.readouterr().out
+    assert code == 0 and "128-d, L2-normalized, cosine" in out and "arcface-112" in out
+    assert main(["models", "--task", "embed", "--format", "json"]) == 0
+    assert {m["model"] for m in json.loads(capsys.readouterr().out)} == {"dlib-resnet", "sface"}
+    report = tmp_path / "report.json"
+    code, out, err = run(capsys, "evaluate", johns(), "--embedder", tmp_path / "mfn", "--no-detect", "--out", report)
+    assert code == 0, err
+    assert "rank-1 (leave one out)" in out and "threshold_eer" in out and "1.0000 of 55 images" in out
+    figures = json.loads(report.read_text())
+    assert figures["rank1"] == 1.0 and threshold_from_report(report, embedder="mobilefacenet") > 0.5
+    small = tmp_path / "ids"
+    for person in ("John_Savage", "John_Shimkus"):
+        (small / person).mkdir(parents=True)
+        for f in sorted((johns() / person).glob("*.jpg"))[:3]:
+            shutil.copy(f, small / person / f.name)
+    code, out, _ = run(capsys, "evaluate", small, "--embedder", tmp_path / "mfn", "--detector-weights", weights(),
+                       "--format", "json")  # fmt: skip
+    assert code == 0 and json.loads(out)["aligned"] == 6 and json.loads(out)["detector"] == "yunet"
+
+
+def test_embedder_options_are_checked(tmp_path, capsys) -> None:
+    code, _, err = run(capsys, "evaluate", "faces.xml", "--no-detect")
+    assert code == 2 and "--embedder" in err
+    code, _, err = run(capsys, "evaluate", tmp_path, tmp_path, "--embedder", "dlib-resnet")
+    assert code == 2 and "one identity folder" in err
+    code, _, err = run(capsys, "evaluate", tmp_path, "--embedder", "arcface")
+    assert code == 2 and "Unknown face embedder 'arcface'" in err

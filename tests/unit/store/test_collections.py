@@ -88,6 +88,18 @@ def test_enroll_is_idempotent_for_same_image_and_box(store):
     assert c.size() == 4 and [p.faces for p in c.persons()] == [4]
     doubled = c.enroll("ada", np.concatenate([m[:1], m[:1]]), embedder=EMB, sources=[src[0], src[0]])
     assert doubled.added == () and c.size() == 4
+    assert first.face_ids == first.added and doubled.face_ids == (first.added[0],) * 2
+
+
+def test_face_ids_say_which_given_source_was_new(store):
+    rng = np.random.default_rng(5)
+    c = store.collections.create("staff", embedder=EMB, dim=8, threshold=0.5)
+    m, src = unit_rows(rng, 3, 8), sources("ada", 3)
+    first = c.enroll("ada", m[1:2], embedder=EMB, sources=src[1:2])
+    mixed = c.enroll("ada", np.concatenate([m, m[:1]]), embedder=EMB, sources=[*src, src[0]])
+    assert len(mixed.added) == 2 and mixed.existing == first.added
+    ids = mixed.face_ids
+    assert ids[1] == first.added[0] and {ids[0], ids[2]} == set(mixed.added) and ids[3] == ids[0]
 
 
 def test_same_face_for_another_person_is_a_conflict_and_leaves_nothing(store):
