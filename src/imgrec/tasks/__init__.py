@@ -5,18 +5,33 @@ from imgrec.tasks.base import TASKS, Task, get_task, list_tasks, register_task
 from imgrec.tasks.classify import CLASSIFY, ClassifyTask, to_predictions
 from imgrec.tasks.detect import DETECT, BoxCandidates, Detection, Detections, DetectTask
 from imgrec.tasks.detect_draw import draw_detections
+from imgrec.tasks.instance import INSTANCE, Instance, InstanceCandidates, Instances, InstanceTask
+from imgrec.tasks.segment import SEGMENT, Segmentation, SegmentOutput, SegmentTask
+from imgrec.tasks.segment_draw import cutout, draw_instances, draw_segmentation
 
 __all__ = [
     "CLASSIFY",
     "DETECT",
+    "INSTANCE",
+    "SEGMENT",
     "TASKS",
     "BoxCandidates",
     "ClassifyTask",
     "DetectTask",
     "Detection",
     "Detections",
+    "Instance",
+    "InstanceCandidates",
+    "InstanceTask",
+    "Instances",
+    "SegmentOutput",
+    "SegmentTask",
+    "Segmentation",
     "Task",
+    "cutout",
     "draw_detections",
+    "draw_instances",
+    "draw_segmentation",
     "get_task",
     "list_tasks",
     "register_task",

@@ -76,4 +76,4 @@ def list_tasks() -> list[str]:
 
 
 def _ensure_loaded() -> None:
-    from imgrec.tasks import classify, detect  # noqa: F401  (they register themselves)
+    from imgrec.tasks import classify, detect, instance, segment  # noqa: F401  (they register themselves)
