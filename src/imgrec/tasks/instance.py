@@ -72,7 +72,8 @@ class Instance:
 
     def to_dict(self) -> dict[str, Any]:
         counts = self.rle["counts"]
-        mask = {"size": list(self.rle["size"]), "counts": counts.decode("ascii") if isinstance(counts, bytes) else counts}
+        text = counts.decode("ascii") if isinstance(counts, bytes) else counts
+        mask = {"size": list(self.rle["size"]), "counts": text}
         return {"box": [round(v, 2) for v in self.box], "label": self.label, "score": round(self.score, 6),
                 "area": self.area, "mask": mask}  # fmt: skip
 
