@@ -113,10 +113,9 @@ def _split_of(rel: str) -> str:
 def class_names(root: Path, given: Sequence[str] | str | None, default: Sequence[str] | None = None) -> Classes:
     """Class names (and a colour map, when colours are given) from ``given``, the class files, or ``default``."""
     if isinstance(given, str | Path):
-        path = Path(given)
-        if not path.is_file():
-            return _checked([n.strip() for n in str(given).split(",") if n.strip()], None, str(given))
-        return parse_class_file(path)
+        if _is_file(str(given)):
+            return parse_class_file(Path(given))
+        return _checked([n.strip() for n in str(given).split(",") if n.strip()], None, "the given classes")
     if given:
         return _checked([str(n) for n in given], None, "the given classes")
     for name in CLASS_FILES:
@@ -129,6 +128,13 @@ def class_names(root: Path, given: Sequence[str] | str | None, default: Sequence
         "value k; 'name r g b' or CVAT's 'name:r,g,b::' for colour masks), or give them: --classes "
         "background,cat,dog."
     )
+
+
+def _is_file(name: str) -> bool:
+    try:
+        return "," not in name and Path(name).is_file()
+    except OSError:  # a name too long to be a path
+        return False
 
 
 def parse_class_file(path: Path) -> Classes:
