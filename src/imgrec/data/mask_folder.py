@@ -14,7 +14,10 @@ convention). Colour masks need colours: ``labelmap.txt`` (CVAT's ``name:r,g,b::`
 palette's colours) and colours not in the map are ignored pixels (``data check`` lists them).
 Class names can also be given (``classes=["background", "cat"]`` or a file path), which wins
 over the files. Images without a mask are left out (``missing_mask`` issue); masks without an
-image are reported (``missing_image``). Nothing is decoded while reading.
+image are reported (``missing_image``). Nothing is decoded while reading. A mask is in the
+pixels of its image as imgrec decodes it (EXIF orientation applied), like boxes: a mask drawn
+on the stored pixels of a rotated JPEG is reported by ``data check`` (``mask_size_mismatch``
+when the rotation swaps the sides).
 """
 
 from __future__ import annotations

@@ -111,12 +111,8 @@ class Segment:
     def to_json(self) -> list[list[float]] | dict[str, Any]:
         """The COCO ``segmentation`` value: polygon lists, or ``{"size", "counts": str}``."""
         if self.counts is None:
-            return [[_short(v) for v in p.tolist()] for p in self.polygons]
+            return [p.tolist() for p in self.polygons]  # exact: the floats read back unchanged
         return {"size": list(self.size), "counts": self.counts.decode("ascii")}
-
-
-def _short(v: float) -> float:
-    return float(f"{v:.6g}") if v != int(v) else float(int(v))
 
 
 def encode_rle(mask: np.ndarray) -> dict[str, Any]:
