@@ -12,6 +12,14 @@ from imgrec.errors import ImgrecError, MissingInputError
 SEVERITY_STYLE = {"error": "red", "warning": "yellow", "info": "cyan"}
 
 
+def _source_options(p: argparse.ArgumentParser) -> None:
+    """``--task`` and ``--classes``: which task to read (COCO: detect, instance, segment), class names."""
+    p.add_argument("--task", choices=["detect", "instance", "segment"], default=None,
+                   help="read COCO as detect (boxes, default), instance (boxes + masks) or segment (a class per pixel)")
+    p.add_argument("--classes", default=None, metavar="NAMES|FILE",
+                   help="mask folders / VOC segmentation: class names (a,b,c or a file), instead of classes.txt")
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     data = sub.add_parser("data", help="inspect, split and preview datasets")
     dsub = data.add_subparsers(dest="data_command", metavar="ACTION", required=True)
@@ -24,6 +32,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--splits", help="a split manifest: flag duplicates that cross its splits")
     p.add_argument("--strict", action="store_true", help="exit 65 when errors are found")
     p.add_argument("--format", dest="source_format", default="auto", help="the dataset format (default: detect it)")
+    _source_options(p)
     p.set_defaults(func=cmd_check)
 
     p = dsub.add_parser("split", help="stratified, seeded, reproducible split manifest")
@@ -33,15 +42,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="splits.json")
     p.add_argument("--format", dest="source_format", default="auto", help="the dataset format (default: detect it)")
+    _source_options(p)
     p.set_defaults(func=cmd_split)
 
-    p = dsub.add_parser("convert", help="convert detection labels between COCO JSON, YOLO txt and Pascal VOC XML")
+    p = dsub.add_parser(
+        "convert", help="convert labels between COCO JSON, YOLO txt, Pascal VOC XML and mask folders (images + masks)"
+    )
     p.add_argument("data", help="the source dataset (format detected, or --from)")
-    p.add_argument("--to", required=True, choices=["coco", "yolo", "voc"], help="the format to write")
+    p.add_argument("--to", required=True, choices=["coco", "yolo", "voc", "masks"], help="the format to write")
+    p.add_argument("--mask-encoding", choices=["rle", "polygon"], default="rle",
+                   help="masks to COCO: rle (exact, default) or polygon (OpenCV contours; holes stay RLE)")
     p.add_argument("--out", required=True, metavar="DIR", help="a new (or empty) folder")
     p.add_argument(
         "--from", "--format", dest="source_format", default="auto", help="the source format (default: detect it)"
     )
+    _source_options(p)
     p.set_defaults(func=cmd_convert)
 
     p = dsub.add_parser("preview", help="grid image of augmented samples")
@@ -53,27 +68,29 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="augment_preview.png")
     p.add_argument("--format", dest="source_format", default="auto", help="the dataset format (default: detect it)")
+    _source_options(p)
     p.set_defaults(func=cmd_preview)
 
 
-def _load(path: str, format: str = "auto") -> Any:
+def _load(path: str, format: str = "auto", args: argparse.Namespace | None = None) -> Any:
     from imgrec.data import load_dataset
 
     if path != "digits" and not Path(path).exists():
         raise MissingInputError(f"Data not found: {path}")
-    return load_dataset(path, format=format)
+    task, classes = (getattr(args, "task", None), getattr(args, "classes", None))
+    return load_dataset(path, format=format, task=task, classes=classes)
 
 
 def cmd_check(args: argparse.Namespace) -> int:
     from imgrec.data import check_dataset, load_splits
     from imgrec.errors import DataError
 
-    ds = _load(args.data, args.source_format)
+    ds = _load(args.data, args.source_format, args)
     splits = load_splits(ds, args.splits) if args.splits else None
     with console.status(f"checking {len(ds)} images..."):
         report = check_dataset(ds, min_side=args.min_side, near_dup_distance=args.near_dup_distance, splits=splits)
     data = report.to_dict()
-    console.print(_counts_table(ds, report.num_boxes))
+    console.print(_counts_table(ds, report.num_boxes, report.pixel_counts, report.class_counts))
     for prob in data.get("problems", []):
         style = SEVERITY_STYLE.get(prob["severity"], "white")
         console.print(f"[{style}]{prob['severity']}[/] {prob['code']}: {prob['message']}")
@@ -89,9 +106,14 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 0
 
 
-def _counts_table(ds: Any, num_boxes: int) -> Any:
+def _counts_table(ds: Any, num_boxes: int, pixels: dict[str, int] | None = None,
+                  images: dict[str, int] | None = None) -> Any:  # fmt: skip
     title = f"{ds.name}: {len(ds)} images, {ds.num_classes} classes"
-    if ds.task != "detect":
+    if ds.task == "segment":
+        total = max(1, sum((pixels or {}).values()))
+        rows = [[c, (images or {}).get(c, 0), n, f"{n / total:.2%}"] for c, n in (pixels or {}).items()]
+        return table(f"{title} (segment)", ["class", "images", "pixels", "share"], rows)
+    if ds.task not in ("detect", "instance"):
         return table(title, ["class", "images"], sorted(ds.class_counts().items()))
     boxes = ds.instance_counts()
     rows = [[c, n, boxes[c]] for c, n in sorted(ds.class_counts().items())]
@@ -102,7 +124,7 @@ def cmd_split(args: argparse.Namespace) -> int:
     from imgrec.data import split_dataset
     from imgrec.errors import OutputError
 
-    ds = _load(args.data, args.source_format)
+    ds = _load(args.data, args.source_format, args)
     splits = split_dataset(ds, val=args.val, test=args.test, seed=args.seed)
     try:
         splits.save(args.out)
@@ -120,9 +142,9 @@ def cmd_split(args: argparse.Namespace) -> int:
 def cmd_convert(args: argparse.Namespace) -> int:
     from imgrec.data.convert import convert_dataset
 
-    ds = _load(args.data, args.source_format)
+    ds = _load(args.data, args.source_format, args)
     with console.status(f"writing {len(ds)} images as {args.to}..."):
-        result = convert_dataset(ds, args.to, args.out)
+        result = convert_dataset(ds, args.to, args.out, mask_encoding=args.mask_encoding)
     console.print(
         f"{args.to}: {result.images} images, {result.boxes} boxes -> {result.out} "
         f"({result.linked} linked, {result.copied} copied)"
@@ -138,16 +160,20 @@ def cmd_preview(args: argparse.Namespace) -> int:
     from imgrec.imaging.draw import save_png
     from imgrec.transforms import preview_grid
 
-    ds = _load(args.data, args.source_format)
+    ds = _load(args.data, args.source_format, args)
     rng = np.random.default_rng(args.seed)
     picks = rng.choice(len(ds), size=min(args.n, len(ds)), replace=False)
     images, boxes = [], []
+    masks: list[Any] = []
     for i in picks:
         try:
-            images.append(ds.load(int(i)))
+            img = ds.load(int(i))
+            mask = _preview_mask(ds, int(i), img) if ds.task in ("segment", "instance") else None
         except ImgrecError as exc:  # show the rest; say which one failed
             console.print(f"[yellow]skipped[/] {ds.sources[int(i)]}: {exc}")
             continue
+        images.append(img)
+        masks.append(mask)
         if ds.targets is not None:
             boxes.append(ds.targets[int(i)].boxes)
     grid = preview_grid(
@@ -156,7 +182,8 @@ def cmd_preview(args: argparse.Namespace) -> int:
         seed=args.seed,
         variants=args.variants,
         cell=args.size,
-        boxes=boxes if ds.targets is not None else None,
+        boxes=boxes if ds.targets is not None and ds.task == "detect" else None,
+        masks=masks if ds.task in ("segment", "instance") else None,
     )
     try:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
@@ -167,3 +194,14 @@ def cmd_preview(args: argparse.Namespace) -> int:
         raise OutputError(f"Cannot write {args.out}: {exc}") from None
     console.print(f"preview: {args.out}")
     return 0
+
+
+def _preview_mask(ds: Any, i: int, img: Any) -> Any:
+    """The item's index mask (instances rendered), checked against its image's size."""
+    from imgrec.data.masks import render_objects
+    from imgrec.errors import DataError
+
+    mask = ds.load_mask(i) if ds.masks is not None else render_objects(ds.targets[i], (img.shape[1], img.shape[0]))
+    if mask.shape != img.shape[:2]:
+        raise DataError(f"its mask is {mask.shape[1]}x{mask.shape[0]}, the image {img.shape[1]}x{img.shape[0]}")
+    return mask

@@ -4,6 +4,10 @@ Detection datasets also get their label files checked (``check_boxes``): boxes o
 image or with zero area, duplicate boxes, lines that do not parse, unknown classes, labels
 without an image and images without labels, per-class instance counts.
 
+Segmentation datasets get every checked mask decoded once (``check_masks``): masks whose
+size differs from their image, values that are no class, colours outside the colour map,
+empty masks, images without masks and masks without images; per-class pixel and image counts.
+
 Every item is decoded through ``ImageDataset.load`` (the one safe decode path) in a thread
 pool; the report is a dataclass whose ``to_dict()`` is JSON-able.
 """
@@ -20,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from imgrec.data.check_boxes import box_issues
+from imgrec.data.check_masks import mask_stats
 from imgrec.data.check_problems import problems
 from imgrec.data.dataset import ImageDataset
 from imgrec.data.dedup import THUMB, exact_groups, group_pairs, near_pairs, thumbnail, thumbnails
@@ -44,6 +49,8 @@ class CheckReport:
         task: the dataset's task; for ``"detect"``, ``class_counts`` counts images holding
             each class and ``instance_counts`` its boxes (imbalance is judged on boxes).
         label_issues: ``{"code", "message", "file", "line", "image"}`` per label-file finding.
+        pixel_counts: for ``"segment"``, the pixels of each class in the decoded masks (then
+            ``class_counts`` counts the decoded masks holding each class).
     """
 
     name: str
@@ -69,6 +76,7 @@ class CheckReport:
     instance_counts: dict[str, int] = field(default_factory=dict)
     num_boxes: int = 0
     label_issues: list[dict[str, Any]] = field(default_factory=list)
+    pixel_counts: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
 
     @property
@@ -142,7 +150,7 @@ def check_dataset(
     )
     _fill_items(report, ds, scan, min_side)
     _fill_duplicates(report, ds, scan, near_dup_distance, item_splits)
-    _fill_labels(report, ds, scan)
+    _fill_labels(report, ds, scan, workers)
     _fill_classes(report)
     report.problems = problems(report, ds.relative, imbalance_warn=IMBALANCE_WARN, bad_error=BAD_FRACTION_ERROR)
     report.seconds = round(time.perf_counter() - started, 3)
@@ -283,18 +291,27 @@ def _near_groups(scan: _Scan, distance: int) -> list[tuple[list[int], int]]:
     return [([int(scan.checked[k]) for k in g], worst[n]) for n, g in enumerate(groups)]
 
 
-def _fill_labels(report: CheckReport, ds: ImageDataset, scan: _Scan) -> None:
-    if ds.targets is None:
+def _fill_labels(report: CheckReport, ds: ImageDataset, scan: _Scan, workers: int = 4) -> None:
+    if ds.targets is None and ds.masks is None:
         return
     ok = scan.sizes[:, 0] >= 0
     sizes = {int(i): (int(s[1]), int(s[0])) for i, s, good in zip(scan.checked, scan.sizes, ok, strict=True) if good}
+    if ds.masks is not None:
+        stats = mask_stats(ds, scan.checked, sizes, workers)
+        report.pixel_counts = {c: int(n) for c, n in zip(ds.classes, stats.pixels, strict=True)}
+        report.class_counts = {c: int(n) for c, n in zip(ds.classes, stats.images, strict=True)}
+        report.label_issues = [asdict(x) for x in [*ds.issues, *stats.issues]]
+        return
+    assert ds.targets is not None
     found = [*ds.issues, *box_issues(ds, sizes)]
     report.label_issues = [asdict(x) for x in found]
     report.num_boxes = sum(len(t) for t in ds.targets)
 
 
 def _fill_classes(report: CheckReport) -> None:
-    counts = report.instance_counts if report.task == "detect" else report.class_counts
+    counts = report.instance_counts if report.task in ("detect", "instance") else report.class_counts
+    if report.task == "segment":  # background is in nearly every mask: not a class to balance
+        counts = {c: n for c, n in counts.items() if c.lower() != "background"}
     report.empty_classes = [c for c, n in counts.items() if n == 0]
     nonzero = [n for n in counts.values() if n > 0]
     if len(nonzero) >= 2:

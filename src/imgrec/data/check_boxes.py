@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from imgrec.data.boxes import BoxTarget, LabelIssue
+from imgrec.data.check_masks import MASK_TITLES, SOFT
 from imgrec.data.dataset import ImageDataset
 
 if TYPE_CHECKING:
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
 Problem = dict[str, str]
 OUTSIDE_TOLERANCE = 0.5  # pixels
 _EXAMPLES = 3
-_SOFT = {"unlabeled_image": "info", "duplicate_boxes": "warning", "size_mismatch": "warning"}
+_SOFT = {"unlabeled_image": "info", "duplicate_boxes": "warning", "size_mismatch": "warning", **SOFT}
 _TITLES = {
     "outside_image": "box(es) reach outside their image",
     "zero_area_box": "box(es) have zero area",
@@ -42,6 +43,8 @@ _TITLES = {
     "bad_image_entry": "image entries are malformed",
     "unreadable_image": "image(s) could not be measured to place their boxes",
     "unlabeled_image": "image(s) have no label file / no annotation entry (read as no objects)",
+    "bad_segment": "object mask(s) cannot be used (kept as boxes without a mask)",
+    **MASK_TITLES,
 }
 
 

@@ -51,7 +51,7 @@ def _examples(items: list[str], rel: Callable[[str], str]) -> str:
 
 def _classes(r: CheckReport) -> list[Problem]:
     out = []
-    detect = r.task == "detect"
+    detect = r.task != "classify"  # labeled objects or pixels, not one class per image
     if r.num_items == 0:
         out.append(_problem("error", "empty_dataset", "The dataset has no items."))
     if len(r.classes) < 2 and not detect:
@@ -64,8 +64,9 @@ def _classes(r: CheckReport) -> list[Problem]:
             )
         )
     if r.empty_classes:
+        unit = "pixels" if r.task == "segment" else "boxes" if detect else "images"
         fix = (
-            "Add labeled boxes of them or drop them from the class list."
+            f"Add labeled {unit} of them or drop them from the class list."
             if detect
             else "Add images or remove the folders."
         )
@@ -73,7 +74,7 @@ def _classes(r: CheckReport) -> list[Problem]:
             _problem(
                 "warning" if detect else "error",
                 "empty_classes",
-                f"{len(r.empty_classes)} class(es) have no {'boxes' if detect else 'images'}: "
+                f"{len(r.empty_classes)} class(es) have no {unit}: "
                 f"{_few(r.empty_classes)}. {fix}",
             )
         )
@@ -152,7 +153,7 @@ def _duplicates(r: CheckReport, rel: Callable[[str], str]) -> list[Problem]:
 def _imbalance(r: CheckReport, warn: float) -> list[Problem]:
     if r.imbalance_ratio is None or r.imbalance_ratio <= warn:
         return []
-    detect = r.task == "detect"
+    detect = r.task in ("detect", "instance")
     counts = {c: n for c, n in (r.instance_counts if detect else r.class_counts).items() if n > 0}
     big, small = max(counts, key=counts.__getitem__), min(counts, key=counts.__getitem__)
     unit = " boxes" if detect else ""

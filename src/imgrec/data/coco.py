@@ -9,6 +9,13 @@ Category ids (1-90 in COCO, any integers elsewhere) become class indices 0..N-1 
 ``ImageDataset.class_ids`` keeps the ids so conversion back restores them. ``bbox`` is
 ``[x, y, w, h]`` in pixels of the image as stored; COCO images carry no EXIF rotation, so
 the boxes are taken as they are. Crowd boxes (``iscrowd``) are kept with ``crowd=True``.
+
+``task="instance"`` also reads each object's ``segmentation`` (polygons, uncompressed or
+compressed RLE; checked by :func:`~imgrec.data.rle.parse_segmentation`, kept compact) into
+:class:`~imgrec.data.masks.InstanceTarget`\\ s; ``task="segment"`` renders those objects into
+one index mask per image on demand (classes ``background`` + the categories; see
+:mod:`imgrec.data.masks` for the overlap rule). A segmentation that cannot be used is a
+``bad_segment`` issue (the box is kept, without a mask).
 """
 
 from __future__ import annotations
@@ -24,9 +31,9 @@ import numpy as np
 from imgrec.data import labelio
 from imgrec.data.boxes import BoxTarget, IssueLog
 from imgrec.data.dataset import ImageDataset
-from imgrec.data.labelio import load_json, number, safe_relative, walk_files
+from imgrec.data.labelio import load_json, number, oriented_size, safe_relative, walk_files
 from imgrec.data.layout import SPLIT_ALIASES, is_image_name
-from imgrec.errors import DatasetError, MissingInputError
+from imgrec.errors import DatasetError, ImgrecError, MissingInputError
 
 _NO_ID = -(2**63)  # never an id: (image_id, category_id) lookups of non-integers miss
 _SPLIT_IN_NAME = re.compile(r"(train|val|valid|validation|test)(?:\d{4})?$")
@@ -45,15 +52,25 @@ class _Image:
     origins: list[int] = field(default_factory=list)
     areas: list[float] = field(default_factory=list)
     file: str = ""
+    segments: list[Any] = field(default_factory=list)  # task != "detect": Segment or None per box
 
 
-def read_coco(source: str) -> ImageDataset:
+def read_coco(source: str, task: str = "detect") -> ImageDataset:
     """A COCO JSON file, or a folder with ``annotations/*.json`` and the images.
 
+    Args:
+        source: the JSON file or the dataset folder.
+        task: ``"detect"`` (boxes), ``"instance"`` (boxes and masks) or ``"segment"``
+            (an index mask per image, rendered from the objects).
+
     Raises:
+        UsageError: another task.
         MissingInputError: the path does not exist.
         DatasetError: the JSON is unreadable or not COCO (the message says what is expected).
     """
+    from imgrec.data.coco_masks import check_task, instance_dataset
+
+    check_task(task)
     path = Path(source)
     if not path.exists():
         raise MissingInputError(f"COCO annotations not found: {source}")
@@ -71,8 +88,10 @@ def read_coco(source: str) -> ImageDataset:
                 f"{f} lists other categories than {files[0]}; expected the same categories in every file."
             )
         classes, ids = names, file_ids
-        images += _read_file(data, f, root, {c: k for k, c in enumerate(ids)}, log, len(files) > 1)
+        images += _read_file(data, f, root, {c: k for k, c in enumerate(ids)}, log, len(files) > 1, task)
     _unlisted_images(images, files, root, log)
+    if task != "detect":
+        return instance_dataset(task, images, classes or [], ids, root, log)
     targets = [_target(im) for im in images]
     splits = [im.split for im in images]
     return ImageDataset.for_detection(
@@ -135,14 +154,15 @@ def _categories(data: dict[str, Any], path: Path) -> tuple[list[str], list[int]]
 
 
 def _read_file(
-    data: dict[str, Any], path: Path, root: Path, index: dict[int, int], log: IssueLog, several: bool
-) -> list[_Image]:
+    data: dict[str, Any], path: Path, root: Path, index: dict[int, int], log: IssueLog, several: bool,
+    task: str = "detect",
+) -> list[_Image]:  # fmt: skip
     split = _split_of(path) if several else ""
     bases = _image_bases(path, root)
     by_id = _images(data["images"], path, bases, split, log)
     capped: set[int] = set()
     for n, ann in enumerate(data.get("annotations", [])):
-        _annotation(ann, n, path, by_id, index, log, capped)
+        _annotation(ann, n, path, by_id, index, log, capped, task)
     return list(by_id.values())
 
 
@@ -206,8 +226,9 @@ def _stated_size(e: dict[str, Any]) -> tuple[int, int] | None:
 
 
 def _annotation(
-    ann: Any, n: int, path: Path, by_id: dict[int, _Image], index: dict[int, int], log: IssueLog, capped: set[int]
-) -> None:
+    ann: Any, n: int, path: Path, by_id: dict[int, _Image], index: dict[int, int], log: IssueLog, capped: set[int],
+    task: str = "detect",
+) -> None:  # fmt: skip
     where = str(path)
     if not isinstance(ann, dict):
         log.add("bad_box", f"annotations[{n}] is a {type(ann).__name__}; expected an object.", where)
@@ -246,6 +267,20 @@ def _annotation(
     im.crowd.append(ann.get("iscrowd") in (1, True))
     im.origins.append(n)
     im.areas.append(_area(ann.get("area"), box))
+    if task != "detect":
+        from imgrec.data.coco_masks import segment_of
+
+        im.segments.append(segment_of(ann.get("segmentation"), n, _image_hw(im), log, where, im.source))
+
+
+def _image_hw(im: _Image) -> tuple[int, int] | None:
+    """(height, width) of the image: as stated, else read from its header (once); None when unreadable."""
+    if im.size is None:
+        try:
+            im.size = oriented_size(im.source)
+        except ImgrecError:
+            return None
+    return im.size[1], im.size[0]
 
 
 def _area(value: Any, box: list[float]) -> float:

@@ -1,4 +1,8 @@
-"""Convert a detection dataset between COCO JSON, YOLO txt and Pascal VOC XML.
+"""Convert a detection dataset between COCO JSON, YOLO txt and Pascal VOC XML; masks too.
+
+Instance data (COCO read with ``task="instance"``) keeps its polygons and RLEs in COCO
+output; ``masks`` writes mask folders, and segment data goes to COCO through
+:mod:`imgrec.data.convert_masks`.
 
 Images are hard-linked into the output (copied where a link is not possible, e.g. across
 file systems), never re-encoded. Every file is written to a temporary name in its folder
@@ -27,6 +31,7 @@ import numpy as np
 from imgrec.data.boxes import BoxTarget
 from imgrec.data.dataset import ZIP_SEP, ImageDataset
 from imgrec.data.labelio import oriented_size
+from imgrec.data.masks import InstanceTarget
 from imgrec.errors import DatasetError, ImgrecError, OutputError
 from imgrec.files import write_bytes_atomic
 from imgrec.registry import Registry
@@ -66,13 +71,14 @@ Writer = Callable[[ImageDataset, list[_Item], Path, ConvertResult], None]
 WRITERS: Registry[Writer] = Registry("label format")
 
 
-def convert_dataset(ds: ImageDataset, to: str, out_dir: str | Path) -> ConvertResult:
-    """Write ``ds`` (a detection dataset) as ``to`` into ``out_dir``.
+def convert_dataset(ds: ImageDataset, to: str, out_dir: str | Path, *, mask_encoding: str = "rle") -> ConvertResult:
+    """Write ``ds`` (a detection, instance or segment dataset) as ``to`` into ``out_dir``.
 
     Args:
         ds: the dataset (from ``load_dataset``); its splits, when it has them, are kept.
-        to: ``coco``, ``yolo`` or ``voc``.
+        to: ``coco``, ``yolo``, ``voc`` or ``masks`` (image + index-mask folders).
         out_dir: a folder that does not exist yet or is empty.
+        mask_encoding: segment data to COCO: ``"rle"`` (exact) or ``"polygon"``.
 
     Raises:
         UnknownNameError: ``to`` is not a format.
@@ -80,14 +86,21 @@ def convert_dataset(ds: ImageDataset, to: str, out_dir: str | Path) -> ConvertRe
         OutputError: ``out_dir`` is not empty or cannot be written.
     """
     writer = WRITERS.get(to)
-    if ds.targets is None or ds.arrays is not None:
+    if (ds.targets is None and ds.masks is None) or ds.arrays is not None:
         raise DatasetError(
             f"{ds.name} is a {ds.task} dataset{' in memory' if ds.arrays is not None else ''}; "
-            "convert needs detection data read from files (COCO, YOLO or VOC)."
+            "convert needs detection or segmentation data read from files (COCO, YOLO, VOC, mask folders)."
         )
+    if ds.masks is not None and to not in ("coco", "masks"):
+        raise DatasetError(f"{ds.name} holds index masks, which {to} cannot hold; convert it to coco or masks.")
     out = _fresh_dir(Path(out_dir))
     result = ConvertResult(out=out, format=to)
-    writer(ds, _items(ds), out, result)
+    if ds.masks is not None and to == "coco":
+        from imgrec.data.convert_masks import coco_from_masks
+
+        coco_from_masks(ds, _items(ds), out, result, mask_encoding)
+    else:
+        writer(ds, _items(ds), out, result)
     return result
 
 
@@ -257,7 +270,8 @@ def _write_coco(ds: ImageDataset, items: list[_Item], out: Path, result: Convert
         write_atomic(out / "annotations" / name, json.dumps(doc, ensure_ascii=False).encode())
         result.images += len(images)
         result.boxes += len(anns)
-    result.notes.append("COCO output holds boxes only (no segmentation masks).")
+    if ds.task != "instance":
+        result.notes.append("COCO output holds boxes only (no segmentation masks).")
 
 
 def _coco_annotations(t: BoxTarget, image_id: int, ids: list[int], first: int) -> list[dict[str, Any]]:
@@ -273,10 +287,15 @@ def _coco_annotations(t: BoxTarget, image_id: int, ids: list[int], first: int) -
                 "bbox": [x1, y1, w, h],
                 "area": _f32(w * h) if t.areas is None else _f32(t.areas[k]),
                 "iscrowd": int(t.crowd[k]),
-                "segmentation": [],
+                "segmentation": _segmentation(t, k),
             }
         )
     return out
+
+
+def _segmentation(t: BoxTarget, k: int) -> Any:
+    seg = t.segments[k] if isinstance(t, InstanceTarget) else None
+    return [] if seg is None else seg.to_json()
 
 
 # ---- VOC ---------------------------------------------------------------------------------
@@ -346,3 +365,12 @@ def _voc_xml(ds: ImageDataset, t: BoxTarget, name: str, size: tuple[int, int]) -
             ET.SubElement(box, tag).text = str(round(v))
     ET.indent(root, space="\t")
     return ET.tostring(root, encoding="utf-8", xml_declaration=False) + b"\n"
+
+
+def _write_masks(ds: ImageDataset, items: list[_Item], out: Path, result: ConvertResult) -> None:
+    from imgrec.data.convert_masks import write_masks
+
+    write_masks(ds, items, out, result)
+
+
+WRITERS.add("masks", _write_masks)

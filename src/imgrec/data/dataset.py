@@ -14,6 +14,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from imgrec.data.boxes import BoxTarget, LabelIssue, boxes_per_class, images_per_class, stratify_labels
+from imgrec.data.masks import IGNORE_INDEX, MaskTarget, images_with_class, mask_stratify_labels
 from imgrec.errors import (
     DataError,
     ImageTooLargeError,
@@ -25,6 +26,8 @@ from imgrec.imaging import DEFAULT_LIMITS, DecodeLimits, decode, load_image
 from imgrec.imaging.decode import read_bytes
 
 ZIP_SEP = "!/"
+BOX_TASKS = ("detect", "instance")  # datasets whose targets are BoxTargets (InstanceTargets)
+TASK_NAMES = ("classify", "detect", "instance", "segment")
 
 
 class Preparer(Protocol):
@@ -56,10 +59,15 @@ class ImageDataset:
         splits: per-item ``"train"``/``"val"``/``"test"`` when the data came pre-split.
         name: a short human name (folder name, "fashion-mnist", ...).
         root: where it was read from.
-        task: ``"classify"`` (one class per image) or ``"detect"`` (boxes in ``targets``).
-        targets: one :class:`~imgrec.data.boxes.BoxTarget` per item (detection), else None.
-            With targets, ``labels`` is the per-image split key (the image's rarest class,
-            or ``-1`` for an image without objects), not a class of the whole image.
+        task: ``"classify"`` (one class per image), ``"detect"`` (boxes in ``targets``),
+            ``"instance"`` (boxes and masks: :class:`~imgrec.data.masks.InstanceTarget`\\ s in
+            ``targets``) or ``"segment"`` (a class per pixel: ``masks``).
+        targets: one :class:`~imgrec.data.boxes.BoxTarget` per item (detect, instance), else None.
+            With targets or masks, ``labels`` is the per-image split key (the image's rarest
+            class, or ``-1`` for an image without objects or whose classes are not known
+            before its mask is decoded), not a class of the whole image.
+        masks: one :class:`~imgrec.data.masks.MaskTarget` per item (segment), else None.
+        ignore_index: the mask value of pixels to ignore (segment).
         class_ids: the source format's id of each class (COCO category ids), so that
             conversion back restores them; None when the classes are just 0..N-1.
         label_files: the label file of each item (a YOLO txt, a VOC XML, the COCO JSON), for
@@ -88,15 +96,23 @@ class ImageDataset:
     class_ids: list[int] | None = None
     label_files: list[str] | None = field(default=None, repr=False)
     issues: list[LabelIssue] = field(default_factory=list, repr=False)
+    masks: list[MaskTarget] | None = field(default=None, repr=False)
+    ignore_index: int = IGNORE_INDEX
 
     def __post_init__(self) -> None:
         self.labels = np.asarray(self.labels, dtype=np.int64)
         if len(self.sources) != len(self.labels):
             raise DataError(f"Dataset has {len(self.sources)} items but {len(self.labels)} labels.")
-        if (self.targets is None) != (self.task != "detect"):
-            raise DataError(f"task={self.task!r} needs targets exactly when it is 'detect'; fix the reader.")
-        if self.targets is not None and len(self.targets) != len(self.sources):
-            raise DataError(f"Dataset has {len(self.sources)} items but {len(self.targets)} box targets.")
+        if self.task not in TASK_NAMES:
+            raise DataError(f"Unknown dataset task {self.task!r}; expected one of {', '.join(TASK_NAMES)}.")
+        if (self.targets is None) != (self.task not in BOX_TASKS) or (self.masks is None) != (self.task != "segment"):
+            raise DataError(
+                f"task={self.task!r} needs targets exactly for detect/instance and masks exactly for segment; "
+                "fix the reader."
+            )
+        for name, items in (("box targets", self.targets), ("mask targets", self.masks)):
+            if items is not None and len(items) != len(self.sources):
+                raise DataError(f"Dataset has {len(self.sources)} items but {len(items)} {name}.")
         if self.class_ids is not None and len(self.class_ids) != len(self.classes):
             raise DataError(f"{len(self.class_ids)} class ids for {len(self.classes)} classes; expected one each.")
         self._zip_lock = threading.Lock()
@@ -139,7 +155,29 @@ class ImageDataset:
             ('detect', [1], {'a': 0, 'b': 1})
         """
         labels = stratify_labels(targets, len(classes))
-        return cls(classes=classes, labels=labels, sources=sources, task="detect", targets=targets, **kwargs)  # type: ignore[arg-type]
+        task = str(kwargs.pop("task", "detect"))
+        return cls(classes=classes, labels=labels, sources=sources, task=task, targets=targets, **kwargs)  # type: ignore[arg-type]
+
+    @classmethod
+    def for_segmentation(
+        cls, classes: list[str], sources: list[str], masks: list[MaskTarget], **kwargs: object
+    ) -> ImageDataset:
+        """A ``segment`` dataset; ``labels`` (the split key) comes from the classes known present.
+
+        Example:
+            >>> m = MaskTarget(file="m.png", present=(0, 2))
+            >>> ds = ImageDataset.for_segmentation(["background", "a", "b"], ["x.jpg"], [m])
+            >>> ds.task, ds.labels.tolist(), ds.class_counts()
+            ('segment', [2], {'background': 1, 'a': 0, 'b': 1})
+        """
+        labels = mask_stratify_labels(masks, len(classes))
+        return cls(classes=classes, labels=labels, sources=sources, task="segment", masks=masks, **kwargs)  # type: ignore[arg-type]
+
+    def load_mask(self, i: int) -> np.ndarray:
+        """The ``(H, W)`` index mask of item ``i`` (segment datasets; decoded now, within the limits)."""
+        if self.masks is None:
+            raise DataError(f"{self.name} is a {self.task} dataset; it has no masks.")
+        return self.masks[i].load(self.limits)
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -214,6 +252,7 @@ class ImageDataset:
             arrays=None if self.arrays is None else self.arrays[idx],
             splits=None if self.splits is None else self.splits[idx],
             targets=None if self.targets is None else [self.targets[i] for i in idx],
+            masks=None if self.masks is None else [self.masks[i] for i in idx],
             label_files=None if self.label_files is None else [self.label_files[i] for i in idx],
             issues=_issues_of(self.issues, sources),
         )
@@ -227,15 +266,18 @@ class ImageDataset:
         return src if rel is None else rel
 
     def class_counts(self) -> dict[str, int]:
-        """Images per class: for detection, the images holding at least one (non-crowd) box of it."""
+        """Images per class: for detection, the images holding at least one (non-crowd) box of it;
+        for segmentation, the images known (without decoding their masks) to hold it."""
         if self.targets is not None:
             counts = images_per_class(self.targets, self.num_classes)
+        elif self.masks is not None:
+            counts = images_with_class(self.masks, self.num_classes)
         else:
             counts = np.bincount(self.labels, minlength=self.num_classes)
         return {c: int(n) for c, n in zip(self.classes, counts, strict=True)}
 
     def instance_counts(self) -> dict[str, int]:
-        """Objects per class: non-crowd boxes for detection, images for classification."""
+        """Objects per class: non-crowd boxes for detection, images for classification and segmentation."""
         if self.targets is None:
             return self.class_counts()
         counts = boxes_per_class(self.targets, self.num_classes)
@@ -251,6 +293,12 @@ class ImageDataset:
             h.update(np.ascontiguousarray(self.arrays).tobytes())
         if self.targets is not None:
             _hash_targets(h, self.task, self.targets, self.class_ids)
+        if self.masks is not None:
+            h.update(f"task={self.task} ids={self.class_ids} ignore={self.ignore_index}\n".encode())
+            for m in self.masks:
+                h.update(f"{m.file and self.relative(m.file)}|{m.color_map}|{m.present}\n".encode())
+                if m.objects is not None:
+                    _hash_targets(h, "objects", [m.objects], None)
         return h.hexdigest()[:16]
 
 
@@ -313,6 +361,9 @@ def _hash_targets(h: hashlib._Hash, task: str, targets: list[BoxTarget], class_i
     for t in targets:
         h.update(np.ascontiguousarray(t.boxes).tobytes() + t.labels.tobytes())
         h.update(t.crowd.tobytes() + t.difficult.tobytes() + f"{t.image_size}\n".encode())
+        for seg in getattr(t, "segments", ()):  # instance masks
+            if seg is not None:
+                h.update(seg.counts or b"".join(p.tobytes() for p in seg.polygons))
 
 
 def or_error(load: Callable[..., Any], *args: Any) -> Any:

@@ -6,7 +6,7 @@ import csv
 import logging
 import os
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -15,18 +15,26 @@ from imgrec.data.arrays import find_cifar_dir, find_idx_files, read_cifar10, rea
 from imgrec.data.coco import read_coco
 from imgrec.data.dataset import ZIP_SEP, ImageDataset
 from imgrec.data.layout import LAYOUT_HELP, SPLIT_ALIASES, Layout, find_layout
+from imgrec.data.mask_folder import read_mask_folder
 from imgrec.data.voc import read_voc
+from imgrec.data.voc_seg import read_voc_segmentation
 from imgrec.data.yolo import read_yolo
-from imgrec.errors import DatasetError, MissingInputError
+from imgrec.errors import DatasetError, MissingInputError, UsageError
 from imgrec.registry import Registry
 
 log = logging.getLogger(__name__)
 
-Reader = Callable[[str], ImageDataset]
+Reader = Callable[..., ImageDataset]
 FORMATS: Registry[Reader] = Registry("dataset format")
+# formats that read more than one task, and the task each reads by default
+TASKS_OF = {"coco": ("detect", "instance", "segment"), "masks": ("segment",), "voc-seg": ("segment",)}
+_CLASS_OPTION = ("masks", "voc-seg")  # formats whose class names can be given
 
 
-def load_dataset(source: str | Path, *, format: str = "auto") -> ImageDataset:
+def load_dataset(
+    source: str | Path, *, format: str = "auto", task: str | None = None,
+    classes: Sequence[str] | str | None = None,
+) -> ImageDataset:  # fmt: skip
     """Read a labeled image dataset.
 
     Args:
@@ -36,8 +44,14 @@ def load_dataset(source: str | Path, *, format: str = "auto") -> ImageDataset:
             binary batches, or the name ``"digits"`` (scikit-learn's bundled digits); for
             detection, a COCO JSON file or a folder with ``annotations/*.json``, a YOLO
             folder (``images/`` + ``labels/``, or its ``data.yaml``) or a Pascal VOC folder
-            (``Annotations/`` + ``JPEGImages/``).
+            (``Annotations/`` + ``JPEGImages/``); for segmentation, a mask folder
+            (``images/`` + ``masks/``), a Pascal VOC segmentation folder
+            (``JPEGImages/`` + ``SegmentationClass/``) or COCO with ``task``.
         format: ``"auto"`` (judge by the source) or one of :func:`list_formats`.
+        task: the dataset's task where the format holds several: COCO reads ``detect``
+            (default), ``instance`` or ``segment``; None: the format's own.
+        classes: class names (a list, ``"a,b,c"`` or a file) for mask folders and VOC
+            segmentation, instead of their ``classes.txt``.
 
     Raises:
         MissingInputError: the path does not exist.
@@ -49,8 +63,19 @@ def load_dataset(source: str | Path, *, format: str = "auto") -> ImageDataset:
         (1797, ['0', '1', '2'])
     """
     src = str(source)
-    fmt = detect_format(src) if format == "auto" else format
-    return FORMATS.get(fmt)(src)
+    fmt = detect_format(src, task=task) if format == "auto" else format
+    reader = FORMATS.get(fmt)
+    options: dict[str, object] = {}
+    if task is not None and task != TASKS_OF.get(fmt, ("classify",))[0]:
+        if task not in TASKS_OF.get(fmt, ()):
+            readable = ", ".join(f"{f} ({'/'.join(t)})" for f, t in TASKS_OF.items())
+            raise UsageError(f"The {fmt} format holds no {task} data; formats by task: {readable}.")
+        options["task"] = task
+    if classes is not None:
+        if fmt not in _CLASS_OPTION:
+            raise UsageError(f"Class names can be given for {', '.join(_CLASS_OPTION)} data; {src} is {fmt}.")
+        options["classes"] = classes
+    return reader(src, **options)
 
 
 def list_formats() -> list[str]:
@@ -58,10 +83,12 @@ def list_formats() -> list[str]:
     return FORMATS.names()
 
 
-def detect_format(source: str) -> str:
-    """The reader for ``source``, judged by what is on disk.
+def detect_format(source: str, *, task: str | None = None) -> str:
+    """The reader for ``source``, judged by what is on disk (and by ``task`` where both fit).
 
-    Detection layouts are recognised first: ``Annotations/*.xml`` is ``voc``;
+    Segmentation layouts first: ``images/`` + ``masks/`` is ``masks``; ``SegmentationClass/``
+    + ``JPEGImages/`` is ``voc-seg`` (a VOC folder holding both boxes and masks is ``voc``
+    unless ``task="segment"``). Detection layouts next: ``Annotations/*.xml`` is ``voc``;
     ``annotations/*.json`` is ``coco`` (COCO wins over YOLO labels beside it: it keeps crowd
     flags and category ids; pass ``format="yolo"`` for the labels); ``images/`` with
     ``labels/`` (or a ``data.yaml``) is ``yolo``. A ``.json`` file is ``coco``, a ``.yaml``
@@ -76,6 +103,9 @@ def detect_format(source: str) -> str:
         raise MissingInputError(f"Data not found: {source}. {LAYOUT_HELP}")
     if path.is_file():
         return _file_format(path)
+    masks = _mask_format(path, task)
+    if masks:
+        return masks
     detection = _detection_format(path)
     if detection:
         return detection
@@ -84,6 +114,15 @@ def detect_format(source: str) -> str:
     if find_cifar_dir(path) is not None:
         return "cifar10-bin"
     return "folder"
+
+
+def _mask_format(path: Path, task: str | None) -> str | None:
+    if (path / "images").is_dir() and (path / "masks").is_dir():
+        return "masks"
+    if (path / "SegmentationClass").is_dir() and (path / "JPEGImages").is_dir():
+        boxes = (path / "Annotations").is_dir() and any((path / "Annotations").glob("*.xml"))
+        return "voc-seg" if task == "segment" or not boxes else None
+    return None
 
 
 def _detection_format(path: Path) -> str | None:
@@ -264,3 +303,5 @@ FORMATS.add("digits", read_digits)
 FORMATS.add("coco", read_coco)
 FORMATS.add("yolo", read_yolo)
 FORMATS.add("voc", read_voc)
+FORMATS.add("masks", read_mask_folder)
+FORMATS.add("voc-seg", read_voc_segmentation)

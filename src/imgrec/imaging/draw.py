@@ -154,6 +154,39 @@ def draw_points(image: np.ndarray, points: np.ndarray, *, colors: BoxColors = No
     return np.asarray(canvas)
 
 
+def overlay_mask(
+    image: np.ndarray, mask: np.ndarray, *, alpha: float = 0.5, ignore: int | None = 255,
+    skip: Sequence[int] = (0,), colors: Sequence[Color] | None = None,
+) -> np.ndarray:  # fmt: skip
+    """A copy of ``image`` with each class of the index ``mask`` tinted in its colour.
+
+    Args:
+        image: RGB uint8 ``(H, W, 3)``.
+        mask: ``(H, W)`` class indices, the image's size.
+        alpha: opacity of the tint.
+        ignore: the ignore index (drawn as a gray tint), or None.
+        skip: classes left untinted (background).
+        colors: one colour per class index (default: the palette).
+
+    Example:
+        >>> out = overlay_mask(np.zeros((1, 2, 3), np.uint8), np.array([[0, 1]]), alpha=1.0)
+        >>> out.tolist()
+        [[[0, 0, 0], [0, 128, 255]]]
+    """
+    values = np.unique(mask)
+    lut = np.zeros((int(values.max(initial=0)) + 1, 3), np.float32)
+    tint = np.zeros(len(lut), bool)
+    for v in values.tolist():
+        if v in skip:
+            continue
+        tint[v] = True
+        lut[v] = (128, 128, 128) if v == ignore else (colors[v] if colors is not None else palette_color(v))
+    painted = tint[mask]
+    out = image.astype(np.float32)
+    out[painted] = (1 - alpha) * out[painted] + alpha * lut[mask[painted]]
+    return out.round().astype(np.uint8)
+
+
 def save_png(img: np.ndarray, path: str) -> None:
     """Write an RGB uint8 array as PNG."""
     Image.fromarray(img).save(path, "PNG")

@@ -6,11 +6,16 @@ from imgrec.tasks.classify import CLASSIFY, ClassifyTask, to_predictions
 from imgrec.tasks.detect import DETECT, BoxCandidates, Detection, Detections, DetectTask
 from imgrec.tasks.detect_draw import draw_detections
 from imgrec.tasks.embed import EMBED, Embedding, EmbedTask, cosine, l2_normalize
+from imgrec.tasks.instance import INSTANCE, Instance, InstanceCandidates, Instances, InstanceTask
+from imgrec.tasks.segment import SEGMENT, Segmentation, SegmentOutput, SegmentTask
+from imgrec.tasks.segment_draw import cutout, draw_instances, draw_segmentation
 
 __all__ = [
     "CLASSIFY",
     "DETECT",
     "EMBED",
+    "INSTANCE",
+    "SEGMENT",
     "TASKS",
     "BoxCandidates",
     "ClassifyTask",
@@ -19,9 +24,19 @@ __all__ = [
     "Detections",
     "EmbedTask",
     "Embedding",
+    "Instance",
+    "InstanceCandidates",
+    "InstanceTask",
+    "Instances",
+    "SegmentOutput",
+    "SegmentTask",
+    "Segmentation",
     "Task",
     "cosine",
+    "cutout",
     "draw_detections",
+    "draw_instances",
+    "draw_segmentation",
     "get_task",
     "l2_normalize",
     "list_tasks",

@@ -81,4 +81,4 @@ def list_tasks() -> list[str]:
 
 
 def _ensure_loaded() -> None:
-    from imgrec.tasks import classify, detect, embed  # noqa: F401  (they register themselves)
+    from imgrec.tasks import classify, detect, embed, instance, segment  # noqa: F401  (they register themselves)

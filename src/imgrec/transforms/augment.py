@@ -28,6 +28,7 @@ from imgrec.registry import Registry
 from imgrec.transforms.boxes import MIN_VISIBLE, outline, scale_boxes, transform_boxes
 from imgrec.transforms.color import apply_color, has_color, random_color
 from imgrec.transforms.geometry import random_matrices, warp_batch
+from imgrec.transforms.masks import warp_masks
 
 
 @dataclass(frozen=True)
@@ -240,6 +241,28 @@ class Augmenter:
         return images, [b for b, _ in moved], [k for _, k in moved]
 
 
+    def with_masks(
+        self, batch: np.ndarray, masks: np.ndarray, rng: np.random.Generator, *, ignore_index: int = 255
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Augment a batch and move its ``(N, H, W)`` index masks with the pixels.
+
+        The masks get the same geometry (nearest neighbour: no new class values), no colour
+        change or noise; pixels brought in from outside are reflected/repeated like the
+        image's, or ``ignore_index`` where the image is filled with a constant.
+
+        Example:
+            >>> aug = Augmenter(AugmentConfig(flip=1.0))
+            >>> img, m = np.zeros((1, 2, 3, 3), np.uint8), np.array([[[0, 1, 2], [3, 4, 5]]], np.uint8)
+            >>> aug.with_masks(img, m, np.random.default_rng(0))[1].tolist()
+            [[[2, 1, 0], [5, 4, 3]]]
+        """
+        masks = np.asarray(masks)
+        if masks.shape[:3] != batch.shape[:3]:
+            raise UsageError(f"Masks {masks.shape} do not match the batch {batch.shape[:3]}; expected (N, H, W).")
+        images, matrices = self.augment(batch, rng)
+        return images, warp_masks(masks, matrices, self.config.fill, ignore_index)
+
+
 def _check_batch(batch: Any) -> None:
     if not isinstance(batch, np.ndarray) or batch.dtype != np.uint8 or batch.ndim != 4 or batch.shape[3] != 3:
         got = f"{batch.dtype} {batch.shape}" if isinstance(batch, np.ndarray) else type(batch).__name__
@@ -284,11 +307,13 @@ def preview_grid(
     variants: int = 4,
     cell: int = 96,
     boxes: Sequence[np.ndarray] | None = None,
+    masks: Sequence[np.ndarray] | None = None,
 ) -> np.ndarray:
     """One row per image: the original, then ``variants`` augmented copies, as one RGB grid.
 
     With ``boxes`` (``(K, 4)`` xyxy pixels per image) each tile shows its boxes, moved by
-    the augmentation.
+    the augmentation; with ``masks`` (``(H, W)`` index masks) each tile shows its mask as a
+    tint, moved with the pixels.
 
     Example:
         >>> import numpy as np
@@ -304,7 +329,9 @@ def preview_grid(
     for k, img in enumerate(images):
         small = resize_shorter(img, 2 * cell) if min(img.shape[:2]) > 2 * cell else img
         batch = np.repeat(np.ascontiguousarray(small)[None], variants, axis=0)
-        if boxes is None:
+        if masks is not None:
+            tiles += _mask_tiles(aug, img, small, masks[k], batch, rng)
+        elif boxes is None:
             tiles += [small, *aug(batch, rng)]
         else:
             own = scale_boxes(boxes[k], small.shape[1] / img.shape[1], small.shape[0] / img.shape[0])
@@ -312,3 +339,18 @@ def preview_grid(
             tiles += [outline(small, own), *(outline(c, b) for c, b in zip(copies, moved, strict=True))]
         captions += ["original", *[f"{preset} {k + 1}" for k in range(variants)]]
     return make_grid(tiles, captions, cell=cell, cols=variants + 1)
+
+
+def _mask_tiles(
+    aug: Augmenter, img: np.ndarray, small: np.ndarray, mask: np.ndarray, batch: np.ndarray, rng: np.random.Generator
+) -> list[np.ndarray]:
+    """The original and the augmented copies of one image, each with its mask as a tint."""
+    from imgrec.imaging.draw import overlay_mask
+    from imgrec.transforms.frame import Geometry
+
+    h, w = small.shape[:2]
+    g = Geometry(original=(img.shape[1], img.shape[0]), scale=(w / img.shape[1], h / img.shape[0]),
+                 offset=(0.0, 0.0), size=max(h, w))  # fmt: skip
+    own = g.mask_to_input(mask)[:h, :w]
+    copies, moved = aug.with_masks(batch, np.repeat(own[None], len(batch), axis=0), rng)
+    return [overlay_mask(small, own), *(overlay_mask(c, m) for c, m in zip(copies, moved, strict=True))]

@@ -63,9 +63,67 @@ class Geometry:
         ox, oy = self.offset
         return (b * np.array([sx, sy, sx, sy]) + np.array([ox, oy, ox, oy])).astype(np.float32)
 
+    def mask_to_input(self, mask: np.ndarray, fill: int = 255) -> np.ndarray:
+        """A full-resolution ``(H, W)`` index mask placed like its image in the ``size x size`` input,
+        nearest neighbour (centre to centre); input pixels outside the image (padding) get ``fill``.
+
+        Example:
+            >>> g = Geometry(original=(2, 1), scale=(1.0, 1.0), offset=(0.0, 0.0), size=2)
+            >>> g.mask_to_input(np.array([[3, 4]], np.uint8)).tolist()
+            [[3, 4], [255, 255]]
+        """
+        h, w = mask.shape[:2]
+        if (w, h) != tuple(self.original):
+            from imgrec.errors import DataError
+
+            raise DataError(f"The mask is {w}x{h} but its image is {self.original[0]}x{self.original[1]}; "
+                            "expected a mask in the image's pixels (imgrec data check lists such masks).")  # fmt: skip
+        ix, in_x = _nearest(self.size, self.scale[0], self.offset[0], w)
+        iy, in_y = _nearest(self.size, self.scale[1], self.offset[1], h)
+        return _gather(mask, iy, ix, in_y, in_x, fill)
+
+    def mask_to_original(self, mask: np.ndarray, fill: int | None = None) -> np.ndarray:
+        """A mask predicted over the model input (at input resolution, or any ``(h, w)`` covering
+        the whole input) mapped back to the original image's pixels, nearest neighbour.
+
+        ``fill``: the value of original pixels the input did not show (cut off by a centre crop);
+        None repeats the nearest input pixel. Costs one output array (H x W) and two index rows.
+
+        Example:
+            >>> g = Geometry(original=(4, 2), scale=(0.5, 0.5), offset=(0.0, 1.0), size=2)  # letterboxed
+            >>> g.mask_to_original(np.array([[0, 0], [1, 2]], np.uint8)).tolist()
+            [[1, 1, 2, 2], [1, 1, 2, 2]]
+        """
+        h, w = mask.shape[:2]
+        rx, ry = w / self.size, h / self.size
+        sx, sy = self.scale[0] * rx, self.scale[1] * ry
+        ox, oy = self.offset[0] * rx, self.offset[1] * ry
+        ow, oh = self.original
+        ix, in_x = _nearest(ow, 1 / sx, -ox / sx, w)
+        iy, in_y = _nearest(oh, 1 / sy, -oy / sy, h)
+        return _gather(mask, iy, ix, in_y, in_x, fill)
+
     def to_dict(self) -> dict[str, Any]:
         return {"original": list(self.original), "scale": [round(v, 8) for v in self.scale],
                 "offset": [round(v, 4) for v in self.offset], "size": self.size}  # fmt: skip
+
+
+def _nearest(n_out: int, scale: float, offset: float, n_src: int) -> tuple[np.ndarray, np.ndarray]:
+    """Source index of each output pixel (``out = src * scale + offset``, centre to centre) and
+    whether it falls inside the source."""
+    pos = (np.arange(n_out, dtype=np.float64) + 0.5 - offset) / scale
+    idx = np.floor(pos).astype(np.int64)
+    return np.clip(idx, 0, n_src - 1), (idx >= 0) & (idx < n_src)
+
+
+def _gather(
+    src: np.ndarray, iy: np.ndarray, ix: np.ndarray, in_y: np.ndarray, in_x: np.ndarray, fill: int | None
+) -> np.ndarray:
+    out = src[iy][:, ix]
+    if fill is not None and not (in_x.all() and in_y.all()):
+        out[~in_y] = fill
+        out[:, ~in_x] = fill
+    return out
 
 
 def place(

@@ -19,7 +19,7 @@ def _named(ds) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
 
 
 def test_formats() -> None:
-    assert list_label_formats() == ["coco", "voc", "yolo"]
+    assert list_label_formats() == ["coco", "masks", "voc", "yolo"]
 
 
 def test_coco_yolo_coco_round_trip_restores_boxes_and_ids(tmp_path: Path) -> None:

@@ -23,7 +23,7 @@ def _run(cands, geometry=IDENTITY, **options):
 
 
 def test_registry_names_and_aliases():
-    assert list_tasks() == ["classify", "detect", "embed"]
+    assert list_tasks() == ["classify", "detect", "embed", "instance", "segment"]
     assert get_task("detection") is DETECT and get_task(None).name == "classify"
     with pytest.raises(UnknownNameError, match=r"Did you mean .detect.\?"):
         get_task("detekt")

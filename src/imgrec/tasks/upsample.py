@@ -1,0 +1,71 @@
+"""Maps predicted over the model input, back to the original image's pixels in bounded memory.
+
+A segmentation model predicts at its input resolution or below (stride 4, 8, 32). Its maps
+cover the square model input; the preprocessing's :class:`~imgrec.transforms.frame.Geometry`
+says where the image lies in that square. :func:`upsample` resamples one ``(h, w)`` float map
+straight into the original's ``(H, W)`` pixels with one OpenCV affine warp (bilinear, pixel
+centre to pixel centre, edge pixels repeated), so the cost is one ``H x W`` float32 array per
+map, whatever the number of classes: :func:`argmax_upsampled` warps one class at a time and
+keeps a running maximum (3 full-size arrays in memory: the best score, its class, the current
+class), instead of the ``C x H x W`` floats of upsampling every class at once (21 classes on a
+12-megapixel photo: 1 GB).
+
+Measured (benchmarks/segment_upsample.py): see docs/INTERNALS.md, "Segmentation".
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from imgrec.transforms.frame import Geometry
+
+
+def map_matrix(geometry: Geometry, h: int, w: int) -> np.ndarray:
+    """The 2x3 matrix taking an original pixel centre to the centre coordinates of an ``(h, w)`` map
+    that covers the whole ``size x size`` input (OpenCV's ``WARP_INVERSE_MAP`` convention).
+
+    Example:
+        >>> g = Geometry(original=(4, 4), scale=(0.5, 0.5), offset=(0.0, 0.0), size=2)
+        >>> map_matrix(g, 2, 2).tolist()
+        [[0.5, 0.0, -0.25], [0.0, 0.5, -0.25]]
+    """
+    rx, ry = w / geometry.size, h / geometry.size
+    sx, sy = geometry.scale[0] * rx, geometry.scale[1] * ry
+    ox, oy = geometry.offset[0] * rx, geometry.offset[1] * ry
+    return np.array([[sx, 0.0, 0.5 * sx + ox - 0.5], [0.0, sy, 0.5 * sy + oy - 0.5]], np.float64)
+
+
+def upsample(channel: np.ndarray, geometry: Geometry) -> np.ndarray:
+    """One ``(h, w)`` float map over the input, bilinear, in the original's ``(H, W)`` pixels (float32)."""
+    import cv2
+
+    src = np.ascontiguousarray(channel, np.float32)
+    w, h = geometry.original
+    m = map_matrix(geometry, *src.shape[:2])
+    out: np.ndarray = cv2.warpAffine(src, m, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                                     borderMode=cv2.BORDER_REPLICATE)  # fmt: skip
+    return out
+
+
+def argmax_upsampled(scores: np.ndarray, geometry: Geometry, classes: np.ndarray | None = None) -> np.ndarray:
+    """The class of every original pixel: argmax over bilinearly upsampled ``(C, h, w)`` scores,
+    one class at a time (ties go to the lower index, like ``np.argmax``).
+
+    Args:
+        scores: logits or probabilities over the model input.
+        geometry: the image's geometry record.
+        classes: the class indices to consider (default all).
+    """
+    order = np.arange(len(scores)) if classes is None else np.asarray(classes, np.int64)
+    dtype = np.uint8 if len(scores) <= 256 else np.uint16
+    w, h = geometry.original
+    index = np.full((h, w), order[0] if len(order) else 0, dtype)
+    if len(order) < 2:
+        return index
+    best = upsample(scores[order[0]], geometry)
+    for c in order[1:].tolist():
+        cur = upsample(scores[c], geometry)
+        better = cur > best
+        np.copyto(best, cur, where=better)
+        index[better] = c
+    return index
