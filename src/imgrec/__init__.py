@@ -35,6 +35,7 @@ _LAZY = {
     "DataConfig": "imgrec.config",
     "Prediction": "imgrec.types",
     "ImgrecError": "imgrec.errors",
+    "load_sam": "imgrec.analyzers.segment",
 }
 
 __all__ = sorted(_LAZY)
@@ -64,7 +65,8 @@ _SUBPACKAGES = frozenset(
 )
 
 
-_ALIASES = {"faces": "imgrec.analyzers.faces"}  # imgrec.faces.detect(...), without a package of its own
+# imgrec.faces.detect(...), imgrec.segment.load_sam(...), without packages of their own
+_ALIASES = {"faces": "imgrec.analyzers.faces", "segment": "imgrec.analyzers.segment"}
 
 
 def __getattr__(name: str) -> Any:

@@ -55,7 +55,12 @@ class InstanceCandidates:
 
 @dataclass(frozen=True)
 class Instance:
-    """One object: box (original pixels), class, score, and its mask as a compressed COCO RLE."""
+    """One object: box (original pixels), class, score, and its mask as a compressed COCO RLE.
+
+    ``extra``: what else the model says about the object, written into its JSON next to the rest
+    (promptable segmenters: the prompt's index, the detector's score of a box prompt, SAM's
+    stability score).
+    """
 
     box: tuple[float, float, float, float]
     label: str
@@ -63,6 +68,7 @@ class Instance:
     class_id: int
     rle: dict[str, Any] = field(repr=False)
     area: int = 0
+    extra: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def mask(self) -> np.ndarray:
         """The bool ``(H, W)`` mask (decoded now)."""
@@ -75,7 +81,7 @@ class Instance:
         text = counts.decode("ascii") if isinstance(counts, bytes) else counts
         mask = {"size": list(self.rle["size"]), "counts": text}
         return {"box": [round(v, 2) for v in self.box], "label": self.label, "score": round(self.score, 6),
-                "area": self.area, "mask": mask}  # fmt: skip
+                "area": self.area, **self.extra, "mask": mask}  # fmt: skip
 
 
 @dataclass(frozen=True)
