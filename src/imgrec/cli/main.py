@@ -12,7 +12,17 @@ import sys
 from collections.abc import Sequence
 
 from imgrec import __version__
-from imgrec.cli import data_cmds, demo, export_cmd, faces_cmd, import_cmd, predict_cmd, run_cmds, serve_cmd
+from imgrec.cli import (
+    data_cmds,
+    demo,
+    export_cmd,
+    faces_cmd,
+    import_cmd,
+    predict_cmd,
+    run_cmds,
+    segment_cmd,
+    serve_cmd,
+)
 from imgrec.cli.output import console, error_console
 from imgrec.errors import ImgrecError, TrainingInterrupted
 
@@ -36,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     export_cmd.register(sub)
     import_cmd.register(sub)
     faces_cmd.register(sub)
+    segment_cmd.register(sub)
     return parser
 
 

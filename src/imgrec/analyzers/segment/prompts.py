@@ -27,6 +27,8 @@ import numpy as np
 
 from imgrec.errors import UsageError
 
+OUTSIDE = "prompt_outside_image"  # the error code of a point or box that does not fit its image
+
 
 @dataclass(frozen=True)
 class Prompt:
@@ -56,7 +58,7 @@ class Prompt:
         for x, y, lab in self.points:
             if not (0 <= x <= w and 0 <= y <= h):
                 raise UsageError(f"Point ({_n(x)}, {_n(y)}) is outside the {w}x{h} image; points are x,y in the "
-                                 f"image's pixels (0..{w}, 0..{h}).")  # fmt: skip
+                                 f"image's pixels (0..{w}, 0..{h}).", code=OUTSIDE)  # fmt: skip
             if lab not in (0, 1):
                 raise UsageError(f"A point's label is 1 (object) or 0 (background); received {lab}.")
         if self.box is not None:
@@ -76,7 +78,7 @@ def check_box(box: tuple[float, float, float, float], size: tuple[int, int]) -> 
         raise UsageError(f"Box {_box(box)} is empty or inverted; expected x1,y1,x2,y2 with x1 < x2 and y1 < y2.")
     if x1 < 0 or y1 < 0 or x2 > w or y2 > h:
         raise UsageError(f"Box {_box(box)} is outside the {w}x{h} image; boxes are x1,y1,x2,y2 in the image's "
-                         f"pixels (0..{w}, 0..{h}).")  # fmt: skip
+                         f"pixels (0..{w}, 0..{h}).", code=OUTSIDE)  # fmt: skip
 
 
 def parse_point(text: str) -> tuple[float, float, int]:
