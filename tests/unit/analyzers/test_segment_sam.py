@@ -184,3 +184,13 @@ def test_drawing_and_bytes_input(sam, photo) -> None:
     buf = io.BytesIO()
     Image.fromarray(drawn).save(buf, "PNG")
     assert buf.tell() > 0
+
+
+def test_boxes_come_from_a_detector_only() -> None:
+    from types import SimpleNamespace
+
+    from imgrec.analyzers.segment.detect import check_detector
+
+    classifier = SimpleNamespace(name="cnn-small-1", task=SimpleNamespace(name="classify"))
+    with pytest.raises(UsageError, match="Boxes come from a detection run; cnn-small-1 is a classify model"):
+        check_detector(classifier)
