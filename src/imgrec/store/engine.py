@@ -201,8 +201,8 @@ def open_store(where: str | Path | None = None, *, blobs: str | Path | None = No
     """Open (creating and migrating when needed) the store.
 
     Args:
-        where: None for the data directory (``$IMGREC_HOME`` or ``~/.local/share/imgrec``), a
-            directory, a SQLite file, or a ``postgresql://user@host/db`` URL.
+        where: None for ``$IMGREC_DB``, else the data directory (``$IMGREC_HOME`` or
+            ``~/.local/share/imgrec``); a directory, a SQLite file, or a ``postgresql://user@host/db`` URL.
         blobs: the folder for face crops (default beside the SQLite file, or
             ``<data directory>/blobs`` for PostgreSQL).
 
