@@ -93,7 +93,7 @@ def _register_evaluate(verbs: argparse._SubParsersAction) -> None:
 def _predictor(args: argparse.Namespace) -> Any:
     from imgrec.analyzers.faces import face_detector
 
-    return face_detector(args.detector, weights=args.weights, threads=args.threads)
+    return face_detector(args.detector, weights=args.weights, threads=args.threads, weights_option="--weights")
 
 
 def cmd_detect(args: argparse.Namespace) -> int:
@@ -185,9 +185,11 @@ def _evaluate_embedder(args: argparse.Namespace) -> int:
     if len(args.xml) != 1:
         raise UsageError(f"--embedder takes one identity folder (one sub-folder per person); received {len(args.xml)} "
                          "inputs.")  # fmt: skip
-    embedder = face_embedder(args.embedder, weights=args.weights, threads=args.threads)
-    detector = None if args.no_detect else face_detector(args.detector, weights=args.detector_weights,
-                                                         threads=args.threads)  # fmt: skip
+    embedder = face_embedder(args.embedder, weights=args.weights, threads=args.threads, weights_option="--weights")
+    detector = None
+    if not args.no_detect:
+        detector = face_detector(args.detector, weights=args.detector_weights, threads=args.threads,
+                                 weights_option="--detector-weights")  # fmt: skip
     r = evaluate_embedder(embedder, args.xml[0], detector=detector)
     if args.out:
         write_text(args.out, to_json(r))

@@ -156,10 +156,12 @@ class FaceRecognizer:
         self.detector, self.embedder, self.options = detector, embedder, options
         self.keep_crops, self.limits = keep_crops, limits
 
-    def faces(self, image: ImageInput | DecodedImage, *, all_faces: bool = True) -> list[EmbeddedFace]:
+    def faces(
+        self, image: ImageInput | DecodedImage, *, all_faces: bool = True, largest_first: bool = False
+    ) -> list[EmbeddedFace]:
         """Every face of ``image`` (or the largest), detected, aligned and embedded."""
-        return embed_faces(image, self.detector, self.embedder, all_faces=all_faces, options=self.options,
-                           limits=self.limits)  # fmt: skip
+        return embed_faces(image, self.detector, self.embedder, all_faces=all_faces, largest_first=largest_first,
+                           options=self.options, limits=self.limits)  # fmt: skip
 
     def enroll(
         self, collection: Any, person: str, images: ImageInput | Iterable[ImageInput], *, all_faces: bool = False
@@ -180,20 +182,35 @@ class FaceRecognizer:
             ConflictError: the collection holds another embedder's vectors, or a face was
                 enrolled for another person (nothing of this call is added).
         """
+        return self.commit_enrollment(collection, person, self.prepare_enrollment(images, all_faces=all_faces))
+
+    def prepare_enrollment(
+        self, images: ImageInput | Iterable[ImageInput], *, all_faces: bool = False
+    ) -> PreparedEnrollment:
+        """The model half of :meth:`enroll`: decode, detect, align, embed (and encode the crops);
+        nothing touches the database. A server runs it in its model thread and
+        :meth:`commit_enrollment` beside it."""
         from imgrec.store import FaceSource
 
-        items, rows, vectors, sources = as_inputs(images), [], [], []
-        for item in items:
+        rows, vectors, sources = [], [], []
+        for item in as_inputs(images):
             faces, outcome = self._enroll_faces(item, all_faces)
             rows.append((outcome, faces))
             for f in faces:
                 vectors.append(f.embedding.vector)
                 sources.append(FaceSource(outcome.sha256, f.box, _jpeg(f.crop) if self.keep_crops else None))
-        result = collection.enroll(person, np.stack(vectors), embedder=self.embedder.name,
-                                   sources=sources) if vectors else None  # fmt: skip
+        return PreparedEnrollment(tuple(rows), np.stack(vectors) if vectors else None, tuple(sources))
+
+    def commit_enrollment(self, collection: Any, person: str, prepared: PreparedEnrollment) -> EnrollReport:
+        """The database half of :meth:`enroll`: one transaction adding the prepared faces."""
+        result = None
+        if prepared.vectors is not None:
+            e = self.embedder
+            result = collection.enroll(person, prepared.vectors, embedder=e.name, sources=list(prepared.sources),
+                                       fingerprint=e.fingerprint)  # fmt: skip
         ids = iter(result.face_ids if result is not None else ())
         added = set(result.added) if result is not None else set()
-        return EnrollReport(person, collection.name, tuple(_outcome(o, f, ids, added) for o, f in rows))
+        return EnrollReport(person, collection.name, tuple(_outcome(o, f, ids, added) for o, f in prepared.rows))
 
     def _enroll_faces(self, item: ImageInput, all_faces: bool) -> tuple[list[EmbeddedFace], _Pending]:
         name = str(item) if isinstance(item, str) or hasattr(item, "__fspath__") else None
@@ -214,11 +231,14 @@ class FaceRecognizer:
             InvalidImageError: the image cannot be decoded.
             ConflictError: the collection holds another embedder's vectors.
         """
-        faces = embed_faces(image, self.detector, self.embedder, largest_first=True, options=self.options,
-                            limits=self.limits)  # fmt: skip
+        return self.match(collection, self.faces(image, largest_first=True), top_k=top_k)
+
+    def match(self, collection: Any, faces: Sequence[EmbeddedFace], *, top_k: int = 1) -> list[IdentifiedFace]:
+        """The database half of :meth:`identify`: each embedded face's ``top_k`` best persons."""
         out = []
         for f in faces:
-            matches = collection.search(f.embedding.vector, embedder=self.embedder.name, top_k=top_k)
+            matches = collection.search(f.embedding.vector, embedder=self.embedder.name, top_k=top_k,
+                                        fingerprint=self.embedder.fingerprint)  # fmt: skip
             out.append(IdentifiedFace(f.detection, f.aligned, tuple(matches)))  # type: ignore[arg-type]
         return out
 
@@ -240,6 +260,26 @@ class FaceRecognizer:
         if not faces:
             raise DataError(f"No face found in the {which} image; verification needs a face in each.", code="no_face")
         return faces[0]
+
+
+@dataclass(frozen=True, eq=False)
+class PreparedEnrollment:
+    """Faces embedded for an enrollment, not yet in a collection (:meth:`FaceRecognizer.prepare_enrollment`).
+
+    Attributes:
+        rows: per image, what was read and its faces.
+        vectors: every face's unit vector, ``(N, dim)`` (None: no face at all).
+        sources: every face's image sha256, box and crop.
+    """
+
+    rows: tuple[tuple[_Pending, list[EmbeddedFace]], ...]
+    vectors: np.ndarray | None
+    sources: tuple[Any, ...]
+
+    @property
+    def faces(self) -> int:
+        """How many faces were found."""
+        return len(self.sources)
 
 
 @dataclass(frozen=True)
