@@ -1,4 +1,5 @@
-"""``imgrec faces detect|blur|evaluate``: face detection, privacy blurring and detector scoring.
+"""``imgrec faces detect|blur|evaluate``: face detection, privacy blurring and detector scoring
+(recognition against collections: :mod:`imgrec.cli.faces_collections`).
 
 - ``imgrec faces detect photos/ [--detector yunet] [--weights FILE] [--save annotated/] --format table|json``
 - ``imgrec faces blur photos/ --out blurred/ [--pixelate] [--margin 0.25]``
@@ -30,11 +31,15 @@ DETECTOR_CHOICES = ("yunet", "yunet-n", "ultraface", "ultraface-slim", "dlib-hog
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("faces", help="find faces (boxes, landmarks), blur them, score a face detector")
+    from imgrec.cli import faces_collections
+
+    p = sub.add_parser("faces", help="find, blur and recognize faces: detect, enroll persons in collections, "
+                       "identify, verify, cluster, evaluate")  # fmt: skip
     verbs = p.add_subparsers(dest="faces_command", metavar="VERB", required=True)
     _register_detect(verbs)
     _register_blur(verbs)
     _register_evaluate(verbs)
+    faces_collections.register(verbs, DETECTOR_CHOICES)
 
 
 def _detector_options(p: argparse.ArgumentParser) -> None:

@@ -209,8 +209,10 @@ class FaceRecognizer:
             result = collection.enroll(person, prepared.vectors, embedder=e.name, sources=list(prepared.sources),
                                        fingerprint=e.fingerprint)  # fmt: skip
         ids = iter(result.face_ids if result is not None else ())
-        added = set(result.added) if result is not None else set()
-        return EnrollReport(person, collection.name, tuple(_outcome(o, f, ids, added) for o, f in prepared.rows))
+        fresh = frozenset(result.added if result is not None else ())
+        added = set(fresh)
+        return EnrollReport(person, collection.name,
+                            tuple(_outcome(o, f, ids, added, fresh) for o, f in prepared.rows))  # fmt: skip
 
     def _enroll_faces(self, item: ImageInput, all_faces: bool) -> tuple[list[EmbeddedFace], _Pending]:
         name = str(item) if isinstance(item, str) or hasattr(item, "__fspath__") else None
@@ -291,13 +293,21 @@ class _Pending:
     message: str
 
 
-def _outcome(p: _Pending, faces: Sequence[EmbeddedFace], ids: Any, added: set[int]) -> EnrolledImage:
+def _outcome(
+    p: _Pending, faces: Sequence[EmbeddedFace], ids: Any, added: set[int], fresh: frozenset[int]
+) -> EnrolledImage:
+    """One image's status; ``added`` loses the ids it claims, so a second copy of the same image
+    in one call is reported as such, not as added twice."""
     if not faces:
         return EnrolledImage(p.source, ERROR if p.sha256 == "" else NO_FACE, message=p.message)
     mine = tuple(next(ids) for _ in faces)
     boxes = tuple(f.box for f in faces if f.box is not None)
-    status = ADDED if any(i in added for i in mine) else EXISTING
-    return EnrolledImage(p.source, status, mine, boxes, "" if status == ADDED else "already enrolled")
+    if any(i in added for i in mine):
+        added.difference_update(mine)
+        return EnrolledImage(p.source, ADDED, mine, boxes)
+    again = all(i in fresh for i in mine)
+    why = "the same image as an earlier one of this call" if again else "already enrolled"
+    return EnrolledImage(p.source, EXISTING, mine, boxes, why)
 
 
 def _jpeg(crop: np.ndarray) -> bytes:
