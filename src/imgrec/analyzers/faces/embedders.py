@@ -155,8 +155,11 @@ class DecodedImage:
     name: str | None = None
 
 
-def decode_input(item: ImageInput, limits: DecodeLimits = DEFAULT_LIMITS) -> DecodedImage:
-    """Decode a path, bytes, RGB uint8 array or PIL image through the safe path, at full size."""
+def decode_input(item: ImageInput | DecodedImage, limits: DecodeLimits = DEFAULT_LIMITS) -> DecodedImage:
+    """Decode a path, bytes, RGB uint8 array or PIL image through the safe path, at full size
+    (a :class:`DecodedImage` is returned as it is)."""
+    if isinstance(item, DecodedImage):
+        return item
     if isinstance(item, str | Path):
         data = read_bytes(item, limits)
         return DecodedImage(decode(data, limits=limits, name=str(item)), hashlib.sha256(data).hexdigest(), str(item))

@@ -185,7 +185,7 @@ class FaceRecognizer:
         return self.commit_enrollment(collection, person, self.prepare_enrollment(images, all_faces=all_faces))
 
     def prepare_enrollment(
-        self, images: ImageInput | Iterable[ImageInput], *, all_faces: bool = False
+        self, images: ImageInput | Iterable[ImageInput | DecodedImage], *, all_faces: bool = False
     ) -> PreparedEnrollment:
         """The model half of :meth:`enroll`: decode, detect, align, embed (and encode the crops);
         nothing touches the database. A server runs it in its model thread and
@@ -193,7 +193,7 @@ class FaceRecognizer:
         from imgrec.store import FaceSource
 
         rows, vectors, sources = [], [], []
-        for item in as_inputs(images):
+        for item in as_inputs(images):  # type: ignore[arg-type]
             faces, outcome = self._enroll_faces(item, all_faces)
             rows.append((outcome, faces))
             for f in faces:
@@ -214,7 +214,7 @@ class FaceRecognizer:
         return EnrollReport(person, collection.name,
                             tuple(_outcome(o, f, ids, added, fresh) for o, f in prepared.rows))  # fmt: skip
 
-    def _enroll_faces(self, item: ImageInput, all_faces: bool) -> tuple[list[EmbeddedFace], _Pending]:
+    def _enroll_faces(self, item: ImageInput | DecodedImage, all_faces: bool) -> tuple[list[EmbeddedFace], _Pending]:
         name = str(item) if isinstance(item, str) or hasattr(item, "__fspath__") else None
         try:
             decoded = decode_input(item, self.limits)
