@@ -86,6 +86,7 @@ def create_app(
         docs_url=None,  # Swagger UI loads its assets from a CDN; /docs is our own page (serve/docs_page.py)
     )
     app.state.service = service
+    app.state.faces = faces
     app.add_middleware(ServeMiddleware, max_body=cfg.max_upload_bytes, metrics=metrics)
     _add_handlers(app, metrics, cfg.max_upload_bytes)
     app.include_router(api_router(service))

@@ -198,3 +198,14 @@ def test_cluster_writes_one_folder_per_person(mfn, tmp_path, capsys) -> None:
     assert sorted(p.name for p in out_dir.iterdir()) == ["person-1", "person-2", "person-3"]
     written = out_dir / "person-3" / Path(photos[3]).name
     assert written.read_bytes() == Path(photos[3]).read_bytes()
+
+
+def test_serve_faces_and_evaluate_on_an_embedder_say_what_to_do(staff, mfn, capsys) -> None:
+    code = main(["serve", "--faces", "staf", "--db", str(staff), "--detector-weights", str(yunet_file())])
+    err = capsys.readouterr().err
+    assert code == 2 and "Did you mean 'staff'" in err and "Traceback" not in err
+    code = main(["serve"])
+    assert code == 2 and "Nothing to serve" in capsys.readouterr().err
+    code = main(["evaluate", str(mfn), str(johns())])
+    err = capsys.readouterr().err
+    assert code == 2 and f"imgrec faces evaluate --embedder {mfn}" in err and "Traceback" not in err
