@@ -71,7 +71,9 @@ def _postgres_engine(url: str) -> sa.Engine:
     from imgrec.errors import require
 
     require("psycopg", "store")
-    return sa.create_engine(url, pool_pre_ping=True)
+    # An unreachable host answers nothing: fail after 10 s (the URL's own connect_timeout wins).
+    args = {} if "connect_timeout" in url else {"connect_timeout": 10}
+    return sa.create_engine(url, pool_pre_ping=True, connect_args=args)
 
 
 class Store:
