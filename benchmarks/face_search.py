@@ -14,6 +14,7 @@ binaries, e.g. an installation with pgvector).
 Usage:
     .venv/bin/python benchmarks/face_search.py                          # 10k and 1M, all backends
     .venv/bin/python benchmarks/face_search.py --sizes 10000 100000 --backends sqlite
+    .venv/bin/python benchmarks/face_search.py --sizes 1000000 --backends sqlite --queries 30   # ~3 min, ~2 GB
 """
 
 from __future__ import annotations
@@ -107,6 +108,7 @@ def run_one(store, n: int, args: argparse.Namespace) -> None:
         print("  HNSW, top-5 persons: ", latency(c, queries, top_k=5, per_person=True, exact=False))
         print("  HNSW vs exact:       ", recall(c, queries))
     store.collections.delete(c.name)
+    print(f"  peak RSS so far {peak_rss_mb():,.0f} MB")
 
 
 def pg_url(args: argparse.Namespace, stack: list) -> str:

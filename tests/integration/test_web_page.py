@@ -154,3 +154,41 @@ def test_a_detection_model_gets_its_boxes_drawn_over_the_image(browser, tmp_path
         assert first["x"] + first["width"] <= frame["x"] + frame["width"] + 1
         page.screenshot(path=str(tmp_path / "web_detect.png"), full_page=True)
         page.close()
+
+
+def test_served_faces_get_boxes_landmarks_and_names(browser, tmp_path):
+    """`imgrec serve --faces`: the page offers the collection and draws each face's box, its 5
+    landmarks and the matched name (or "unknown") over the photo."""
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("sqlalchemy")
+    from playwright.sync_api import expect
+    from tests.conftest import shared_data_path
+    from tests.embed_helpers import import_mobilefacenet, johns, yunet_file
+
+    from imgrec.analyzers.faces import FaceRecognizer, create_collection, face_detector, face_embedder
+    from imgrec.serve import ServeConfig, create_app
+    from imgrec.serve.faces import FaceService
+    from imgrec.store import open_store
+
+    rec = FaceRecognizer(face_detector("yunet", weights=yunet_file()),
+                         face_embedder(import_mobilefacenet(tmp_path / "mfn")))  # fmt: skip
+    store = open_store(tmp_path / "db")
+    staff = create_collection(store, "staff", rec.embedder, threshold=0.36)
+    savage = sorted((johns() / "John_Savage").glob("*.jpg"))
+    rec.enroll(staff, "John Savage", savage[:3])
+    group = shared_data_path("faces-dlib", "faces", "2008_002506.jpg")
+    with live_server(create_app({}, ServeConfig(), faces=FaceService(store, rec, "staff"))) as url:
+        page = browser.new_page(viewport={"width": 1180, "height": 820})
+        page.goto(url)
+        page.wait_for_selector("#model option[value='faces:staff']", state="attached")
+        assert "3 faces" in page.locator("#model-info").inner_text()
+        page.set_input_files("#file-input", [str(savage[6]), str(group)])
+        expect(page.locator(".card .label:not(.pending)")).to_have_count(2, timeout=20_000)
+        cards = page.locator(".card")
+        one, three = cards.nth(0), cards.nth(1)  # in upload order: John Savage, then the group photo
+        assert one.locator(".box-label").inner_text().startswith("John Savage")
+        assert one.locator(".dot").count() == 5 and one.locator(".label").inner_text() == "1 of 1 known"
+        assert three.locator(".box.unknown").count() == 3 and three.locator(".dot").count() == 15
+        assert three.locator(".label").inner_text() == "0 of 3 known"
+        page.screenshot(path=str(tmp_path / "web_faces.png"), full_page=True)
+        page.close()

@@ -1,4 +1,5 @@
-"""``imgrec faces detect|blur|evaluate``: face detection, privacy blurring and detector scoring.
+"""``imgrec faces detect|blur|evaluate``: face detection, privacy blurring and detector scoring
+(recognition against collections: :mod:`imgrec.cli.faces_collections`).
 
 - ``imgrec faces detect photos/ [--detector yunet] [--weights FILE] [--save annotated/] --format table|json``
 - ``imgrec faces blur photos/ --out blurred/ [--pixelate] [--margin 0.25]``
@@ -30,11 +31,15 @@ DETECTOR_CHOICES = ("yunet", "yunet-n", "ultraface", "ultraface-slim", "dlib-hog
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("faces", help="find faces (boxes, landmarks), blur them, score a face detector")
+    from imgrec.cli import faces_collections
+
+    p = sub.add_parser("faces", help="find, blur and recognize faces: detect, enroll persons in collections, "
+                       "identify, verify, cluster, evaluate")  # fmt: skip
     verbs = p.add_subparsers(dest="faces_command", metavar="VERB", required=True)
     _register_detect(verbs)
     _register_blur(verbs)
     _register_evaluate(verbs)
+    faces_collections.register(verbs, DETECTOR_CHOICES)
 
 
 def _detector_options(p: argparse.ArgumentParser) -> None:
@@ -93,7 +98,7 @@ def _register_evaluate(verbs: argparse._SubParsersAction) -> None:
 def _predictor(args: argparse.Namespace) -> Any:
     from imgrec.analyzers.faces import face_detector
 
-    return face_detector(args.detector, weights=args.weights, threads=args.threads)
+    return face_detector(args.detector, weights=args.weights, threads=args.threads, weights_option="--weights")
 
 
 def cmd_detect(args: argparse.Namespace) -> int:
@@ -185,9 +190,11 @@ def _evaluate_embedder(args: argparse.Namespace) -> int:
     if len(args.xml) != 1:
         raise UsageError(f"--embedder takes one identity folder (one sub-folder per person); received {len(args.xml)} "
                          "inputs.")  # fmt: skip
-    embedder = face_embedder(args.embedder, weights=args.weights, threads=args.threads)
-    detector = None if args.no_detect else face_detector(args.detector, weights=args.detector_weights,
-                                                         threads=args.threads)  # fmt: skip
+    embedder = face_embedder(args.embedder, weights=args.weights, threads=args.threads, weights_option="--weights")
+    detector = None
+    if not args.no_detect:
+        detector = face_detector(args.detector, weights=args.detector_weights, threads=args.threads,
+                                 weights_option="--detector-weights")  # fmt: skip
     r = evaluate_embedder(embedder, args.xml[0], detector=detector)
     if args.out:
         write_text(args.out, to_json(r))

@@ -1,4 +1,5 @@
-"""``imgrec serve RUN [RUN ...] --host 127.0.0.1 --port 8000 [--api-key-file keys.txt]``."""
+"""``imgrec serve [RUN ...] [--faces COLLECTION [--db PATH_OR_URL]] [--host 127.0.0.1] [--port 8000]
+[--api-key-file keys.txt]``."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from imgrec.cli.output import add_max_pixels, console
-from imgrec.errors import MissingInputError, OutputError
+from imgrec.errors import MissingInputError, OutputError, UsageError
 
 log = logging.getLogger(__name__)
 
@@ -31,9 +32,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "serve",
         help="serve trained runs over HTTP (JSON API, web page, metrics)",
-        description="Serve one or more runs; each is named after its folder (POST /v1/models/NAME/predict).",
+        description="Serve runs (each named after its folder: POST /v1/models/NAME/predict) and/or face "
+        "collections (--faces: POST /v1/collections/NAME/search, /v1/faces/detect, ...).",
     )
-    p.add_argument("runs", nargs="+", help="run directories (runs/<model>-<n>)")
+    p.add_argument("runs", nargs="*", help="run directories (runs/<model>-<n>)")
+    g = p.add_argument_group("faces")
+    g.add_argument("--faces", metavar="COLLECTION", help="serve face detection and the database's face collections "
+                   "with its embedder (create it first: imgrec faces collections create NAME)")  # fmt: skip
+    g.add_argument("--db", metavar="PATH_OR_URL", help="the database (default: $IMGREC_DB, else the data directory)")
+    g.add_argument("--detector", default="yunet", help="face detector (default yunet)")
+    g.add_argument("--detector-weights", metavar="FILE", help="the face detector's ONNX file")
+    g.add_argument("--embedder", metavar="NAME|RUN", help="load the collection's embedder from here instead")
+    g.add_argument("--embedder-weights", metavar="FILE", help="the embedder's ONNX file (sface)")
     p.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=8000, help="TCP port (0 picks a free one)")
     p.add_argument("--api-key-file", help="require API keys: one per line (# comments); also IMGREC_API_KEYS")
@@ -59,11 +69,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
     for run in args.runs:
         if not Path(run).exists():
             raise MissingInputError(f"Run directory not found: {run}")
+    if not args.runs and not args.faces:
+        raise UsageError("Nothing to serve: give run directories, --faces COLLECTION, or both.")
     config = ServeConfig.from_dict({**_overrides(args), "api_keys": load_api_keys(args.api_key_file)})
-    app = create_app(args.runs, config)
+    faces = _faces(args, config) if args.faces else None
+    app = create_app(args.runs, config, faces=faces)
     sock = _bind(args.host, args.port)
     host, port = sock.getsockname()[:2]
-    names = ", ".join(Path(r).resolve().name for r in args.runs)
+    names = ", ".join([*(Path(r).resolve().name for r in args.runs), *([f"faces ({args.faces})"] if faces else [])])
     console.out(
         f"imgrec serving {names} at {_url(host, port)} (web page at /, API guide at /docs, OpenAPI at /openapi.json)"
     )
@@ -81,6 +94,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
     )
     server.run(sockets=[sock])
     return 0
+
+
+def _faces(args: argparse.Namespace, config: Any) -> Any:
+    from imgrec.serve.faces import FaceService
+
+    return FaceService.open(args.faces, db=args.db, detector=args.detector, detector_weights=args.detector_weights,
+                            embedder=args.embedder, embedder_weights=args.embedder_weights,
+                            threads=config.threads_per_model)  # fmt: skip
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:

@@ -10,7 +10,7 @@ import numpy as np
 
 from imgrec.data import ImageDataset, load_dataset
 from imgrec.data.run_data import run_split
-from imgrec.errors import DatasetError, MissingInputError
+from imgrec.errors import DatasetError, MissingInputError, UsageError
 from imgrec.evaluation.classify import evaluate_classifier
 from imgrec.evaluation.detection.report import write_detection_report
 from imgrec.evaluation.detection.run import evaluate_detection
@@ -31,9 +31,22 @@ def evaluate(predictor: Any, dataset: ImageDataset, **options: Any) -> Any:
         An ``EvalResult`` (classify) or a ``DetectionResult`` (detect).
     """
     task = getattr(predictor, "task", None)
-    if getattr(task, "name", task) in ("detect", "detection"):
+    name = getattr(task, "name", task)
+    if name in ("detect", "detection"):
         return evaluate_detection(predictor, dataset, **options)
+    if name in ("embed", "embedding"):
+        raise _not_for_embedders(getattr(predictor, "name", "this model"))
     return evaluate_classifier(predictor, dataset, **options)
+
+
+def _not_for_embedders(run: Any) -> UsageError:
+    """An embedder has no classes to score: its figures come from pairs of one or two persons."""
+    return UsageError(
+        f"{run} is an embedder (task embed): it gives vectors, not classes, so it is evaluated by "
+        "verification and rank-1 on a folder with one sub-folder of face photos per person. Run "
+        f"`imgrec faces evaluate --embedder {run} IDENTITIES/` (Python: "
+        "imgrec.faces.evaluate_embedder(imgrec.faces.face_embedder(RUN), IDENTITIES))."
+    )
 
 
 def evaluate_run(
@@ -50,6 +63,8 @@ def evaluate_run(
         An :class:`EvalResult` (classify) or a ``DetectionResult`` (detect), and the folder.
     """
     predictor = Predictor.from_run(run_dir)
+    if predictor.task.name == "embed":
+        raise _not_for_embedders(run_dir)
     if data is None:
         ds, name = _own_split(Path(run_dir))  # test, else val
     else:

@@ -126,7 +126,7 @@ class Predictor:
             return prep.decode_framed(bytes(item), limits=limits, name="upload")
         if isinstance(item, str | Path):
             return prep.load_framed(item, limits=limits)
-        if _is_pil(item):
+        if is_pil_image(item):
             return prep.prepare_framed(to_rgb_array(item))
         raise UsageError(
             f"Expected an image path, encoded bytes, an RGB uint8 array or a PIL image; received {type(item).__name__}."
@@ -282,14 +282,15 @@ def _has_onnxruntime() -> bool:
 
 def as_inputs(images: ImageInput | Iterable[ImageInput]) -> list[ImageInput]:
     """A list of inputs: one path, bytes, image array or PIL image alone is one input."""
-    if isinstance(images, str | Path | bytes | bytearray) or _is_pil(images):
+    if isinstance(images, str | Path | bytes | bytearray) or is_pil_image(images):
         return [images]  # type: ignore[list-item]
     if isinstance(images, np.ndarray):
         return list(images) if images.ndim == 4 else [images]
     return list(images)  # type: ignore[arg-type]
 
 
-def _is_pil(item: object) -> bool:
+def is_pil_image(item: object) -> bool:
+    """Whether ``item`` is a PIL image (without importing PIL when nobody has)."""
     image_module = sys.modules.get("PIL.Image")
     return image_module is not None and isinstance(item, image_module.Image)
 

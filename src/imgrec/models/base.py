@@ -110,6 +110,12 @@ class Embedder(Model):
     def embed(self, batch: np.ndarray) -> np.ndarray:
         """Raw (not yet normalized) float32 ``(N, dim)`` embeddings of a prepared uint8 batch."""
 
+    def identity(self) -> dict[str, Any]:
+        """What decides this embedder's vectors besides its name and preprocessing (the sha256 of
+        its weights file, the colour order it is fed): two embedders of one name whose identities
+        differ give vectors that are not comparable. Empty when nothing beyond the name is known."""
+        return {}
+
     def embedding_info(self) -> dict[str, Any]:
         """What ``model.json`` records under ``embedding``: dimension, alignment template,
         the normalization applied to outputs and the similarity to compare them with."""

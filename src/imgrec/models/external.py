@@ -281,6 +281,10 @@ class ExternalEmbedder(_ExternalFile, Embedder):
     def dim(self) -> int:
         return self._dim
 
+    def identity(self) -> dict[str, Any]:
+        """The file's sha256 (recorded at import, or read now), its input layout and colour order."""
+        return {"sha256": self.io.sha256 or file_sha256(self.path), "layout": self.io.layout, "color": self.io.color}
+
     def embed(self, batch: np.ndarray) -> np.ndarray:
         """Raw embeddings ``float32 (N, dim)`` for a prepared uint8 batch."""
         if len(batch) == 0:

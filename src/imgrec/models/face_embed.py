@@ -125,7 +125,7 @@ def _check_file(model: FaceOnnxEmbedder, entry: EmbedderFile, path: Path) -> Non
     if shape[1:] != (3, entry.size, entry.size) or width != DIM:
         raise ModelFileError(f"{path} is not a {model.name} file: it takes {list(shape)} and gives "
                              f"{[o.shape for o in outputs]}; {model.name} takes [1, 3, {entry.size}, {entry.size}] "
-                             f"and gives [1, {DIM}]. Pass the right --weights file.")  # fmt: skip
+                             f"and gives [1, {DIM}]. Pass the right weights file.")  # fmt: skip
 
 
 class DlibEmbedder(Embedder):
@@ -140,6 +140,7 @@ class DlibEmbedder(Embedder):
     ) -> None:
         super().__init__(name, classes, preprocessing, model_args)
         self._net: Any = None
+        self._sha256: str | None = None
 
     @property
     def dim(self) -> int:
@@ -157,6 +158,14 @@ class DlibEmbedder(Embedder):
             self._net = _dlib_net()
         found = self._net.compute_face_descriptor([np.ascontiguousarray(img) for img in x])
         return np.asarray([np.asarray(v) for v in found], np.float32).reshape(len(x), DIM)
+
+    def identity(self) -> dict[str, Any]:
+        """The sha256 of dlib's network file (read once)."""
+        if self._sha256 is None:
+            from imgrec.models.face_classical import dlib_model_file
+
+            self._sha256 = file_sha256(dlib_model_file(DLIB_FILE))
+        return {"sha256": self._sha256}
 
     def save_weights(self, run_dir: Path) -> dict[str, str]:
         """Nothing to write: the network's file comes with its package."""

@@ -108,19 +108,41 @@ def resolve_weights(name: str, weights: str | Path | None, entry: Any = None) ->
     """The local file for ``name``: ``weights`` when given, else the official file (downloaded
     into the cache once, sha256-checked). ``entry``: the file's record (anything with ``url`` and
     ``sha256``; default ``FACE_FILES[name]``)."""
+    entry = entry or FACE_FILES[name]
     if weights is not None:
         path = Path(weights)
         if not path.is_file():
-            raise MissingInputError(f"Weights file for {name} not found: {path}. Pass the .onnx file itself.")
+            raise WeightsUnavailable(name, Path(entry.url).name, f"Weights file for {name} not found: {path}.")
         return path
     from imgrec.models.hub import download
 
-    entry = entry or FACE_FILES[name]
     try:
         return download(entry.url, sha256=entry.sha256)
     except MissingInputError as exc:
-        raise MissingInputError(f"{exc} For {name}, give the file itself: --weights FILE "
-                                f"(weights=FILE in Python; the file is {Path(entry.url).name}).") from None
+        raise WeightsUnavailable(name, Path(entry.url).name, str(exc)) from None
+
+
+class WeightsUnavailable(MissingInputError):
+    """A pretrained file is neither given nor downloadable (offline) or the given one is missing.
+
+    The message names how to give the file: ``weights=FILE`` in Python by default;
+    :meth:`for_option` words it for the command-line option that passes it (``--weights``,
+    ``--detector-weights``, ``--embedder-weights``: each command has its own).
+
+    Example:
+        >>> e = WeightsUnavailable("yunet", "face_detection_yunet_2023mar.onnx", "No network.")
+        >>> str(e.for_option("--detector-weights")).split(". ", 1)[1]
+        'For yunet, give the file itself: --detector-weights FILE (the file is face_detection_yunet_2023mar.onnx).'
+    """
+
+    def __init__(self, name: str, filename: str, reason: str, option: str = "weights=FILE") -> None:
+        self.name, self.filename, self.reason, self.option = name, filename, reason, option
+        how = option if "=" in option else f"{option} FILE"
+        super().__init__(f"{reason.rstrip('.')}. For {name}, give the file itself: {how} (the file is {filename}).")
+
+    def for_option(self, option: str) -> WeightsUnavailable:
+        """The same error, naming the command-line ``option`` that gives the file."""
+        return WeightsUnavailable(self.name, self.filename, self.reason, option)
 
 
 def check_face_args(name: str, classes: Sequence[str] | None, size: int | None, fixed: int | None) -> None:
@@ -165,7 +187,7 @@ def _check_file(model: FaceOnnxDetector, entry: FaceFile, path: Path) -> None:
     if shape[1:] != (3, h, w) or outputs != OUTPUTS[entry.layout]:
         raise ModelFileError(f"{path} is not a {model.name} file: it takes {list(shape)} and gives {outputs} "
                              f"outputs; a {entry.layout} file takes [1, 3, {h}, {w}] and gives "
-                             f"{OUTPUTS[entry.layout]}. Pass the right --weights file.")  # fmt: skip
+                             f"{OUTPUTS[entry.layout]}. Pass the right weights file.")  # fmt: skip
 
 
 def _color(layout: str) -> str:

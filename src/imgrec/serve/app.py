@@ -19,6 +19,8 @@ from imgrec.inference import Predictor
 from imgrec.serve import errors as api_errors
 from imgrec.serve.config import ServeConfig
 from imgrec.serve.errors import ApiError, error_response
+from imgrec.serve.face_routes import faces_router
+from imgrec.serve.faces import FaceService
 from imgrec.serve.metrics import ServeMetrics
 from imgrec.serve.middleware import BodyTooLarge, ServeMiddleware
 from imgrec.serve.routes import api_router, ops_router
@@ -28,18 +30,26 @@ from imgrec.serve.web import static_files, web_router
 log = logging.getLogger(__name__)
 
 TAGS = [
-    {"name": "predict", "description": "Classify images (micro-batched across concurrent requests)."},
+    {"name": "predict", "description": "Classify, detect or embed images (micro-batched across concurrent requests)."},
     {"name": "models", "description": "The served models: classes, preprocessing, evaluation summary."},
+    {"name": "faces", "description": "Face detection, collections, enrollment and search (`imgrec serve --faces`)."},
     {"name": "health", "description": "Liveness, readiness and Prometheus metrics."},
 ]
 
 
-def create_app(runs: Sequence[str | Path] | Mapping[str, Predictor], config: ServeConfig | None = None) -> FastAPI:
-    """Build the HTTP app serving one or more trained models.
+def create_app(
+    runs: Sequence[str | Path] | Mapping[str, Predictor], config: ServeConfig | None = None,
+    faces: FaceService | None = None,
+) -> FastAPI:  # fmt: skip
+    """Build the HTTP app serving trained models, face collections, or both.
 
     Args:
-        runs: run directories (served under their folder names), or ``{name: Predictor}``.
+        runs: run directories (served under their folder names), or ``{name: Predictor}``
+            (may be empty when ``faces`` is given).
         config: limits and behaviour; defaults to ``ServeConfig()``.
+        faces: the face routes' store, detector and embedder (``FaceService.open("staff")``):
+            adds ``/v1/faces/detect`` and ``/v1/collections/...``. The app closes its store on
+            shutdown.
 
     Raises:
         MissingInputError: a run directory does not exist.
@@ -52,7 +62,9 @@ def create_app(runs: Sequence[str | Path] | Mapping[str, Predictor], config: Ser
     cfg = config or ServeConfig()
     metrics = ServeMetrics()
     threads = cfg.model_threads if isinstance(runs, Mapping) else cfg.threads_per_model  # given predictors keep theirs
-    service = Service(load_predictors(runs, threads), cfg, metrics)
+    service = Service(load_predictors(runs, threads, allow_none=faces is not None), cfg, metrics)
+    if faces is not None:
+        faces.recognizer.limits = cfg.decode_limits
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -61,6 +73,8 @@ def create_app(runs: Sequence[str | Path] | Mapping[str, Predictor], config: Ser
             yield
         finally:
             await service.stop()
+            if faces is not None:
+                faces.close()
 
     app = FastAPI(
         title="imgrec",
@@ -72,9 +86,12 @@ def create_app(runs: Sequence[str | Path] | Mapping[str, Predictor], config: Ser
         docs_url=None,  # Swagger UI loads its assets from a CDN; /docs is our own page (serve/docs_page.py)
     )
     app.state.service = service
+    app.state.faces = faces
     app.add_middleware(ServeMiddleware, max_body=cfg.max_upload_bytes, metrics=metrics)
     _add_handlers(app, metrics, cfg.max_upload_bytes)
     app.include_router(api_router(service))
+    if faces is not None:
+        app.include_router(faces_router(service, faces))
     app.include_router(ops_router(service))
     app.include_router(web_router(cfg.auth_enabled))
     app.mount("/static", static_files(), name="static")

@@ -5,9 +5,11 @@ Codes and statuses (stable; clients may switch on ``code``):
     400 bad_request            malformed body, too many files, bad option
     401 auth_required          no API key sent while keys are configured
     403 forbidden              an API key that is not accepted
-    404 not_found              unknown model or route
+    404 not_found              unknown model, route, face collection or person
     405 method_not_allowed     wrong HTTP method for the route
     408 request_timeout        the request body did not arrive within ``request_timeout_s``
+    409 conflict               clashes with the store: a collection name taken, another embedder's
+                               collection, a face enrolled for another person
     413 payload_too_large      request body over ``max_upload_bytes``
     415 unsupported_media_type not an allowed image format (sniffed from the bytes)
     422 image_invalid          corrupt or truncated image
@@ -16,6 +18,7 @@ Codes and statuses (stable; clients may switch on ``code``):
     503 overloaded             the batch queue is full; retry after Retry-After seconds
     503 deadline_exceeded      not answered within ``request_timeout_s``; retry later
     503 not_ready              models not loaded yet, or shutting down
+    503 store_unavailable      the database cannot be reached or written (retry later)
     500 internal_error         a bug: a generic message, details only in the server log
 """
 
@@ -33,6 +36,10 @@ STATUS_OF_CODE = {
     "bad_config": 400,
     "unknown_name": 404,
     "not_found": 404,
+    "conflict": 409,
+    "no_face": 422,
+    "store_unavailable": 503,
+    "store_too_new": 503,
     "unsupported_media_type": 415,
     "image_invalid": 422,
     "image_unreadable": 422,
@@ -46,6 +53,7 @@ CODE_OF_STATUS = {
     403: "forbidden",
     404: "not_found",
     405: "method_not_allowed",
+    409: "conflict",
     413: "payload_too_large",
     415: "unsupported_media_type",
     422: "validation_error",
@@ -67,8 +75,11 @@ class ApiError(Exception):
 
     @classmethod
     def from_imgrec(cls, exc: ImgrecError) -> ApiError:
-        """Map a library error (decode, usage) onto its HTTP status."""
-        return cls(STATUS_OF_CODE.get(exc.code, 400), exc.code, exc.message)
+        """Map a library error (decode, usage, store) onto its HTTP status; an unknown name
+        (collection, person) is the contract's ``not_found``."""
+        code = "not_found" if exc.code == "unknown_name" else exc.code
+        status = STATUS_OF_CODE.get(exc.code, 400)
+        return cls(status, code, exc.message, {"Retry-After": "1"} if status == 503 else None)
 
 
 def unavailable(code: str, message: str, retry_after_s: int) -> ApiError:

@@ -14,6 +14,7 @@ from imgrec.serve.errors import ApiError, unavailable
 from imgrec.serve.service import ServedModel, Service
 from imgrec.serve.uploads import Upload, prepare_upload
 from imgrec.tasks.detect import Detections
+from imgrec.tasks.embed import Embedding
 from imgrec.transforms.frame import Geometry
 
 
@@ -76,6 +77,8 @@ def _entry(result: Any, upload: Upload) -> dict[str, Any]:
     if isinstance(result, ImgrecError):
         return {"filename": upload.filename, "error": {"code": result.code, "message": result.message}}
     if isinstance(result, Detections):
+        return {"filename": upload.filename, **{k: v for k, v in result.to_dict().items() if k != "path"}}
+    if isinstance(result, Embedding):
         return {"filename": upload.filename, **{k: v for k, v in result.to_dict().items() if k != "path"}}
     return {
         "filename": upload.filename,

@@ -77,7 +77,7 @@ def _add_predict(router: APIRouter, service: Service) -> None:
         response_model=PredictResponse,
         responses=error_responses(400, 404, 408, 413, 415, 422, 503),
         openapi_extra=UPLOAD_BODY,
-        summary="Classify one or many images, or detect the objects in them",
+        summary="Classify one or many images, detect the objects in them, or embed them",
     )
     async def predict(
         request: Request,
@@ -95,8 +95,10 @@ def _add_predict(router: APIRouter, service: Service) -> None:
 
         A classifier answers `label`, `score` and `top_k` per image; a detector answers
         `detections` (`box` [x1, y1, x2, y2] in the original image's pixels, `label`, `score`)
-        and `image_size`. Per-image failures in a multi-image request come back as `error`
-        entries; a request whose only image is bad gets that error's status (415 or 422).
+        and `image_size`; an embedder (an `embed` run, e.g. an imported face embedder) answers
+        `embedder`, `dim` and the L2-normalized `embedding` (each image taken as one face crop).
+        Per-image failures in a multi-image request come back as `error` entries; a request
+        whose only image is bad gets that error's status (415 or 422).
         """
         started = time.monotonic()
         served = service.get(name)
@@ -122,6 +124,8 @@ def _task_options(predictor: Any, given: dict[str, Any]) -> dict[str, Any]:
     detect = ("conf", "iou", "max_det", "classes")
     if predictor.task.name == "detect":
         chosen = {k: given[k] for k in detect}
+    elif predictor.task.name == "embed":  # no options; top_k has a default, so it is not "given"
+        chosen = {k: v for k, v in given.items() if k != "top_k"}
     else:
         chosen = {"top_k": given["top_k"], "threshold": given["threshold"], **{k: given[k] for k in detect}}
     try:

@@ -40,6 +40,15 @@ class ImageDetections(BaseModel):
     detections: list[BoxOut] = Field(description="the objects, best score first (empty when none)")
 
 
+class ImageEmbedding(BaseModel):
+    """The embedding of one uploaded image (an ``embed`` model: the image is taken as one face crop)."""
+
+    filename: str | None = Field(description="the uploaded file's name, when it had one")
+    embedder: str = Field(description="the model that made it (vectors of two embedders are not comparable)")
+    dim: int = Field(description="the vector's length")
+    embedding: list[float] = Field(description="the L2-normalized vector; compare two by their dot product (cosine)")
+
+
 class ItemErrorOut(BaseModel):
     code: str = Field(description="stable snake_case error code, e.g. image_invalid")
     message: str = Field(description="what was wrong and how to fix it")
@@ -76,7 +85,7 @@ class PredictResponse(BaseModel):
     )
 
     model: str = Field(description="the model that answered")
-    predictions: list[ImagePrediction | ImageDetections | ImageFailure] = Field(
+    predictions: list[ImagePrediction | ImageDetections | ImageEmbedding | ImageFailure] = Field(
         description="one entry per image, in upload order"
     )
     latency_ms: float = Field(description="server time for the whole request")
@@ -89,7 +98,7 @@ class ModelSummary(BaseModel):
     name: str = Field(description="the name used in URLs (the run directory name)")
     architecture: str = Field(description="registered model name, e.g. resnet18 or hog-svm")
     family: str = Field(description="backend: classical, torch, onnx, external or probe")
-    task: str = Field("classify", description="what the model does: classify or detect")
+    task: str = Field("classify", description="what the model does: classify, detect or embed")
     num_classes: int
     image_size: int = Field(description="model input side in pixels")
 
@@ -131,6 +140,101 @@ class Health(BaseModel):
     models: list[str] = Field(default_factory=list, description="models loaded and accepting work")
 
 
+class CollectionCreate(BaseModel):
+    """A new face collection; it holds the served embedder's vectors."""
+
+    name: str = Field(min_length=1, max_length=200, description="unique in the database")
+    threshold: float | None = Field(
+        default=None, ge=-1.0, le=1.0,
+        description="cosine similarity from which a face is a known person (default: the embedder's own)",
+    )  # fmt: skip
+
+
+class CollectionOut(BaseModel):
+    name: str
+    embedder: str = Field(description="the model whose vectors it holds")
+    dim: int = Field(description="the vectors' length")
+    threshold: float = Field(description="cosine similarity from which a match is a known person")
+    faces: int = Field(description="faces enrolled")
+    created: str
+
+
+class CollectionList(BaseModel):
+    collections: list[CollectionOut]
+    served: str = Field(description="the collection `imgrec serve --faces` named (the web page's default)")
+
+
+class CollectionDeleted(BaseModel):
+    collection: str
+    deleted_faces: int = Field(description="faces hard-deleted with it (rows, embeddings, crops)")
+
+
+class PersonOut(BaseModel):
+    name: str
+    faces: int = Field(description="faces enrolled for this person")
+    created: str
+
+
+class PersonList(BaseModel):
+    collection: str
+    persons: list[PersonOut]
+
+
+class PersonRemoved(BaseModel):
+    collection: str
+    person: str
+    removed_faces: int = Field(description="faces hard-deleted (rows, embeddings, crops)")
+
+
+class EnrolledImageOut(BaseModel):
+    filename: str | None = Field(description="the uploaded file's name")
+    status: str = Field(description="added, already_enrolled, no_face or error")
+    face_ids: list[int] = Field(description="the faces' ids in the collection")
+    boxes: list[list[float]] = Field(description="x1, y1, x2, y2 of each enrolled face in the image's pixels")
+    message: str = Field(description="why the image added nothing")
+
+
+class EnrollResponse(BaseModel):
+    collection: str
+    person: str
+    added: int = Field(description="faces this request added")
+    images: list[EnrolledImageOut] = Field(description="one entry per uploaded image, in upload order")
+    request_id: str
+
+
+class MatchOut(BaseModel):
+    person: str
+    similarity: float = Field(description="cosine similarity in [-1, 1]")
+    known: bool = Field(description="at or above the collection's threshold")
+
+
+class FaceMatchOut(BoxOut):
+    aligned: bool = Field(description="the face was aligned by its landmarks before embedding")
+    similarity: float | None = Field(description="the best match's similarity (null: empty collection)")
+    matches: list[MatchOut] = Field(description="the best persons, most similar first (top_k)")
+
+
+class SearchResponse(BaseModel):
+    """Every face of the uploaded image, largest first; ``label`` is the best person or 'unknown'."""
+
+    collection: str
+    threshold: float
+    filename: str | None
+    image_size: list[int] = Field(description="width, height of the image the boxes refer to")
+    faces: list[FaceMatchOut] = Field(description="empty when the image has no face")
+    latency_ms: float
+    request_id: str
+
+
+class FaceDetectResponse(BaseModel):
+    """The faces (boxes and 5 landmarks) of each uploaded image."""
+
+    detector: str
+    predictions: list[ImageDetections | ImageFailure]
+    latency_ms: float
+    request_id: str
+
+
 class ErrorDetail(BaseModel):
     code: str = Field(description="stable snake_case code (see the API description)")
     message: str
@@ -161,8 +265,9 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         400: "Malformed request",
         401: "API key required",
         403: "API key not accepted",
-        404: "Unknown model",
+        404: "Unknown model, collection or person",
         408: "The body did not arrive within the request deadline",
+        409: "Conflicts with the store (name taken, another embedder, a face enrolled for another person)",
         413: "Body over the upload limit",
         415: "Not an allowed image format",
         422: "Invalid or too large image, or an invalid parameter",

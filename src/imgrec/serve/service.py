@@ -139,12 +139,13 @@ class Service:
 
 
 def load_predictors(
-    runs: Sequence[str | Path] | Mapping[str, Predictor], threads: int | None = None
+    runs: Sequence[str | Path] | Mapping[str, Predictor], threads: int | None = None, allow_none: bool = False
 ) -> dict[str, Predictor]:
     """Name -> Predictor: a mapping is used as given; run directories are named after their folder.
 
     ``threads`` goes to ``Predictor.from_run`` for run directories, and to the models of a
     mapping's predictors when it is not None (see ``ServeConfig.threads_per_model``).
+    ``allow_none``: no model is fine (the app serves face collections only).
     """
     if isinstance(runs, Mapping):
         out = dict(runs)
@@ -161,8 +162,9 @@ def load_predictors(
                     "Rename or copy one of the folders."
                 )
             out[name] = Predictor.from_run(run, threads=threads)
-    if not out:
-        raise UsageError("No model to serve: give at least one run directory (runs/<model>-<n>).")
+    if not out and not allow_none:
+        raise UsageError("No model to serve: give at least one run directory (runs/<model>-<n>), or --faces "
+                         "COLLECTION.")  # fmt: skip
     return out
 
 

@@ -38,14 +38,22 @@ async def read_uploads(request: Request, max_images: int) -> list[Upload]:
         ApiError: 415 for a body that is neither multipart nor an image, 422 when no image
             was sent, 400 for more than ``max_images`` files or malformed multipart.
     """
+    return (await read_uploads_and_fields(request, max_images))[0]
+
+
+async def read_uploads_and_fields(
+    request: Request, max_images: int, fields: tuple[str, ...] = ()
+) -> tuple[list[Upload], dict[str, str]]:
+    """:func:`read_uploads`, plus the multipart text ``fields`` asked for (a person's name beside
+    the photos); a raw image body has none."""
     ctype = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     if ctype == "multipart/form-data":
-        return await _read_multipart(request, max_images)
+        return await _read_multipart(request, max_images, fields)
     if ctype.startswith("image/") or ctype in RAW_TYPES:
         body = await request.body()
         if not body:
             raise ApiError(422, "validation_error", "The request body is empty; send the image bytes.")
-        return [Upload(_clean_name(request.headers.get("x-filename")), body)]
+        return [Upload(_clean_name(request.headers.get("x-filename")), body)], {}
     raise ApiError(
         415,
         "unsupported_media_type",
@@ -54,9 +62,12 @@ async def read_uploads(request: Request, max_images: int) -> list[Upload]:
     )
 
 
-async def _read_multipart(request: Request, max_images: int) -> list[Upload]:
+async def _read_multipart(
+    request: Request, max_images: int, fields: tuple[str, ...] = ()
+) -> tuple[list[Upload], dict[str, str]]:
     form = await request.form(max_files=max_images, max_fields=max_images + 8)
     try:
+        texts = {k: v for k, v in form.multi_items() if k in fields and isinstance(v, str)}
         parts = [(key, value) for key, value in form.multi_items() if key in FILE_FIELDS]
         if not parts:
             raise ApiError(
@@ -69,7 +80,7 @@ async def _read_multipart(request: Request, max_images: int) -> list[Upload]:
             if not isinstance(value, UploadFile):
                 raise ApiError(422, "validation_error", f"Form field {key!r} must be a file upload, not a text value.")
             uploads.append(Upload(_clean_name(value.filename), await value.read()))
-        return uploads
+        return uploads, texts
     finally:
         await form.close()
 

@@ -51,6 +51,9 @@ def _info(row: Any) -> CollectionInfo:
         threshold=float(row.threshold),
         size=int(row.size),
         created=row.created,
+        fingerprint=row.embedder_fingerprint,
+        source=row.embedder_source,
+        weights=row.embedder_weights,
     )
 
 
@@ -63,6 +66,16 @@ def _check_spec(embedder: str, dim: int, threshold: float) -> None:
         raise UsageError(f"Expected a cosine-similarity threshold from -1 to 1, received {threshold!r}.")
 
 
+def _check_identity(fingerprint: str | None, source: str | None, weights: str | None) -> None:
+    if fingerprint is not None and (not isinstance(fingerprint, str) or not 1 <= len(fingerprint) <= 64):
+        raise UsageError(f"Expected the embedder's fingerprint as a string of 1 to 64 characters (a sha256 "
+                         f"hex digest), received {fingerprint!r}.")  # fmt: skip
+    for what, value in (("source", source), ("weights", weights)):
+        if value is not None and (not isinstance(value, str) or not 1 <= len(value) <= 1000):
+            raise UsageError(f"Expected the embedder's {what} as a string of 1 to 1000 characters, received "
+                             f"{value!r}.")  # fmt: skip
+
+
 class Collections:
     """The face collections of a store: ``store.collections``.
 
@@ -73,7 +86,10 @@ class Collections:
     def __init__(self, store: Store) -> None:
         self.store = store
 
-    def create(self, name: str, *, embedder: str, dim: int, threshold: float, index: bool = True) -> FaceCollection:
+    def create(
+        self, name: str, *, embedder: str, dim: int, threshold: float, index: bool = True,
+        fingerprint: str | None = None, source: str | None = None, weights: str | None = None,
+    ) -> FaceCollection:  # fmt: skip
         """Create an empty collection.
 
         Args:
@@ -84,13 +100,20 @@ class Collections:
             index: on PostgreSQL with pgvector, create the collection's HNSW index now (it is
                 then kept up to date by every insert); False to bulk-load first and
                 ``build_index()`` after.
+            fingerprint: what tells this embedder from another of the same name (the sha256 of
+                its file and preprocessing); enroll and search then refuse vectors given with
+                another fingerprint.
+            source: where the embedder is loaded from (a registered name or a run folder).
+            weights: the embedder's weights file, when it needs one.
 
         Raises:
             ConflictError: a collection of that name exists.
         """
         check_name(name, "collection")
         _check_spec(embedder, dim, threshold)
-        row = {"name": name, "embedder": embedder, "dim": dim, "threshold": float(threshold)}
+        _check_identity(fingerprint, source, weights)
+        row = {"name": name, "embedder": embedder, "dim": dim, "threshold": float(threshold),
+               "embedder_fingerprint": fingerprint, "embedder_source": source, "embedder_weights": weights}  # fmt: skip
         try:
             with self.store.writing() as conn:
                 if conn.execute(sa.select(Collection.id).where(Collection.name == name)).first():
@@ -141,13 +164,22 @@ class FaceCollection:
         """The collection's name."""
         return self.info.name
 
-    def _check_embedder(self, embedder: str, matrix: Any) -> np.ndarray:
+    def _check_embedder(self, embedder: str, matrix: Any, fingerprint: str | None = None) -> np.ndarray:
         i = self.info
         if embedder != i.embedder:
             raise ConflictError(
                 f"Collection {i.name!r} holds embeddings of {i.embedder!r} (dimension {i.dim}); "
                 f"received embeddings of {embedder!r}. Embeddings of different models are not "
                 f"comparable: embed the faces with {i.embedder!r}, or use another collection."
+            )
+        if fingerprint is not None and i.fingerprint is not None and fingerprint != i.fingerprint:
+            made = f" (loaded from {i.source})" if i.source else ""
+            raise ConflictError(
+                f"Collection {i.name!r} holds embeddings of {i.embedder!r}{made} whose model file and "
+                f"preprocessing have fingerprint {i.fingerprint[:12]}...; received embeddings of an "
+                f"{embedder!r} with fingerprint {fingerprint[:12]}...: another file or input "
+                "normalization under the same name, whose vectors are not comparable. Use the "
+                "collection's own embedder, or another collection."
             )
         shape = np.shape(matrix)
         if len(shape) not in (1, 2) or shape[-1] != i.dim:
@@ -158,8 +190,9 @@ class FaceCollection:
         return vectors.check_embeddings(matrix, i.dim)
 
     def enroll(
-        self, person: str, embeddings: Any, *, embedder: str, sources: Sequence[FaceSource] | None = None
-    ) -> EnrollResult:
+        self, person: str, embeddings: Any, *, embedder: str, sources: Sequence[FaceSource] | None = None,
+        fingerprint: str | None = None,
+    ) -> EnrollResult:  # fmt: skip
         """Enroll faces of ``person`` (created when new), all or none.
 
         Args:
@@ -169,12 +202,14 @@ class FaceCollection:
             sources: one :class:`FaceSource` per embedding (image sha256, box, crop). A face
                 whose image and box are enrolled already is skipped (idempotent). Without
                 sources each embedding's own bytes stand for its image.
+            fingerprint: the embedder's fingerprint; refused when the collection records another.
 
         Raises:
-            ConflictError: another embedder or dimension, or a face enrolled for another person.
+            ConflictError: another embedder, fingerprint or dimension, or a face enrolled for
+                another person.
         """
         check_name(person, "person")
-        matrix = self._check_embedder(embedder, embeddings)
+        matrix = self._check_embedder(embedder, embeddings, fingerprint)
         if sources is None:
             sources = [FaceSource(sha256_hex(vectors.to_blob(v))) for v in matrix]
         if len(sources) != len(matrix):
@@ -186,8 +221,9 @@ class FaceCollection:
         return enroll.remove_person_faces(self.store, self.info, person)
 
     def search(
-        self, embedding: Any, *, embedder: str, top_k: int = 5, per_person: bool = True, exact: bool | None = None
-    ) -> list[Match]:
+        self, embedding: Any, *, embedder: str, top_k: int = 5, per_person: bool = True, exact: bool | None = None,
+        fingerprint: str | None = None,
+    ) -> list[Match]:  # fmt: skip
         """The ``top_k`` closest faces by cosine similarity, best first.
 
         Args:
@@ -197,10 +233,11 @@ class FaceCollection:
             per_person: keep each person's best face only (so ``top_k`` persons).
             exact: pgvector only: True scans every face, False goes through the HNSW index;
                 None picks the index for collections of 20,000 faces or more.
+            fingerprint: the embedder's fingerprint; refused when the collection records another.
         """
         if isinstance(top_k, bool) or not isinstance(top_k, int) or not 1 <= top_k <= MAX_TOP_K:
             raise UsageError(f"Expected top_k from 1 to {MAX_TOP_K}, received {top_k!r}.")
-        query = self._check_embedder(embedder, embedding)
+        query = self._check_embedder(embedder, embedding, fingerprint)
         if len(query) != 1:
             raise UsageError(f"Expected one query embedding ({self.info.dim},), received {len(query)}.")
         return search.search_faces(self.store, self.info, query[0], top_k, per_person, exact)

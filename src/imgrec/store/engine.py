@@ -71,7 +71,9 @@ def _postgres_engine(url: str) -> sa.Engine:
     from imgrec.errors import require
 
     require("psycopg", "store")
-    return sa.create_engine(url, pool_pre_ping=True)
+    # An unreachable host answers nothing: fail after 10 s (the URL's own connect_timeout wins).
+    args = {} if "connect_timeout" in url else {"connect_timeout": 10}
+    return sa.create_engine(url, pool_pre_ping=True, connect_args=args)
 
 
 class Store:
@@ -201,8 +203,8 @@ def open_store(where: str | Path | None = None, *, blobs: str | Path | None = No
     """Open (creating and migrating when needed) the store.
 
     Args:
-        where: None for the data directory (``$IMGREC_HOME`` or ``~/.local/share/imgrec``), a
-            directory, a SQLite file, or a ``postgresql://user@host/db`` URL.
+        where: None for ``$IMGREC_DB``, else the data directory (``$IMGREC_HOME`` or
+            ``~/.local/share/imgrec``); a directory, a SQLite file, or a ``postgresql://user@host/db`` URL.
         blobs: the folder for face crops (default beside the SQLite file, or
             ``<data directory>/blobs`` for PostgreSQL).
 

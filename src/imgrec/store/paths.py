@@ -1,7 +1,9 @@
 """Where the store lives: the data directory and the database URL (no database is opened here).
 
 The data directory is ``$IMGREC_HOME`` when set, else ``~/.local/share/imgrec`` (or
-``$XDG_DATA_HOME/imgrec``). ``open_store`` takes a directory (the SQLite file ``imgrec.db`` and
+``$XDG_DATA_HOME/imgrec``). The default database is ``$IMGREC_DB`` when set (any form below:
+a deployment points every command and server at one PostgreSQL URL), else the data directory.
+``open_store`` takes a directory (the SQLite file ``imgrec.db`` and
 the ``blobs/`` folder go inside), a ``.db``/``.sqlite`` file, or a ``sqlite://`` /
 ``postgresql://`` URL.
 
@@ -24,6 +26,7 @@ from pathlib import Path
 from imgrec.errors import UsageError
 
 DB_FILE = "imgrec.db"
+DB_ENV = "IMGREC_DB"
 SQLITE_SUFFIXES = (".db", ".sqlite", ".sqlite3")
 
 
@@ -53,11 +56,12 @@ def resolve_location(where: str | Path | None = None, *, blobs: str | Path | Non
     """Turn a directory, a file or a URL into a :class:`Location`.
 
     Args:
-        where: None (the data directory), a directory, a SQLite file, or a database URL.
+        where: None (``$IMGREC_DB``, else the data directory), a directory, a SQLite file, or a
+            database URL.
         blobs: the folder for face crops and other blobs; by default beside the SQLite file,
             or ``<data directory>/blobs`` for a PostgreSQL URL.
     """
-    text = str(where) if where is not None else str(data_home())
+    text = str(where) if where is not None else os.environ.get(DB_ENV) or str(data_home())
     if text.startswith(("postgresql:", "postgres:", "postgresql+")):
         url = "postgresql+psycopg:" + text.split(":", 1)[1]
         return Location(url, Path(blobs) if blobs else data_home() / "blobs")

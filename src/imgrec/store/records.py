@@ -77,7 +77,13 @@ class FaceSource:
 
 @dataclass(frozen=True)
 class CollectionInfo:
-    """A collection's record."""
+    """A collection's record.
+
+    Attributes:
+        fingerprint: sha256 of the embedder's model file and preprocessing (None: not recorded).
+        source: where the embedder is loaded from: a registered name or a run folder (None: not recorded).
+        weights: the embedder's weights file, when one was given at creation.
+    """
 
     id: int
     name: str
@@ -86,6 +92,9 @@ class CollectionInfo:
     threshold: float
     size: int
     created: datetime
+    fingerprint: str | None = None
+    source: str | None = None
+    weights: str | None = None
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,10 @@ class Collection(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     name: Mapped[str] = mapped_column(sa.String(200), unique=True)
     embedder: Mapped[str] = mapped_column(sa.String(200))
+    # sha256 of the embedder's file + preprocessing (None: not recorded, collections made before)
+    embedder_fingerprint: Mapped[str | None] = mapped_column(sa.String(64), nullable=True)
+    embedder_source: Mapped[str | None] = mapped_column(sa.String(1000), nullable=True)  # name or run folder
+    embedder_weights: Mapped[str | None] = mapped_column(sa.String(1000), nullable=True)  # a weights file given
     dim: Mapped[int] = mapped_column(sa.Integer)
     threshold: Mapped[float] = mapped_column(sa.Float)
     size: Mapped[int] = mapped_column(sa.BigInteger, default=0)  # faces enrolled

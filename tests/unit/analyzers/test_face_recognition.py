@@ -72,8 +72,10 @@ def test_face_embedder_by_name_or_run_and_its_refusals(embedder, tmp_path: Path)
     assert (embedder.name, embedder.dim, embedder.template, embedder.size) == ("mobilefacenet", 128, "arcface-112", 112)
     with pytest.raises(UnknownNameError, match="dlib-resnet"):
         face_embedder("dlib-resnett")
-    with pytest.raises(UsageError, match="drop --weights"):
+    with pytest.raises(UsageError, match="drop weights"):
         face_embedder(embedder.predictor.run_dir, weights=yunet_file())
+    with pytest.raises(UsageError, match="drop --embedder-weights"):
+        face_embedder(embedder.predictor.run_dir, weights=yunet_file(), weights_option="--embedder-weights")
     from imgrec.models.importer import ImportOptions, import_model
 
     run = import_model(yunet_file(), ImportOptions(task="detect", layout="yunet", classes=["face"]), tmp_path / "y")

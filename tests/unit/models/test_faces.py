@@ -222,5 +222,7 @@ def test_offline_without_weights_says_to_pass_the_file(tmp_path: Path, monkeypat
     monkeypatch.setenv("IMGREC_HOME", str(tmp_path))
     dead = dataclasses.replace(faces.FACE_FILES["yunet"], url="http://127.0.0.1:9/face_detection_yunet_2023mar.onnx")
     monkeypatch.setitem(faces.FACE_FILES, "yunet", dead)
-    with pytest.raises(MissingInputError, match="--weights FILE"):
+    with pytest.raises(MissingInputError, match=r"give the file itself: weights=FILE") as err:
         create_model("yunet", ["face"])
+    worded = str(err.value.for_option("--detector-weights"))
+    assert "--detector-weights FILE (the file is face_detection_yunet" in worded

@@ -185,3 +185,19 @@ def test_crops_are_content_addressed_files(store):
     c.enroll("ada", [1.0, 0.0], embedder=EMB, sources=[src])
     path = store.blobs.path(sha256_hex(b"crop bytes"))
     assert path.read_bytes() == b"crop bytes" and path.parent.parent == store.blobs.root
+
+
+def test_the_fingerprint_tells_two_embedders_of_one_name_apart(store):
+    c = store.collections.create("fp", embedder="mfn", dim=2, threshold=0.5, fingerprint="a" * 64,
+                                 source="/runs/mfn", weights=None)  # fmt: skip
+    info = store.collections.get("fp").info
+    assert (info.fingerprint, info.source) == ("a" * 64, "/runs/mfn")
+    c.enroll("ada", [1.0, 0.0], embedder="mfn", fingerprint="a" * 64)
+    with pytest.raises(ConflictError, match=r"fingerprint aaaaaaaaaaaa.*bbbbbbbbbbbb.*not comparable"):
+        c.enroll("bob", [0.0, 1.0], embedder="mfn", fingerprint="b" * 64)
+    with pytest.raises(ConflictError, match="another file or input normalization"):
+        c.search([1.0, 0.0], embedder="mfn", fingerprint="b" * 64)
+    assert [m.person for m in c.search([1.0, 0.0], embedder="mfn")] == ["ada"]  # no fingerprint given: name only
+    assert [p.name for p in c.persons()] == ["ada"]
+    with pytest.raises(UsageError, match="fingerprint"):
+        store.collections.create("bad", embedder="mfn", dim=2, threshold=0.5, fingerprint="x" * 65)

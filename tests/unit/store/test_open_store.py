@@ -53,7 +53,7 @@ def test_migrations_run_once_and_stamp_head(db_url, blobs_dir):
 def test_a_newer_database_is_refused(db_url, blobs_dir):
     with open_store(db_url, blobs=blobs_dir) as store, store.writing() as conn:
         conn.execute(sa.text("UPDATE alembic_version SET version_num = '9999'"))
-    with pytest.raises(StoreVersionError, match=r"revision 9999.*newer imgrec.*Expected revision 0001") as err:
+    with pytest.raises(StoreVersionError, match=r"revision 9999.*newer imgrec.*Expected revision 0002") as err:
         open_store(db_url, blobs=blobs_dir)
     assert isinstance(err.value, StoreError) and err.value.code == "store_too_new"
 
@@ -80,3 +80,36 @@ def test_import_opens_nothing(tmp_path, monkeypatch):
     for name in ("engine", "collections", "search", "enroll", "migrate", "schema"):
         importlib.import_module(f"imgrec.store.{name}")
     assert not (tmp_path / "never").exists()
+
+
+def test_imgrec_db_names_the_default_database(monkeypatch, tmp_path):
+    monkeypatch.setenv("IMGREC_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("IMGREC_DB", str(tmp_path / "elsewhere" / "faces.db"))
+    with open_store() as store:
+        assert store.location.sqlite_file == tmp_path / "elsewhere" / "faces.db"
+    assert resolve_location("/given").sqlite_file.as_posix() == "/given/imgrec.db"  # an explicit place wins
+
+
+def test_a_0001_database_is_upgraded_and_keeps_its_collections(tmp_path):
+    """A database made by the previous schema gains the embedder identity columns, empty."""
+    from alembic import command
+    from alembic.config import Config
+
+    from imgrec.store.migrate import MIGRATIONS
+
+    db = tmp_path / "old.db"
+    engine = sa.create_engine(f"sqlite:///{db}")
+    with engine.begin() as conn:
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        config.attributes["connection"] = conn
+        command.upgrade(config, "0001")
+        conn.execute(sa.text("INSERT INTO collections (name, embedder, dim, threshold, size, revision, created) "
+                             "VALUES ('old', 'e', 2, 0.5, 0, 0, '2024-01-01 00:00:00')"))  # fmt: skip
+    engine.dispose()
+    with open_store(db) as store:
+        (info,) = store.collections.list()
+        assert (info.name, info.fingerprint, info.source, info.weights) == ("old", None, None, None)
+        c = store.collections.get("old")
+        # nothing recorded to check against
+        assert c.enroll("ada", [1.0, 0.0], embedder="e", fingerprint="anything").added == (1,)

@@ -15,10 +15,17 @@ Example:
 
 from imgrec.analyzers.faces.blur import Blurred, blur_files, blur_image
 from imgrec.analyzers.faces.cluster import ClusteredFace, FaceClusters, cluster_faces, cluster_vectors
+from imgrec.analyzers.faces.collections import (
+    DEFAULT_THRESHOLDS,
+    collection_embedder,
+    create_collection,
+    default_threshold,
+)
 from imgrec.analyzers.faces.detectors import (
     DEFAULT_CONF,
     DETECTORS,
     align,
+    cached_detector,
     detect,
     face_detector,
     face_options,
@@ -45,6 +52,7 @@ from imgrec.analyzers.faces.recognize import (
     EnrollReport,
     FaceRecognizer,
     IdentifiedFace,
+    PreparedEnrollment,
     Verification,
 )
 from imgrec.imaging.align import TEMPLATES, AlignedFace, align_face
@@ -52,6 +60,7 @@ from imgrec.imaging.privacy import obscure
 
 __all__ = [
     "DEFAULT_CONF",
+    "DEFAULT_THRESHOLDS",
     "DETECTORS",
     "EMBEDDERS",
     "TEMPLATES",
@@ -67,14 +76,19 @@ __all__ = [
     "FaceEmbedder",
     "FaceRecognizer",
     "IdentifiedFace",
+    "PreparedEnrollment",
     "Verification",
     "align",
     "align_face",
     "blur_files",
     "blur_image",
+    "cached_detector",
     "cluster_faces",
     "cluster_vectors",
+    "collection_embedder",
+    "create_collection",
     "decode_input",
+    "default_threshold",
     "detect",
     "embed_faces",
     "evaluate_embedder",

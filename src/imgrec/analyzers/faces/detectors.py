@@ -23,7 +23,7 @@ from imgrec.imaging.align import AlignedFace, align_face
 from imgrec.inference import Predictor
 from imgrec.inference.predictor import ImageInput
 from imgrec.models.face_classical import CLASSICAL_NAMES
-from imgrec.models.faces import FACE_CLASSES, FACE_FILES
+from imgrec.models.faces import FACE_CLASSES, FACE_FILES, WeightsUnavailable
 from imgrec.tasks.detect import Detection
 
 DETECTORS = (*FACE_FILES, *CLASSICAL_NAMES)
@@ -34,8 +34,9 @@ FACE_IOU = 0.3  # faces rarely overlap much; YuNet's and UltraFace's demos suppr
 
 
 def face_detector(
-    detector: str = "yunet", *, weights: str | Path | None = None, threads: int | None = None, **model_args: Any
-) -> Predictor:
+    detector: str = "yunet", *, weights: str | Path | None = None, threads: int | None = None,
+    weights_option: str = "weights=FILE", **model_args: Any,
+) -> Predictor:  # fmt: skip
     """A Predictor for the face detector ``detector``.
 
     Args:
@@ -43,7 +44,11 @@ def face_detector(
         weights: the ONNX file (YuNet, UltraFace); None: the official file, downloaded once
             into the weights cache and checked by sha256. dlib and Haar need none.
         threads: CPU threads for the model's math (None: the runtime's default).
+        weights_option: how the caller gives the file, for messages (a command's ``--weights``).
         **model_args: the detector's options (dlib: ``upsample``, ``landmarks``).
+
+    Raises:
+        WeightsUnavailable: no file given and none downloadable (offline), or the given one is missing.
     """
     from imgrec.models import create_model
 
@@ -53,16 +58,22 @@ def face_detector(
         raise UnknownNameError(f"Unknown face detector {detector!r}.{did_you_mean(detector, DETECTORS)} "
                                f"Detectors: {', '.join(DETECTORS)}.")  # fmt: skip
     if weights is not None and detector not in FACE_FILES:
-        raise UsageError(f"{detector} takes no weights file (its model comes with its package); drop --weights.")
+        raise UsageError(f"{detector} takes no weights file (its model comes with its package); drop "
+                         f"{weights_option.split('=')[0]}.")  # fmt: skip
     args = {**model_args, **({"weights": weights} if weights is not None else {})}
-    model = create_model(detector, list(FACE_CLASSES), **args)
+    try:
+        model = create_model(detector, list(FACE_CLASSES), **args)
+    except WeightsUnavailable as exc:
+        raise exc.for_option(weights_option) from None
     if threads is not None:
         model.set_threads(threads)
     return Predictor(model, {"task": "detect", "model": detector})
 
 
 @functools.lru_cache(maxsize=4)
-def _cached(detector: str, weights: str | None) -> Predictor:
+def cached_detector(detector: str, weights: str | None = None) -> Predictor:
+    """A face detector's Predictor, built once per (name, weights) and reused (the functions that
+    take a detector by name call it)."""
     return face_detector(detector, weights=weights)
 
 
@@ -88,7 +99,7 @@ def detect(
         >>> # (faces,) = detect("team.jpg", weights="yunet.onnx")
         >>> # [d.box for d in faces.detections]
     """
-    p = predictor or _cached(detector, None if weights is None else str(weights))
+    p = predictor or cached_detector(detector, None if weights is None else str(weights))
     name = str(p.meta.get("model", detector))
     return p.predict(images, limits=limits, **face_options(name, conf, iou, max_det))
 

@@ -19,6 +19,7 @@ Example:
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,14 +27,15 @@ from typing import Any
 
 import numpy as np
 
-from imgrec.analyzers.faces.detectors import _cached, face_options
+from imgrec.analyzers.faces.detectors import cached_detector, face_options
 from imgrec.errors import ImgrecError, UnknownNameError, UsageError, did_you_mean
 from imgrec.imaging import DEFAULT_LIMITS, DecodeLimits, decode
 from imgrec.imaging.align import align_face
 from imgrec.imaging.decode import read_bytes, to_rgb_array
 from imgrec.inference import Predictor
-from imgrec.inference.predictor import ImageInput, _is_pil
+from imgrec.inference.predictor import ImageInput, is_pil_image
 from imgrec.models.face_embed import EMBEDDER_FILES
+from imgrec.models.faces import WeightsUnavailable
 from imgrec.tasks.detect import Detection
 from imgrec.tasks.embed import Embedding
 from imgrec.types import ItemError
@@ -51,9 +53,12 @@ class FaceEmbedder:
             not comparable, so a collection refuses another's).
         dim: the embedding length.
         template: the alignment template its crops are warped onto.
+        source: where it was loaded from (a registered name or a run folder's absolute path),
+            recorded by the collections made for it so that they can load it again.
+        weights: the weights file it was given (``sface``), or None.
     """
 
-    def __init__(self, predictor: Predictor) -> None:
+    def __init__(self, predictor: Predictor, source: str | None = None, weights: str | None = None) -> None:
         if predictor.task.name != "embed":
             raise UsageError(f"{predictor.name} is a {predictor.task.name} model, not a face embedder. Use a "
                              f"registered embedder ({', '.join(EMBEDDERS)}) or a run of "
@@ -61,9 +66,26 @@ class FaceEmbedder:
         self.predictor = predictor
         model = predictor.model
         self.name, self.dim, self.template = str(model.name), int(model.dim), str(model.template)  # type: ignore[attr-defined]
+        self.source = source if source is not None else str(predictor.run_dir.resolve()) if predictor.run_dir else None
+        self.weights = weights
+        self._fingerprint: str | None = None
 
     def __repr__(self) -> str:
         return f"FaceEmbedder({self.name!r}, dim={self.dim}, template={self.template!r})"
+
+    @property
+    def fingerprint(self) -> str:
+        """sha256 (hex) of what decides the vectors: the name, dimension, template, the model
+        file's sha256 and how it is fed (colour order, preprocessing). Two embedders imported
+        under one name from different files, or with different ``--norm``, differ here."""
+        if self._fingerprint is None:
+            model, prep = self.predictor.model, self.predictor.preprocessing
+            fed = {k: getattr(prep, k) for k in ("size", "crop_pct", "interpolation", "grayscale", "resize_mode")}
+            what = {"name": self.name, "dim": self.dim, "template": self.template, "preprocessing": fed,
+                    "mean": [round(float(v), 6) for v in prep.mean], "std": [round(float(v), 6) for v in prep.std],
+                    "model": model.identity()}  # type: ignore[attr-defined]  # fmt: skip
+            self._fingerprint = hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()
+        return self._fingerprint
 
     @property
     def size(self) -> int:
@@ -85,32 +107,38 @@ class FaceEmbedder:
 
 
 def face_embedder(name_or_run: str | Path = "dlib-resnet", weights: str | Path | None = None,
-                  threads: int | None = None) -> FaceEmbedder:  # fmt: skip
+                  threads: int | None = None, weights_option: str = "weights=FILE") -> FaceEmbedder:  # fmt: skip
     """A face embedder by registered name (:data:`EMBEDDERS`) or embed run directory.
 
     Args:
         name_or_run: ``"dlib-resnet"``, ``"sface"``, or a run of ``imgrec import FILE --task embed``.
         weights: ``sface``'s ONNX file (None: the official one, downloaded once, sha256-checked).
         threads: CPU threads for the model's math (None: the runtime's default).
+        weights_option: how the caller gives the file, for messages (a command's ``--embedder-weights``).
 
     Raises:
         UnknownNameError: neither a registered embedder nor an existing folder (close names listed).
         UsageError: ``weights`` for a model that takes none, or a run of another task.
+        WeightsUnavailable: ``sface`` without a file while offline, or a given file that is missing.
     """
     from imgrec.models import create_model
 
-    key = str(name_or_run)
+    key, drop = str(name_or_run), weights_option.split("=")[0]
     if key in EMBEDDERS:
         if weights is not None and key not in EMBEDDER_FILES:
-            raise UsageError(f"{key} takes no weights file (its model comes with its package); drop --weights.")
+            raise UsageError(f"{key} takes no weights file (its model comes with its package); drop {drop}.")
         args: dict[str, Any] = {"weights": weights} if weights is not None else {}
-        model = create_model(key, [], **args)
+        try:
+            model = create_model(key, [], **args)
+        except WeightsUnavailable as exc:
+            raise exc.for_option(weights_option) from None
         if threads is not None:
             model.set_threads(threads)
-        return FaceEmbedder(Predictor(model, {"task": "embed", "model": key}))
+        given = str(Path(weights).resolve()) if weights is not None else None
+        return FaceEmbedder(Predictor(model, {"task": "embed", "model": key}), source=key, weights=given)
     if Path(key).is_dir():
         if weights is not None:
-            raise UsageError(f"{key} is a run: it holds its own model file; drop --weights.")
+            raise UsageError(f"{key} is a run: it holds its own model file; drop {drop}.")
         return FaceEmbedder(Predictor.from_run(key, threads=threads))
     raise UnknownNameError(f"Unknown face embedder {key!r}.{did_you_mean(key, EMBEDDERS)} Embedders: "
                            f"{', '.join(EMBEDDERS)}, or the folder of an `imgrec import FILE --task embed` "
@@ -127,15 +155,18 @@ class DecodedImage:
     name: str | None = None
 
 
-def decode_input(item: ImageInput, limits: DecodeLimits = DEFAULT_LIMITS) -> DecodedImage:
-    """Decode a path, bytes, RGB uint8 array or PIL image through the safe path, at full size."""
+def decode_input(item: ImageInput | DecodedImage, limits: DecodeLimits = DEFAULT_LIMITS) -> DecodedImage:
+    """Decode a path, bytes, RGB uint8 array or PIL image through the safe path, at full size
+    (a :class:`DecodedImage` is returned as it is)."""
+    if isinstance(item, DecodedImage):
+        return item
     if isinstance(item, str | Path):
         data = read_bytes(item, limits)
         return DecodedImage(decode(data, limits=limits, name=str(item)), hashlib.sha256(data).hexdigest(), str(item))
     if isinstance(item, bytes | bytearray):
         data = bytes(item)
         return DecodedImage(decode(data, limits=limits, name="upload"), hashlib.sha256(data).hexdigest())
-    if _is_pil(item):
+    if is_pil_image(item):
         item = to_rgb_array(item)  # type: ignore[arg-type]
     arr = np.asarray(item)
     if not isinstance(item, np.ndarray) or arr.dtype != np.uint8 or arr.ndim != 3 or arr.shape[2] != 3:
@@ -187,7 +218,7 @@ def find_faces(
     image: np.ndarray, detector: Predictor | str, options: dict[str, Any] | None = None
 ) -> list[Detection]:
     """The faces of a decoded image, best score first (``options``: the detector's own by default)."""
-    p = _cached(detector, None) if isinstance(detector, str) else detector
+    p = cached_detector(detector) if isinstance(detector, str) else detector
     opts = options if options is not None else face_options(str(p.meta.get("model", p.name)))
     (found,) = p.predict(image, **opts)
     if isinstance(found, ItemError):

@@ -156,10 +156,12 @@ class FaceRecognizer:
         self.detector, self.embedder, self.options = detector, embedder, options
         self.keep_crops, self.limits = keep_crops, limits
 
-    def faces(self, image: ImageInput | DecodedImage, *, all_faces: bool = True) -> list[EmbeddedFace]:
+    def faces(
+        self, image: ImageInput | DecodedImage, *, all_faces: bool = True, largest_first: bool = False
+    ) -> list[EmbeddedFace]:
         """Every face of ``image`` (or the largest), detected, aligned and embedded."""
-        return embed_faces(image, self.detector, self.embedder, all_faces=all_faces, options=self.options,
-                           limits=self.limits)  # fmt: skip
+        return embed_faces(image, self.detector, self.embedder, all_faces=all_faces, largest_first=largest_first,
+                           options=self.options, limits=self.limits)  # fmt: skip
 
     def enroll(
         self, collection: Any, person: str, images: ImageInput | Iterable[ImageInput], *, all_faces: bool = False
@@ -180,22 +182,39 @@ class FaceRecognizer:
             ConflictError: the collection holds another embedder's vectors, or a face was
                 enrolled for another person (nothing of this call is added).
         """
+        return self.commit_enrollment(collection, person, self.prepare_enrollment(images, all_faces=all_faces))
+
+    def prepare_enrollment(
+        self, images: ImageInput | Iterable[ImageInput | DecodedImage], *, all_faces: bool = False
+    ) -> PreparedEnrollment:
+        """The model half of :meth:`enroll`: decode, detect, align, embed (and encode the crops);
+        nothing touches the database. A server runs it in its model thread and
+        :meth:`commit_enrollment` beside it."""
         from imgrec.store import FaceSource
 
-        items, rows, vectors, sources = as_inputs(images), [], [], []
-        for item in items:
+        rows, vectors, sources = [], [], []
+        for item in as_inputs(images):  # type: ignore[arg-type]
             faces, outcome = self._enroll_faces(item, all_faces)
             rows.append((outcome, faces))
             for f in faces:
                 vectors.append(f.embedding.vector)
                 sources.append(FaceSource(outcome.sha256, f.box, _jpeg(f.crop) if self.keep_crops else None))
-        result = collection.enroll(person, np.stack(vectors), embedder=self.embedder.name,
-                                   sources=sources) if vectors else None  # fmt: skip
-        ids = iter(result.face_ids if result is not None else ())
-        added = set(result.added) if result is not None else set()
-        return EnrollReport(person, collection.name, tuple(_outcome(o, f, ids, added) for o, f in rows))
+        return PreparedEnrollment(tuple(rows), np.stack(vectors) if vectors else None, tuple(sources))
 
-    def _enroll_faces(self, item: ImageInput, all_faces: bool) -> tuple[list[EmbeddedFace], _Pending]:
+    def commit_enrollment(self, collection: Any, person: str, prepared: PreparedEnrollment) -> EnrollReport:
+        """The database half of :meth:`enroll`: one transaction adding the prepared faces."""
+        result = None
+        if prepared.vectors is not None:
+            e = self.embedder
+            result = collection.enroll(person, prepared.vectors, embedder=e.name, sources=list(prepared.sources),
+                                       fingerprint=e.fingerprint)  # fmt: skip
+        ids = iter(result.face_ids if result is not None else ())
+        fresh = frozenset(result.added if result is not None else ())
+        added = set(fresh)
+        return EnrollReport(person, collection.name,
+                            tuple(_outcome(o, f, ids, added, fresh) for o, f in prepared.rows))  # fmt: skip
+
+    def _enroll_faces(self, item: ImageInput | DecodedImage, all_faces: bool) -> tuple[list[EmbeddedFace], _Pending]:
         name = str(item) if isinstance(item, str) or hasattr(item, "__fspath__") else None
         try:
             decoded = decode_input(item, self.limits)
@@ -214,11 +233,14 @@ class FaceRecognizer:
             InvalidImageError: the image cannot be decoded.
             ConflictError: the collection holds another embedder's vectors.
         """
-        faces = embed_faces(image, self.detector, self.embedder, largest_first=True, options=self.options,
-                            limits=self.limits)  # fmt: skip
+        return self.match(collection, self.faces(image, largest_first=True), top_k=top_k)
+
+    def match(self, collection: Any, faces: Sequence[EmbeddedFace], *, top_k: int = 1) -> list[IdentifiedFace]:
+        """The database half of :meth:`identify`: each embedded face's ``top_k`` best persons."""
         out = []
         for f in faces:
-            matches = collection.search(f.embedding.vector, embedder=self.embedder.name, top_k=top_k)
+            matches = collection.search(f.embedding.vector, embedder=self.embedder.name, top_k=top_k,
+                                        fingerprint=self.embedder.fingerprint)  # fmt: skip
             out.append(IdentifiedFace(f.detection, f.aligned, tuple(matches)))  # type: ignore[arg-type]
         return out
 
@@ -242,6 +264,26 @@ class FaceRecognizer:
         return faces[0]
 
 
+@dataclass(frozen=True, eq=False)
+class PreparedEnrollment:
+    """Faces embedded for an enrollment, not yet in a collection (:meth:`FaceRecognizer.prepare_enrollment`).
+
+    Attributes:
+        rows: per image, what was read and its faces.
+        vectors: every face's unit vector, ``(N, dim)`` (None: no face at all).
+        sources: every face's image sha256, box and crop.
+    """
+
+    rows: tuple[tuple[_Pending, list[EmbeddedFace]], ...]
+    vectors: np.ndarray | None
+    sources: tuple[Any, ...]
+
+    @property
+    def faces(self) -> int:
+        """How many faces were found."""
+        return len(self.sources)
+
+
 @dataclass(frozen=True)
 class _Pending:
     """An image read for enrollment, before the store has answered."""
@@ -251,13 +293,21 @@ class _Pending:
     message: str
 
 
-def _outcome(p: _Pending, faces: Sequence[EmbeddedFace], ids: Any, added: set[int]) -> EnrolledImage:
+def _outcome(
+    p: _Pending, faces: Sequence[EmbeddedFace], ids: Any, added: set[int], fresh: frozenset[int]
+) -> EnrolledImage:
+    """One image's status; ``added`` loses the ids it claims, so a second copy of the same image
+    in one call is reported as such, not as added twice."""
     if not faces:
         return EnrolledImage(p.source, ERROR if p.sha256 == "" else NO_FACE, message=p.message)
     mine = tuple(next(ids) for _ in faces)
     boxes = tuple(f.box for f in faces if f.box is not None)
-    status = ADDED if any(i in added for i in mine) else EXISTING
-    return EnrolledImage(p.source, status, mine, boxes, "" if status == ADDED else "already enrolled")
+    if any(i in added for i in mine):
+        added.difference_update(mine)
+        return EnrolledImage(p.source, ADDED, mine, boxes)
+    again = all(i in fresh for i in mine)
+    why = "the same image as an earlier one of this call" if again else "already enrolled"
+    return EnrolledImage(p.source, EXISTING, mine, boxes, why)
 
 
 def _jpeg(crop: np.ndarray) -> bytes:

@@ -1,4 +1,5 @@
-// imgrec web page: pick a model, drop images, see top-k bars. Plain JS, no framework.
+// imgrec web page: pick a model, drop images, see top-k bars; or pick a face collection (imgrec serve
+// --faces) and see each face's box, landmarks and name. Plain JS, no framework.
 "use strict";
 
 (function () {
@@ -11,6 +12,7 @@
     results: $("results"),
   };
   const models = new Map();
+  const FACES = "faces:"; // option values of face collections: "faces:<collection>"
 
   function el(tag, cls, text) {
     const node = document.createElement(tag);
@@ -45,9 +47,21 @@
     return body;
   }
 
+  // Face collections are served only with `imgrec serve --faces`: a 404 here means none.
+  async function loadCollections() {
+    try {
+      const body = await api("/v1/collections");
+      return body.collections.map((c) => Object.assign(c, { served: c.name === body.served }));
+    } catch (err) {
+      if (err.status === 404) return [];
+      throw err;
+    }
+  }
+
   async function loadModels() {
     try {
       const body = await api("/v1/models");
+      const collections = await loadCollections();
       els.model.replaceChildren();
       models.clear();
       for (const m of body.models) {
@@ -56,7 +70,15 @@
         opt.value = m.name;
         els.model.append(opt);
       }
-      setStatus(body.models.length ? "" : "No model is served.", !body.models.length);
+      for (const c of collections) {
+        models.set(FACES + c.name, c);
+        const opt = el("option", "", "faces · " + c.name);
+        opt.value = FACES + c.name;
+        opt.selected = c.served && !body.models.length;
+        els.model.append(opt);
+      }
+      const none = !body.models.length && !collections.length;
+      setStatus(none ? "No model is served." : "", none);
       await showModel();
     } catch (err) {
       if (err.status === 401 || err.status === 403) {
@@ -72,6 +94,12 @@
     const name = els.model.value;
     els.info.replaceChildren();
     if (!name) return;
+    if (name.startsWith(FACES)) {
+      const c = models.get(name);
+      els.info.append(el("b", "", "face collection " + c.name), " · " + c.embedder + " (" + c.dim + "-d) · ");
+      els.info.append(c.faces + " faces · threshold " + c.threshold);
+      return;
+    }
     try {
       const d = await api("/v1/models/" + encodeURIComponent(name));
       els.info.append(el("b", "", d.architecture), " · " + d.family + " · " + d.image_size + "px · ");
@@ -137,6 +165,61 @@
     view.meta.textContent = latency;
   }
 
+  // A face search answers every face: a box per face named after its best match ("unknown"
+  // under the collection's threshold) and its 5 landmarks as dots, in the image's pixels.
+  function fillFaces(view, result, latency) {
+    const [w, h] = result.image_size;
+    const found = result.faces;
+    const known = found.filter((f) => f.label !== "unknown").length;
+    view.label.textContent = found.length ? known + " of " + found.length + " known" : "no face";
+    view.label.classList.remove("pending");
+    view.score.textContent = "";
+    view.bars.replaceChildren();
+    view.frame.querySelectorAll(".box, .dot").forEach((b) => b.remove());
+    found.forEach((f, k) => {
+      const [x1, y1, x2, y2] = f.box;
+      const box = el("div", "box c" + (k % 6) + (f.label === "unknown" ? " unknown" : ""));
+      box.style.left = (100 * x1 / w) + "%";
+      box.style.top = (100 * y1 / h) + "%";
+      box.style.width = (100 * (x2 - x1) / w) + "%";
+      box.style.height = (100 * (y2 - y1) / h) + "%";
+      const sim = f.similarity === null ? "" : " " + f.similarity.toFixed(2);
+      box.append(el("span", "box-label", f.label + sim));
+      view.frame.append(box);
+      (f.landmarks || []).forEach(([x, y], p) => {
+        const dot = el("div", "dot p" + p);
+        dot.style.left = (100 * x / w) + "%";
+        dot.style.top = (100 * y / h) + "%";
+        view.frame.append(dot);
+      });
+      const row = el("li", "bar-row det-row face-row");
+      const best = f.matches.length ? f.matches[0].person + " " + f.matches[0].similarity.toFixed(3) : "empty collection";
+      row.append(el("span", "bar-label", f.label), el("span", "bar-value", f.label === "unknown" ? "closest: " + best : sim));
+      view.bars.append(row);
+    });
+    view.meta.textContent = latency;
+  }
+
+  async function searchFaces(files, collection) {
+    const views = files.map(makeCard);
+    els.results.prepend(...views.map((v) => v.card));
+    setStatus("Looking for faces in " + files.length + " image" + (files.length > 1 ? "s" : "") + "…");
+    for (let i = 0; i < files.length; i++) {
+      const form = new FormData();
+      form.append("file", files[i], files[i].name);
+      const t0 = performance.now();
+      try {
+        const url = "/v1/collections/" + encodeURIComponent(collection) + "/search?top_k=" + els.topK.value;
+        const body = await api(url, { method: "POST", body: form });
+        const rtt = performance.now() - t0;
+        fillFaces(views[i], body, "server " + body.latency_ms.toFixed(1) + " ms · round trip " + rtt.toFixed(0) + " ms");
+      } catch (err) {
+        failCard(views[i], { code: err.code || "error", message: err.message });
+      }
+    }
+    setStatus("Done: " + files.length + " image" + (files.length > 1 ? "s" : "") + " against " + collection + ".");
+  }
+
   function fillCard(view, result, latency) {
     if (result.error) return failCard(view, result.error);
     if (result.detections) return fillDetections(view, result, latency);
@@ -167,6 +250,7 @@
   async function predict(files) {
     const name = els.model.value;
     if (!name) { setStatus("Choose a model first.", true); return; }
+    if (name.startsWith(FACES)) return searchFaces(files, name.slice(FACES.length));
     const views = files.map(makeCard);
     els.results.prepend(...views.map((v) => v.card));
     setStatus("Predicting " + files.length + " image" + (files.length > 1 ? "s" : "") + "…");
