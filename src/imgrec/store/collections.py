@@ -118,7 +118,7 @@ class Collections:
             with self.store.writing() as conn:
                 if conn.execute(sa.select(Collection.id).where(Collection.name == name)).first():
                     raise ConflictError(f"A collection named {name!r} already exists in {self.store.where}.")
-                new = {**row, "size": 0, "revision": 0, "created": utcnow()}
+                new = {**row, "size": 0, "revision": 0, "removals": 0, "created": utcnow()}
                 cid = conn.execute(sa.insert(Collection).returning(Collection.id), new).scalar_one()
                 if index and self.store.vectors == "pgvector" and dim <= MAX_HNSW_DIM:
                     vectors.create_hnsw_index(conn, cid, dim)

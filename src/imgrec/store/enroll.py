@@ -89,11 +89,16 @@ def _row(store: Store, vector: np.ndarray, source: FaceSource, crop: str | None)
 
 
 def bump(conn: sa.Connection, info: CollectionInfo, added: int) -> None:
-    """Record ``added`` faces (negative: removed) and a new revision for the collection."""
+    """Record ``added`` faces (negative: removed) and a new revision for the collection; a
+    removal also counts in ``removals`` (search caches then read the collection again)."""
     conn.execute(
         sa.update(Collection)
         .where(Collection.id == info.id)
-        .values(size=Collection.size + added, revision=Collection.revision + 1)
+        .values(
+            size=Collection.size + added,
+            revision=Collection.revision + 1,
+            removals=Collection.removals + (1 if added < 0 else 0),
+        )
     )
 
 

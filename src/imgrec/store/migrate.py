@@ -11,7 +11,7 @@ takes its connection from imgrec, so autogenerate is run from Python, not from t
 
 Example:
     >>> head_revision()
-    '0002'
+    '0003'
 """
 
 from __future__ import annotations

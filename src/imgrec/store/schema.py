@@ -47,6 +47,7 @@ class Collection(Base):
     threshold: Mapped[float] = mapped_column(sa.Float)
     size: Mapped[int] = mapped_column(sa.BigInteger, default=0)  # faces enrolled
     revision: Mapped[int] = mapped_column(sa.BigInteger, default=0)  # bumped by every write
+    removals: Mapped[int] = mapped_column(sa.BigInteger, default=0, server_default="0")  # writes that deleted faces
     created: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
 
 

@@ -3,7 +3,13 @@
 Blob stores (SQLite; PostgreSQL without pgvector) load the collection's embeddings once,
 L2-normalized, and keep them in ``Store.cache`` until the collection's revision changes
 (every enroll and remove bumps it, from any process); a search is one matrix-vector product
-and a partial sort. pgvector stores search in SQL with the ``<=>`` cosine-distance operator:
+and a partial sort. When faces were only added since (``removals`` unchanged, the same
+collection), only the faces with a larger id are read and appended, and the count must then
+equal the collection's ``size`` (a transaction that took an id earlier but committed later
+forces a full read): a million-face collection is not read again after every enrollment.
+The state and the new rows are read in one snapshot (REPEATABLE READ on PostgreSQL, whose
+default READ COMMITTED would let a face committed in between stand in for an older one).
+pgvector stores search in SQL with the ``<=>`` cosine-distance operator:
 exact (index scans off) for collections under ``EXACT_MAX`` faces or when asked, otherwise
 through the collection's HNSW index.
 """
@@ -34,11 +40,26 @@ class Matrix:
     person_ids: np.ndarray
     unit: np.ndarray
     names: dict[int, str]
+    removals: int = 0
+    created: object = None
 
 
-def _revision(conn: sa.Connection, info: CollectionInfo) -> int:
-    rev = conn.execute(sa.select(Collection.revision).where(Collection.id == info.id)).scalar()
-    return -1 if rev is None else int(rev)
+@dataclass(frozen=True)
+class State:
+    """What tells a cached :class:`Matrix` whether and how it is out of date."""
+
+    revision: int
+    removals: int
+    size: int
+    created: object
+
+
+def _state(conn: sa.Connection, info: CollectionInfo) -> State:
+    cols = (Collection.revision, Collection.removals, Collection.size, Collection.created)
+    row = conn.execute(sa.select(*cols).where(Collection.id == info.id)).first()
+    if row is None:
+        return State(-1, -1, 0, None)
+    return State(int(row[0]), int(row[1]), int(row[2]), row[3])
 
 
 def _names(conn: sa.Connection, info: CollectionInfo) -> dict[int, str]:
@@ -54,30 +75,54 @@ def _names_of(conn: sa.Connection, person_ids: np.ndarray) -> dict[int, str]:
     return {int(i): str(n) for i, n in rows}
 
 
-def load_matrix(conn: sa.Connection, info: CollectionInfo, revision: int) -> Matrix:
-    """Read a blob collection's faces (one snapshot) into a :class:`Matrix`."""
-    stmt = (
-        sa.select(Face.id, Face.person_id, Face.embedding)
-        .where(Face.collection_id == info.id)
-        .order_by(Face.id)
-    )
+def _faces(
+    conn: sa.Connection, info: CollectionInfo, after: int | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(face ids, person ids, unit embeddings)`` of the collection's faces (with id > ``after``)."""
+    stmt = sa.select(Face.id, Face.person_id, Face.embedding).where(Face.collection_id == info.id)
+    if after is not None:
+        stmt = stmt.where(Face.id > after)
     ids, pids, blobs = [], [], []
-    for fid, pid, blob in conn.execute(stmt):
+    for fid, pid, blob in conn.execute(stmt.order_by(Face.id)):
         ids.append(fid)
         pids.append(pid)
         blobs.append(bytes(blob))
     unit = vectors.normalize(vectors.from_blob(blobs, info.dim)) if blobs else np.zeros((0, info.dim), np.float32)
-    return Matrix(revision, np.asarray(ids, np.int64), np.asarray(pids, np.int64), unit, _names(conn, info))
+    return np.asarray(ids, np.int64), np.asarray(pids, np.int64), unit
+
+
+def load_matrix(conn: sa.Connection, info: CollectionInfo, state: State) -> Matrix:
+    """Read a blob collection's faces (one snapshot) into a :class:`Matrix`."""
+    ids, pids, unit = _faces(conn, info)
+    return Matrix(state.revision, ids, pids, unit, _names(conn, info), state.removals, state.created)
+
+
+def _grown(conn: sa.Connection, info: CollectionInfo, old: Matrix, state: State) -> Matrix | None:
+    """``old`` with the faces added since, or None when faces were removed (or it cannot tell)."""
+    if old.removals != state.removals or old.created != state.created or not len(old.face_ids):
+        return None
+    ids, pids, unit = _faces(conn, info, after=int(old.face_ids[-1]))
+    if len(old.face_ids) + len(ids) != state.size:
+        return None
+    names = {**old.names, **_names_of(conn, np.setdiff1d(pids, list(old.names)))}
+    return Matrix(
+        state.revision, np.concatenate([old.face_ids, ids]), np.concatenate([old.person_ids, pids]),
+        np.concatenate([old.unit, unit]), names, state.removals, state.created,
+    )  # fmt: skip
 
 
 def cached_matrix(store: Store, info: CollectionInfo) -> Matrix:
-    """The collection's matrix, reloaded only when its revision moved."""
+    """The collection's matrix: as cached while its revision stands, grown by the faces added
+    since when none were removed, otherwise read again."""
     with store.reading() as conn:
-        revision = _revision(conn, info)
+        if store.dialect == "postgresql":  # the state and the rows from one snapshot (see the module doc)
+            conn.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        state = _state(conn, info)
         cached = store.cache.get(info.id)
-        if isinstance(cached, Matrix) and cached.revision == revision:
+        if isinstance(cached, Matrix) and cached.revision == state.revision and cached.created == state.created:
             return cached
-        matrix = load_matrix(conn, info, revision)
+        grown = _grown(conn, info, cached, state) if isinstance(cached, Matrix) else None
+        matrix = grown if grown is not None else load_matrix(conn, info, state)
     store.cache[info.id] = matrix
     return matrix
 

@@ -201,3 +201,28 @@ def test_the_fingerprint_tells_two_embedders_of_one_name_apart(store):
     assert [p.name for p in c.persons()] == ["ada"]
     with pytest.raises(UsageError, match="fingerprint"):
         store.collections.create("bad", embedder="mfn", dim=2, threshold=0.5, fingerprint="x" * 65)
+
+
+def test_search_cache_grows_by_the_added_faces_and_rereads_after_a_removal(store, monkeypatch):
+    from imgrec.store import search
+
+    if store.vectors == "pgvector":
+        pytest.skip("pgvector searches in SQL: there is no matrix cache")
+    full_reads = []
+    real = search.load_matrix
+    monkeypatch.setattr(search, "load_matrix", lambda *a: full_reads.append(1) or real(*a))
+    rng = np.random.default_rng(5)
+    c = store.collections.create("grow", embedder=EMB, dim=8, threshold=0.0)
+    ada, bob, cy = unit_rows(rng, 3, 8), unit_rows(rng, 2, 8), unit_rows(rng, 1, 8)
+    c.enroll("ada", ada, embedder=EMB, sources=sources("ada", 3))
+    assert c.search(ada[1], embedder=EMB, top_k=1)[0].person == "ada" and len(full_reads) == 1
+    c.enroll("bob", bob, embedder=EMB, sources=sources("bob", 2))
+    top = c.search(bob[1], embedder=EMB, top_k=1)[0]
+    assert (top.person, round(top.similarity, 5)) == ("bob", 1.0) and len(full_reads) == 1  # appended, not re-read
+    cached = store.cache[c.info.id]
+    assert len(cached.face_ids) == 5 and list(cached.face_ids) == sorted(cached.face_ids)
+    c.remove_person("bob")  # bob held the largest ids: SQLite may give them to the next faces
+    c.enroll("cy", cy, embedder=EMB, sources=sources("cy", 1))
+    found = c.search(bob[1], embedder=EMB, top_k=5)
+    assert {m.person for m in found} == {"ada", "cy"} and len(full_reads) == 2  # removal: read again
+    assert c.search(cy[0], embedder=EMB, top_k=1)[0].person == "cy"

@@ -53,7 +53,7 @@ def test_migrations_run_once_and_stamp_head(db_url, blobs_dir):
 def test_a_newer_database_is_refused(db_url, blobs_dir):
     with open_store(db_url, blobs=blobs_dir) as store, store.writing() as conn:
         conn.execute(sa.text("UPDATE alembic_version SET version_num = '9999'"))
-    with pytest.raises(StoreVersionError, match=r"revision 9999.*newer imgrec.*Expected revision 0002") as err:
+    with pytest.raises(StoreVersionError, match=r"revision 9999.*newer imgrec.*Expected revision 0003") as err:
         open_store(db_url, blobs=blobs_dir)
     assert isinstance(err.value, StoreError) and err.value.code == "store_too_new"
 
