@@ -1,10 +1,11 @@
-"""``imgrec import FILE.onnx|FILE.tflite --task classify --classes labels.txt [--out RUN]``."""
+"""``imgrec import FILE.onnx|FILE.tflite --task classify|detect|segment --classes labels.txt [--out RUN]``."""
 
 from __future__ import annotations
 
 import argparse
 
 from imgrec.cli.output import console, table
+from imgrec.imaging.ops import INTERPOLATIONS
 
 # the keys of imgrec.models.importer.DETECT_PRESETS
 DETECT_LAYOUTS = ("yolox", "yolov5", "yolov8", "fastestdet", "ssd", "ultraface", "yunet")
@@ -13,13 +14,16 @@ DETECT_LAYOUTS = ("yolox", "yolov5", "yolov8", "fastestdet", "ssd", "ultraface",
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "import",
-        help="turn an ONNX or TFLite classifier into a run (predict, evaluate, serve, compare work on it)",
-        description="Import an external classifier file. What the file says (input shape, dtype, layout) is read "
-        "from it; give what it cannot say: the class names, and mean/std for float inputs.",
+        help="turn an ONNX or TFLite classifier, detector or segmenter into a run (predict, serve, ... work on it)",
+        description="Import an external model file. What the file says (input shape, dtype, layout, what a "
+        "segmenter's output holds) is read from it; give what it cannot say: the class names, and mean/std "
+        "for float inputs.",
     )
     p.add_argument("file", help="the model file (.onnx or .tflite)")
-    p.add_argument("--task", default="classify", choices=("classify", "detect"), help="recognition task")
-    p.add_argument("--classes", required=True, help="labels file: one class name per line (a background row is fine)")
+    p.add_argument("--task", default="classify", choices=("classify", "detect", "segment"), help="recognition task")
+    p.add_argument("--classes", required=True,
+                   help="labels file: one class name per line (a background row is fine), or names: "
+                        "background,person; voc: Pascal VOC's 21 classes")
     p.add_argument("--input-size", type=int, help="input side in pixels, when the file's input size is dynamic")
     p.add_argument("--mean", type=_triple, help="mean of 0..1 inputs per channel, e.g. 0.485,0.456,0.406")
     p.add_argument("--std", type=_triple, help="std of 0..1 inputs per channel, e.g. 0.229,0.224,0.225")
@@ -27,8 +31,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="classify: input layout (default: from the input shape); detect: the output layout")
     p.add_argument("--color", choices=("rgb", "bgr"), help="channel order the model expects (default rgb)")
     p.add_argument("--resize", dest="resize_mode", choices=("crop", "letterbox", "stretch"),
-                   help="how images fit the input (default: crop; the layout's convention for detect)")
-    p.add_argument("--output", choices=("probabilities", "logits"), help="what the output is (default: detected)")
+                   help="how images fit the input (default: crop; the layout's convention for detect; segment: "
+                        "stretch for one-channel models, letterbox for the others)")
+    p.add_argument("--output", choices=("probabilities", "logits", "sigmoid", "index"),
+                   help="what the output is (default: detected; sigmoid and index: segmenters)")
+    p.add_argument("--interpolation", choices=INTERPOLATIONS,
+                   help="resize filter (default: bilinear, antialiased; the layout's for detect)")
     p.add_argument("--crop-pct", type=float, default=0.875, help="crop: resize to size/crop_pct, centre-crop")
     p.add_argument("--name", help="model name recorded in the run (default: the file name)")
     p.add_argument("--out", help="run directory (default runs/<file name>-<n>)")
@@ -45,6 +53,10 @@ def _triple(text: str) -> tuple[float, float, float]:
     return values  # type: ignore[return-value]
 
 
+def _short(values: list[float]) -> str:
+    return ",".join(f"{v:.3g}" for v in values)
+
+
 def cmd_import(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -55,18 +67,22 @@ def cmd_import(args: argparse.Namespace) -> int:
     options = ImportOptions(
         task=args.task, classes=args.classes, input_size=args.input_size, mean=args.mean, std=args.std,
         layout=args.layout, color=args.color, output=args.output, crop_pct=args.crop_pct, name=args.name,
-        resize_mode=args.resize_mode,
+        resize_mode=args.resize_mode, interpolation=args.interpolation,
     )  # fmt: skip
     out = args.out or next_run_dir("runs", Path(args.file).stem)
     run = import_model(args.file, options, out)
     meta = read_meta(run)
     ext = meta["external"]
     prep = meta["preprocessing"]
-    shape = f"{prep['size']}x{prep['size']} {ext['layout']} {ext['color']} ({prep.get('resize_mode', 'crop')})"
+    h, w = ext.get("input_hw") or (prep["size"], prep["size"])
+    shape = f"{h}x{w} {ext['layout']} {ext['color']} ({prep.get('resize_mode', 'crop')})"
     dropped = " (background column dropped)" if ext["background"] is not None else ""
     output = f"{ext['decoder']} boxes" if ext.get("decoder") else ext["output"] + dropped
+    if ext.get("mask_layout"):
+        output = f"{ext['output']} mask ({ext['mask_layout']})"
     rows: list[list[object]] = [
         ["task", meta["task"]], ["classes", len(meta["classes"])], ["input", shape], ["output", output],
+        ["normalization", f"mean {_short(prep['mean'])} std {_short(prep['std'])} on 0..1"],
         ["runtime", ext["runtime"]], ["sha256", ext["sha256"][:16] + "..."],
     ]  # fmt: skip
     console.print(table(None, ["imported", str(args.file)], rows))

@@ -10,9 +10,15 @@ what the file expects, as recorded at import in ``model.json`` under ``external`
 - ``output``: ``"probabilities"`` or ``"logits"`` (softmax applied here);
 - ``background``: an output column (index 0 in TF's 1001-class files) that is not a class and is
   dropped before the rows are renormalized;
-- ``input_hw``: a detector file's fixed input ``(height, width)`` when it is not square
-  (UltraFace: 240 x 320): the square prepared batch is resized to it before the run, and the
-  layout's decoder gives boxes in the square input's pixels (normalized outputs make that exact).
+- ``input_hw``: a detector's or segmenter's fixed input ``(height, width)`` when it is not
+  square (UltraFace: 240 x 320; MediaPipe's landscape selfie segmenter: 144 x 256): the square
+  prepared batch is resized to it before the run; the layout's decoder gives boxes in the square
+  input's pixels (normalized outputs make that exact), and a mask of any ``(h, w)`` covers the
+  square input with a scale per axis, so the geometry stays exact;
+- ``mask_layout``: a segmenter's output axes, ``"nhwc"``, ``"nchw"`` or ``"hw"`` (an index map
+  or a channel-less probability map); ``output`` then says what the map holds: ``"logits"``,
+  ``"probabilities"``, ``"sigmoid"`` (one foreground probability) or ``"index"`` (class indices,
+  argmax inside the graph). See :mod:`imgrec.models.external_segment`.
 """
 
 from __future__ import annotations
@@ -31,7 +37,10 @@ from imgrec.models.registry import register_loader
 from imgrec.models.runtimes import RUNTIMES, open_runtime
 from imgrec.transforms.preprocess import Preprocessing
 
-LAYOUTS, COLORS, OUTPUTS = ("nchw", "nhwc"), ("rgb", "bgr"), ("probabilities", "logits")
+LAYOUTS, COLORS = ("nchw", "nhwc"), ("rgb", "bgr")
+# "index" (a class per pixel) and "sigmoid" (one foreground probability channel): segmenters only
+OUTPUTS = ("probabilities", "logits", "index", "sigmoid")
+MASK_LAYOUTS = ("nhwc", "nchw", "hw")
 
 
 @dataclass(frozen=True)
@@ -48,8 +57,12 @@ class ExternalIO:
     imported_from: str = ""
     decoder: str | None = None
     input_hw: tuple[int, int] | None = None
+    mask_layout: str | None = None
 
     def __post_init__(self) -> None:
+        if self.mask_layout is not None and self.mask_layout not in MASK_LAYOUTS:
+            raise ModelFileError(f"external.mask_layout must be one of {', '.join(MASK_LAYOUTS)}; "
+                                 f"received {self.mask_layout!r}.")  # fmt: skip
         for value, allowed, what in ((self.runtime, RUNTIMES, "runtime"), (self.layout, LAYOUTS, "layout"),
                                      (self.color, COLORS, "color"), (self.output, OUTPUTS, "output")):  # fmt: skip
             if value not in allowed:
@@ -258,7 +271,7 @@ class ExternalDetector(_ExternalFile, Detector):
         return found or [BoxCandidates.empty() for _ in batch]
 
 
-def load_external(run_dir: Path, meta: dict[str, Any]) -> ExternalClassifier | ExternalDetector:
+def load_external(run_dir: Path, meta: dict[str, Any]) -> Any:
     """Loader of the ``"external"`` family."""
     io = ExternalIO.from_dict(dict(meta.get("external") or {}))
     path = Path(run_dir) / io.file
@@ -268,7 +281,12 @@ def load_external(run_dir: Path, meta: dict[str, Any]) -> ExternalClassifier | E
         )
     classes = [str(c) for c in meta["classes"]]
     prep = Preprocessing.from_dict(meta["preprocessing"])
-    cls = ExternalDetector if meta.get("task") in ("detect", "detection") else ExternalClassifier
+    task = meta.get("task")
+    if task in ("segment", "segmentation", "semantic"):
+        from imgrec.models.external_segment import ExternalSegmenter
+
+        return ExternalSegmenter(str(meta["model"]), classes, prep, io, path, meta.get("model_args"))
+    cls = ExternalDetector if task in ("detect", "detection") else ExternalClassifier
     return cls(str(meta["model"]), classes, prep, io, path, meta.get("model_args"))
 
 
