@@ -12,7 +12,17 @@ import sys
 from collections.abc import Sequence
 
 from imgrec import __version__
-from imgrec.cli import data_cmds, demo, export_cmd, faces_cmd, import_cmd, predict_cmd, run_cmds, serve_cmd
+from imgrec.cli import (
+    cutout_cmd,
+    data_cmds,
+    demo,
+    export_cmd,
+    faces_cmd,
+    import_cmd,
+    predict_cmd,
+    run_cmds,
+    serve_cmd,
+)
 from imgrec.cli.output import console, error_console
 from imgrec.errors import ImgrecError, TrainingInterrupted
 
@@ -31,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     data_cmds.register(sub)
     run_cmds.register(sub)
     predict_cmd.register(sub)
+    cutout_cmd.register(sub)
     demo.register(sub)
     serve_cmd.register(sub)
     export_cmd.register(sub)
