@@ -36,7 +36,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--output", choices=("probabilities", "logits", "sigmoid", "index"),
                    help="what the output is (default: detected; sigmoid and index: segmenters)")
     p.add_argument("--interpolation", choices=INTERPOLATIONS,
-                   help="resize filter (default: bilinear, antialiased; the layout's for detect)")
+                   help="resize filter (default: bilinear; the layout's for detect; cv2-linear for segment)")
     p.add_argument("--crop-pct", type=float, default=0.875, help="crop: resize to size/crop_pct, centre-crop")
     p.add_argument("--name", help="model name recorded in the run (default: the file name)")
     p.add_argument("--out", help="run directory (default runs/<file name>-<n>)")

@@ -109,9 +109,16 @@ def _normalized(x: np.ndarray, prep: Preprocessing, nchw: bool) -> np.ndarray:
     output layout: the same float32 operations as the whole-array expression (so the same
     values), without its four full-size temporaries and the transposing copy."""
     n, h, w, _ = x.shape
-    out = np.empty((n, 3, h, w) if nchw else (n, h, w, 3), np.float32)
+    if not nchw:  # NHWC: whole-array operations on contiguous memory, per-channel constants broadcast
+        out = np.divide(x, np.float32(255.0), dtype=np.float32)
+        if any(prep.mean):  # x - 0 and x / 1 are exact: skipping them changes no value
+            np.subtract(out, np.asarray(prep.mean, np.float32), out=out)
+        if any(v != 1.0 for v in prep.std):
+            np.divide(out, np.asarray(prep.std, np.float32), out=out)
+        return out
+    out = np.empty((n, 3, h, w), np.float32)
     for c, (mean, std) in enumerate(zip(prep.mean, prep.std, strict=True)):
-        plane = out[:, c] if nchw else out[..., c]
+        plane = out[:, c]
         np.divide(x[..., c], np.float32(255.0), out=plane, dtype=np.float32)
         np.subtract(plane, np.float32(mean), out=plane)
         np.divide(plane, np.float32(std), out=plane)
