@@ -217,8 +217,8 @@ def _scores(proba: np.ndarray | None, classes: Sequence[str]) -> dict[str, float
         n1 = int(win.sum())
         s1 = float(np.einsum("i,i->", proba[1].reshape(-1), win, dtype=np.float64))
         s0 = float(np.maximum(proba[0], proba[1]).sum(dtype=np.float64)) - s1
-        counts, sums = (win.size - n1, n1), (s0, s1)
-        return {classes[c]: sums[c] / counts[c] for c in (0, 1) if counts[c]}
+        pairs = ((win.size - n1, s0), (n1, s1))
+        return {classes[c]: total / n for c, (n, total) in enumerate(pairs) if n}
     best = proba[0].copy()
     top = np.zeros(best.shape, np.intp)
     for c in range(1, len(proba)):
