@@ -16,29 +16,39 @@ DETECT_ONLY = ("conf", "iou", "max_det", "classes")
 
 
 def add_detection_options(p: argparse.ArgumentParser) -> None:
-    """``--conf --iou --max-det --classes`` (detection runs)."""
-    g = p.add_argument_group("detection runs")
-    g.add_argument("--conf", type=float, help="least score of a box (default 0.25)")
-    g.add_argument("--iou", type=float, help="NMS IoU: a box overlapping a better one more than this goes (0.45)")
-    g.add_argument("--max-det", type=int, help="boxes per image at most (default 100)")
+    """``--conf --iou --max-det --classes --save`` (detection runs), ``--masks`` (segmentation runs)."""
+    g = p.add_argument_group("detection and segmentation runs")
+    g.add_argument("--conf", type=float, help="detect: least score of a box (default 0.25)")
+    g.add_argument("--iou", type=float, help="detect: NMS IoU, a box overlapping a better one more goes (0.45)")
+    g.add_argument("--max-det", type=int, help="detect: boxes per image at most (default 100)")
     g.add_argument("--classes", help="keep these classes only, comma-separated: person,dog")
-    g.add_argument("--save", metavar="DIR", help="also write each image with its boxes drawn into DIR")
+    g.add_argument("--save", metavar="DIR", help="also write each image with its boxes / masks drawn into DIR")
+    g.add_argument("--masks", metavar="DIR", help="segment: also write each mask as an index PNG into DIR")
 
 
 def task_options(task: str, args: argparse.Namespace) -> dict[str, Any]:
-    """The options of the run's task from the flags; a flag of the other task is refused."""
+    """The options of the run's task from the flags; a flag of another task is refused."""
     classes = [c.strip() for c in args.classes.split(",") if c.strip()] if getattr(args, "classes", None) else None
     detect = {"conf": args.conf, "iou": args.iou, "max_det": args.max_det, "classes": classes,
               "save": getattr(args, "save", None)}
+    masks = getattr(args, "masks", None)
     if task == "detect":
-        if args.top_k != 1 or args.threshold is not None:
-            raise UsageError("--top-k and --threshold are for classifiers; a detection run takes --conf, --iou, "
-                             "--max-det and --classes.")  # fmt: skip
+        if args.top_k != 1 or args.threshold is not None or masks is not None:
+            raise UsageError("--top-k, --threshold and --masks are not for detectors; a detection run takes --conf, "
+                             "--iou, --max-det, --classes and --save.")  # fmt: skip
         detect.pop("save")
         return detect
-    given = [f"--{k.replace('_', '-')}" for k, v in detect.items() if v is not None]
+    if task == "segment":
+        given = [f"--{k.replace('_', '-')}" for k in ("conf", "iou", "max_det") if detect[k] is not None]
+        if given or args.top_k != 1:
+            shown = ", ".join(given + (["--top-k"] if args.top_k != 1 else []))
+            raise UsageError(f"{shown}: not for segmentation runs; they take --threshold (one-channel models), "
+                             "--classes, --save and --masks.")  # fmt: skip
+        return {"threshold": args.threshold, "classes": classes}
+    given = [f"--{k.replace('_', '-')}" for k, v in {**detect, "masks": masks}.items() if v is not None]
     if given:
-        raise UsageError(f"{', '.join(given)} are for detection runs; this run classifies (use --top-k, --threshold).")
+        raise UsageError(f"{', '.join(given)} are for detection or segmentation runs; this run classifies "
+                         "(use --top-k, --threshold).")  # fmt: skip
     return {"top_k": args.top_k, "threshold": args.threshold}
 
 
@@ -61,12 +71,12 @@ def save_annotated(results: list[Any], items: dict[str, Any], folder: str, conso
         image = decode(item) if isinstance(item, bytes) else load_image(item)
         buf = io.BytesIO()
         Image.fromarray(draw_detections(image, r)).save(buf, "JPEG", quality=90)
-        write_bytes_atomic(out / f"{_safe_stem(r.path, written)}.jpg", buf.getvalue())
+        write_bytes_atomic(out / f"{safe_stem(r.path, written)}.jpg", buf.getvalue())
         written += 1
     console.print(f"wrote {written} annotated image(s) to {out}")
 
 
-def _safe_stem(name: str, n: int) -> str:
+def safe_stem(name: str, n: int) -> str:
     import re
 
     stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", name.rstrip("/").rsplit("/", 1)[-1].rsplit(".", 1)[0])[:80]

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 from imgrec import __version__
 from imgrec.cli import (
+    cutout_cmd,
     data_cmds,
     demo,
     export_cmd,
@@ -41,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     data_cmds.register(sub)
     run_cmds.register(sub)
     predict_cmd.register(sub)
+    cutout_cmd.register(sub)
     demo.register(sub)
     serve_cmd.register(sub)
     export_cmd.register(sub)

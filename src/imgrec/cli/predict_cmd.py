@@ -1,5 +1,8 @@
 """``imgrec predict RUN inputs... --top-k 3 --format table|json|csv [--threshold 0.6]``.
 
+Detection runs take ``--conf --iou --max-det --classes --save DIR``; segmentation runs
+``--threshold --classes --save DIR --masks DIR`` (:mod:`imgrec.cli.segment_output`).
+
 Inputs are files, folders, glob patterns, http(s) URLs and ``-`` (one image on stdin). Every
 input that can be predicted is; the others are error rows. The exit code is 0 when all were
 predicted, 66 when the only failures are inputs that do not exist, 65 otherwise.
@@ -47,13 +50,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--top-k", type=int, default=1)
     p.add_argument(
-        "--threshold", type=float, help="below this probability the label is 'unknown' (column top1 names the class)"
+        "--threshold", type=float,
+        help="classify: below this probability the label is 'unknown' (column top1 names the class); "
+             "segment (one-channel models): the foreground probability threshold (0.5)"
     )
     p.add_argument("--format", choices=("table", "json", "csv", "coco"), default="table",
-                   help="table, json, csv; coco: COCO results JSON (detection runs)")
+                   help="table, json, csv; coco: COCO results JSON (detection runs); segment: json = COCO RLE "
+                        "per class, table/csv = the classes present with their share of the pixels")
     add_detection_options(p)
     p.add_argument("--batch-size", type=int, default=None,
-                   help="images per model call (default: the task's, 32 classify / 8 detect)")
+                   help="images per model call (default: the task's, 32 classify / 8 detect and segment)")
     p.add_argument(
         "--backend",
         default="auto",
@@ -89,15 +95,28 @@ def cmd_predict(args: argparse.Namespace) -> int:
     how = Fetching(limits, getattr(sys.stdin, "buffer", None), args.allow_private_urls, args.url_timeout)
     sources = gather(args.inputs, how)
     results = predict_sources(predictor, sources, args, limits, options)
+    items = {s.name: s.item for s in sources if s.item is not None}
     if task == "embed":
         emit_embeddings(results, args, console)
     elif task == "detect":
         emit_detections(results, args, console)
         if args.save:
-            save_annotated(results, {s.name: s.item for s in sources if s.item is not None}, args.save, console)
+            save_annotated(results, items, args.save, console)
+    elif task == "segment":
+        _emit_segments(results, args, items)
     else:
         _emit(results, args, min(args.top_k, len(predictor.classes)))
     return _report_failures(results, sources)
+
+
+def _emit_segments(results: list[Any], args: argparse.Namespace, items: dict[str, Any]) -> None:
+    from imgrec.cli.segment_output import emit_segmentation, save_masks, save_overlays
+
+    emit_segmentation(results, args, console)
+    if args.save:
+        save_overlays(results, items, args.save, console)
+    if args.masks:
+        save_masks(results, args.masks, console)
 
 
 def predict_sources(

@@ -21,12 +21,12 @@ class Model(abc.ABC):
 
     Every backend takes the same input: a uint8 batch ``(N, size, size, 3)`` already prepared
     with :attr:`preprocessing`; normalization with mean/std, if any, happens inside the model.
-    What comes out depends on the task (:class:`Classifier`, :class:`Detector`).
+    What comes out depends on the task (:class:`Classifier`, :class:`Detector`, :class:`Segmenter`).
 
     Attributes:
         name: registered model name (``"hog-svm"``, ``"resnet18"``).
         family: backend family.
-        task: the task name (``imgrec.tasks``): ``"classify"``, ``"detect"`` or ``"embed"``.
+        task: the task name (``imgrec.tasks``): ``"classify"``, ``"detect"``, ``"segment"`` or ``"embed"``.
         classes: class names, index-aligned with the model's outputs.
         preprocessing: how inputs were prepared in training.
         model_args: keyword arguments the model was built with (recorded in the artifact).
@@ -87,6 +87,19 @@ class Detector(Model):
     @abc.abstractmethod
     def detect(self, batch: np.ndarray) -> list[Any]:
         """Decoded box candidates per image for a prepared uint8 batch."""
+
+
+class Segmenter(Model):
+    """A semantic segmenter: ``segment`` returns one raw map per image over the model input
+    (``(C, h, w)`` scores, ``(h, w)`` class indices or one sigmoid channel, optionally wrapped in
+    ``imgrec.tasks.SegmentOutput`` saying which); the ``segment`` task maps it to the original
+    image's pixels."""
+
+    task = "segment"
+
+    @abc.abstractmethod
+    def segment(self, batch: np.ndarray) -> list[Any]:
+        """Raw maps per image for a prepared uint8 batch."""
 
 
 class Embedder(Model):

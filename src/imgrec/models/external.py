@@ -10,9 +10,15 @@ what the file expects, as recorded at import in ``model.json`` under ``external`
 - ``output``: ``"probabilities"`` or ``"logits"`` (softmax applied here);
 - ``background``: an output column (index 0 in TF's 1001-class files) that is not a class and is
   dropped before the rows are renormalized;
-- ``input_hw``: a detector file's fixed input ``(height, width)`` when it is not square
-  (UltraFace: 240 x 320): the square prepared batch is resized to it before the run, and the
-  layout's decoder gives boxes in the square input's pixels (normalized outputs make that exact).
+- ``input_hw``: a detector's or segmenter's fixed input ``(height, width)`` when it is not
+  square (UltraFace: 240 x 320; MediaPipe's landscape selfie segmenter: 144 x 256): the square
+  prepared batch is resized to it before the run; the layout's decoder gives boxes in the square
+  input's pixels (normalized outputs make that exact), and a mask of any ``(h, w)`` covers the
+  square input with a scale per axis, so the geometry stays exact;
+- ``mask_layout``: a segmenter's output axes, ``"nhwc"``, ``"nchw"`` or ``"hw"`` (an index map
+  or a channel-less probability map); ``output`` then says what the map holds: ``"logits"``,
+  ``"probabilities"``, ``"sigmoid"`` (one foreground probability) or ``"index"`` (class indices,
+  argmax inside the graph). See :mod:`imgrec.models.external_segment`.
 """
 
 from __future__ import annotations
@@ -31,7 +37,10 @@ from imgrec.models.registry import register_loader
 from imgrec.models.runtimes import RUNTIMES, open_runtime
 from imgrec.transforms.preprocess import Preprocessing
 
-LAYOUTS, COLORS, OUTPUTS = ("nchw", "nhwc"), ("rgb", "bgr"), ("probabilities", "logits")
+LAYOUTS, COLORS = ("nchw", "nhwc"), ("rgb", "bgr")
+# "index" (a class per pixel) and "sigmoid" (one foreground probability channel): segmenters only
+OUTPUTS = ("probabilities", "logits", "index", "sigmoid")
+MASK_LAYOUTS = ("nhwc", "nchw", "hw")
 
 
 @dataclass(frozen=True)
@@ -48,8 +57,12 @@ class ExternalIO:
     imported_from: str = ""
     decoder: str | None = None
     input_hw: tuple[int, int] | None = None
+    mask_layout: str | None = None
 
     def __post_init__(self) -> None:
+        if self.mask_layout is not None and self.mask_layout not in MASK_LAYOUTS:
+            raise ModelFileError(f"external.mask_layout must be one of {', '.join(MASK_LAYOUTS)}; "
+                                 f"received {self.mask_layout!r}.")  # fmt: skip
         for value, allowed, what in ((self.runtime, RUNTIMES, "runtime"), (self.layout, LAYOUTS, "layout"),
                                      (self.color, COLORS, "color"), (self.output, OUTPUTS, "output")):  # fmt: skip
             if value not in allowed:
@@ -96,9 +109,16 @@ def _normalized(x: np.ndarray, prep: Preprocessing, nchw: bool) -> np.ndarray:
     output layout: the same float32 operations as the whole-array expression (so the same
     values), without its four full-size temporaries and the transposing copy."""
     n, h, w, _ = x.shape
-    out = np.empty((n, 3, h, w) if nchw else (n, h, w, 3), np.float32)
+    if not nchw:  # NHWC: whole-array operations on contiguous memory, per-channel constants broadcast
+        out = np.divide(x, np.float32(255.0), dtype=np.float32)
+        if any(prep.mean):  # x - 0 and x / 1 are exact: skipping them changes no value
+            np.subtract(out, np.asarray(prep.mean, np.float32), out=out)
+        if any(v != 1.0 for v in prep.std):
+            np.divide(out, np.asarray(prep.std, np.float32), out=out)
+        return out
+    out = np.empty((n, 3, h, w), np.float32)
     for c, (mean, std) in enumerate(zip(prep.mean, prep.std, strict=True)):
-        plane = out[:, c] if nchw else out[..., c]
+        plane = out[:, c]
         np.divide(x[..., c], np.float32(255.0), out=plane, dtype=np.float32)
         np.subtract(plane, np.float32(mean), out=plane)
         np.divide(plane, np.float32(std), out=plane)
@@ -296,7 +316,7 @@ class ExternalEmbedder(_ExternalFile, Embedder):
         return rows
 
 
-def load_external(run_dir: Path, meta: dict[str, Any]) -> ExternalClassifier | ExternalDetector | ExternalEmbedder:
+def load_external(run_dir: Path, meta: dict[str, Any]) -> Any:
     """Loader of the ``"external"`` family."""
     io = ExternalIO.from_dict(dict(meta.get("external") or {}))
     path = Path(run_dir) / io.file
@@ -306,11 +326,16 @@ def load_external(run_dir: Path, meta: dict[str, Any]) -> ExternalClassifier | E
         )
     classes = [str(c) for c in meta["classes"]]
     prep = Preprocessing.from_dict(meta["preprocessing"])
-    if meta.get("task") in ("embed", "embedding"):
+    task = meta.get("task")
+    if task in ("embed", "embedding"):
         info = embedding_record(meta)
         return ExternalEmbedder(str(meta["model"]), prep, io, path, template=info["template"], dim=info["dim"],
                                 model_args=meta.get("model_args"))  # fmt: skip
-    cls = ExternalDetector if meta.get("task") in ("detect", "detection") else ExternalClassifier
+    if task in ("segment", "segmentation", "semantic"):
+        from imgrec.models.external_segment import ExternalSegmenter
+
+        return ExternalSegmenter(str(meta["model"]), classes, prep, io, path, meta.get("model_args"))
+    cls = ExternalDetector if task in ("detect", "detection") else ExternalClassifier
     return cls(str(meta["model"]), classes, prep, io, path, meta.get("model_args"))
 
 

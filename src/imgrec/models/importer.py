@@ -1,4 +1,5 @@
-"""``import_model``: an external classifier, detector or embedder file (ONNX, TFLite) becomes a run directory.
+"""``import_model``: an external classifier, detector, segmenter or embedder file (ONNX, TFLite)
+becomes a run directory.
 
 The run holds a copy of the file and a ``model.json`` with its provenance (source path and
 sha256), classes, preprocessing and the input/output mapping (:class:`ExternalIO`), so
@@ -45,7 +46,7 @@ from imgrec.models.runtimes import TensorInfo, open_runtime, runtime_for
 from imgrec.transforms.preprocess import IMAGENET_MEAN, IMAGENET_STD, Preprocessing
 
 log = logging.getLogger(__name__)
-TASKS = ("classify", "detect", "embed")
+TASKS = ("classify", "detect", "segment", "embed")
 # Input normalizations of common files (mean, std of 0..1 inputs): MobileFaceNet (foamliu) takes
 # ImageNet's, InsightFace's ArcFace files (x - 127.5) / 127.5, OpenCV's SFace raw 0..255 values.
 NORMS: dict[str, tuple[tuple[float, float, float], tuple[float, float, float]]] = {
@@ -82,8 +83,9 @@ class ImportOptions:
     """What the file cannot say about itself. None means: read it from the file or use the default.
 
     Attributes:
-        task: the recognition task: "classify", "detect" or "embed".
-        classes: a labels file (one name per line) or the names themselves (none for embed).
+        task: the recognition task: "classify", "detect", "segment" or "embed".
+        classes: a labels file (one name per line) or the names themselves (none for embed);
+            ``"voc"``: Pascal VOC's 21 segmentation classes (background first).
         input_size: the square input side, when the file's input is dynamic.
         mean: per-channel mean of 0..1 inputs (float inputs only).
         std: per-channel std of 0..1 inputs (float inputs only).
@@ -92,11 +94,13 @@ class ImportOptions:
             yolov5, yolov8, fastestdet, ssd, ultraface, yunet), which also sets that family's
             input conventions.
         color: "rgb" (default) or "bgr".
-        output: "probabilities" or "logits"; default detected by running the model (classify).
+        output: "probabilities" or "logits" (segment also "sigmoid", "index"); default detected
+            by running the model (classify, segment).
         crop_pct: resize the shorter side to ``size / crop_pct``, then centre-crop (default:
             0.875 for classify, 1.0 for embed: an aligned face crop is used whole).
         interpolation: resize filter (default bilinear).
-        resize_mode: "crop", "letterbox" or "stretch" (default: crop; the layout's for detect).
+        resize_mode: "crop", "letterbox" or "stretch" (default: crop; the layout's for detect;
+            segment: stretch for one-channel models, letterbox for the others).
         name: the model name recorded (default: the file's stem). For an embedder it is the
             embedder's identity in face collections: give each different file its own name.
         norm: a named mean/std pair (:data:`NORMS`) instead of ``mean`` and ``std``.
@@ -147,37 +151,52 @@ def import_model(path: str | Path, options: ImportOptions, out: str | Path) -> P
     Raises:
         MissingInputError: the file or the labels file does not exist.
         ModelFileError: the file is not a model the runtime can run, or its outputs do not
-            match the classes.
+            match the classes (or, for ``task="segment"``, are not a mask).
         UsageError: an option contradicts the file (wrong layout, no size for a dynamic input).
         OutputError: ``out`` already holds a run.
     """
+    run = _check_out(Path(out))
+    model, record = build_import(path, options)
+    save_model(model, run, record)
+    log.info("imported %s into %s (%d classes)", path, run, len(model.classes))
+    return run
+
+
+def build_import(path: str | Path, options: ImportOptions) -> tuple[Any, dict[str, Any]]:
+    """The imported model of ``path`` and its ``model.json`` record, without writing a run
+    (``imgrec cutout --weights FILE`` predicts with it directly). Raises as :func:`import_model`."""
     src = Path(path)
     if not src.is_file():
         raise MissingInputError(f"Model file not found: {src}")
     if options.task not in TASKS:
-        raise UsageError(f"imgrec import supports --task {', '.join(TASKS)} for now; received {options.task!r}.")
-    run = _check_out(Path(out))
+        raise UsageError(f"imgrec import supports --task {', '.join(TASKS)}; received {options.task!r}.")
     options = options.resolved()
     kind = runtime_for(src)
     runtime = open_runtime(kind, src, threads=1)
     layout, size, input_hw = _geometry(runtime.input, options, src)
-    prep = _preprocessing(options, size, runtime.input.dtype, kind)
     if options.task == "embed":
-        return _import_embedder(src, options, run, runtime, prep, layout, kind)
+        prep = _preprocessing(options, size, runtime.input.dtype, kind)
+        return _import_embedder(src, options, runtime, prep, layout, kind)
     labels = read_labels(options.classes)
     io = ExternalIO(runtime=kind, file=f"imported.{kind}", layout=layout, color=options.color or "rgb",
                     sha256=file_sha256(src), imported_from=str(src.resolve()), input_hw=input_hw)  # fmt: skip
-    model: ExternalClassifier | ExternalDetector
-    if options.task == "detect":
+    name = options.name or src.stem
+    model: Any
+    if options.task == "segment":
+        from imgrec.models.import_segment import build_segmenter
+
+        model = build_segmenter(src, name, options, io, size, runtime.input.dtype, labels)
+        io = model.io
+    elif options.task == "detect":
+        prep = _preprocessing(options, size, runtime.input.dtype, kind)
         io, classes = replace(io, decoder=options.layout), _without_background(labels)
-        model = ExternalDetector(options.name or src.stem, classes, prep, io, src)
+        model = ExternalDetector(name, classes, prep, io, src)
         _check_detector(model, src)
     else:
+        prep = _preprocessing(options, size, runtime.input.dtype, kind)
         io, classes = _fit_outputs(io, runtime, prep, labels, options.output, src)
-        model = ExternalClassifier(options.name or src.stem, classes, prep, io, src)
-    save_model(model, run, _record(io, kind))
-    log.info("imported %s into %s (%d classes)", src, run, len(classes))
-    return run
+        model = ExternalClassifier(name, classes, prep, io, src)
+    return model, _record(io, kind)
 
 
 def _record(io: ExternalIO, kind: str) -> dict[str, Any]:
@@ -186,8 +205,8 @@ def _record(io: ExternalIO, kind: str) -> dict[str, Any]:
 
 
 def _import_embedder(
-    src: Path, options: ImportOptions, run: Path, runtime: Any, prep: Preprocessing, layout: str, kind: str
-) -> Path:
+    src: Path, options: ImportOptions, runtime: Any, prep: Preprocessing, layout: str, kind: str
+) -> tuple[Any, dict[str, Any]]:
     """An embedder run: no classes; the output's width is the dimension; the template is recorded."""
     from imgrec.imaging.align import get_template
 
@@ -201,10 +220,8 @@ def _import_embedder(
     io = ExternalIO(runtime=kind, file=f"imported.{kind}", layout=layout, color=options.color or "rgb",
                     sha256=file_sha256(src), imported_from=str(src.resolve()))  # fmt: skip
     dim = check_embedder_output(runtime, prep, io, src)
-    model = ExternalEmbedder(options.name or src.stem, prep, io, src, template=template, dim=dim)
-    save_model(model, run, _record(io, kind))
-    log.info("imported %s into %s (embedder, %d-d, template %s)", src, run, dim, template)
-    return run
+    log.info("imported %s as an embedder (%d-d, template %s)", src, dim, template)
+    return ExternalEmbedder(options.name or src.stem, prep, io, src, template=template, dim=dim), _record(io, kind)
 
 
 def check_embedder_output(runtime: Any, prep: Preprocessing, io: ExternalIO, src: Path) -> int:
@@ -256,10 +273,11 @@ def _geometry(info: TensorInfo, options: ImportOptions, src: Path) -> tuple[str,
     if channels not in (3, None):
         raise UsageError(f"{src}'s input {shape} has {channels} channels in layout {layout}; expected 3.")
     fixed = {d for d in (h, w) if d is not None}
-    if len(fixed) == 2 and options.task == "detect":
+    if len(fixed) == 2 and options.task in ("detect", "segment"):
         return layout, max(fixed), (int(h), int(w))  # type: ignore[arg-type]
     if len(fixed) == 2:
-        raise UsageError(f"{src} takes {h}x{w} inputs; imgrec imports classifiers with square inputs only.")
+        raise UsageError(f"{src} takes {h}x{w} inputs; imgrec imports classifiers with square inputs only "
+                         "(detectors and segmenters may take any fixed size).")  # fmt: skip
     size = fixed.pop() if fixed else options.input_size
     if size is None:
         raise UsageError(f"{src}'s input size is dynamic ({shape}); pass --input-size, e.g. --input-size 224.")
@@ -289,12 +307,19 @@ def _preprocessing(options: ImportOptions, size: int, dtype: np.dtype, kind: str
 
 
 def read_labels(classes: str | Path | Sequence[str] | None) -> list[str]:
-    """Class names from a labels file (one per line, ``index name`` lines accepted) or a list.
+    """Class names from a labels file (one per line, ``index name`` lines accepted), a list, a
+    comma-separated string (``"background,person"``) or ``"voc"`` (Pascal VOC's 21 classes).
 
     Repeated names get a ``" (2)"`` suffix (ImageNet has two "crane"s), so every class is distinct.
     """
     if classes is None:
         raise UsageError("imgrec import needs the class names: --classes labels.txt (one name per line).")
+    if isinstance(classes, str) and classes == "voc" and not Path(classes).exists():
+        from imgrec.data.voc_seg import VOC_CLASSES
+
+        return list(VOC_CLASSES)
+    if isinstance(classes, str) and "," in classes and not Path(classes).exists():
+        classes = classes.split(",")
     if isinstance(classes, str | Path):
         names = _labels_file(Path(classes))
     else:
@@ -376,4 +401,4 @@ def _output_kind(raw: np.ndarray, softmax: bool) -> str:
     return "probabilities" if in_range and (softmax or np.allclose(rows.sum(axis=1), 1.0, atol=0.05)) else "logits"
 
 
-__all__ = ["NORMS", "ImportOptions", "import_model", "read_labels", "to_probabilities"]
+__all__ = ["NORMS", "ImportOptions", "build_import", "import_model", "read_labels", "to_probabilities"]

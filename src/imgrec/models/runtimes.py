@@ -68,9 +68,13 @@ class OnnxRuntime:
         first = self.session.get_inputs()[0]
         shape = tuple(d if isinstance(d, int) else None for d in first.shape)
         self.input = TensorInfo(first.name, shape, np.dtype(_ONNX_TYPES.get(first.type, "float32")))
+        out = next(o for o in self.session.get_outputs() if o.name == self.output_name)
+        out_shape = tuple(d if isinstance(d, int) else None for d in out.shape)
+        self.output = TensorInfo(out.name, out_shape, np.dtype(_ONNX_TYPES.get(out.type, "float32")))
 
-    def ends_in_softmax(self) -> bool:
-        """Whether the output comes from a Softmax (through reshapes and (de)quantization)."""
+    def final_op(self) -> str:
+        """The operation that makes the output, looked through reshapes, casts and (de)quantization,
+        in upper case (``"SOFTMAX"``, ``"SIGMOID"``, ``"ARGMAX"``), or ``""``."""
         from imgrec.models.onnx_backend import read_proto
 
         graph = read_proto(self.path).graph
@@ -78,7 +82,11 @@ class OnnxRuntime:
         node = producers.get(self.output_name)
         while node is not None and node.op_type in _THROUGH:
             node = producers.get(node.input[0])
-        return node is not None and node.op_type == "Softmax"
+        return "" if node is None else node.op_type.upper()
+
+    def ends_in_softmax(self) -> bool:
+        """Whether the output comes from a Softmax (through reshapes and (de)quantization)."""
+        return self.final_op() == "SOFTMAX"
 
     def _session_run(self, names: list[str], x: np.ndarray) -> list[np.ndarray]:
         """``session.run``; a graph with a fixed batch of 1 runs image by image."""
@@ -102,7 +110,10 @@ class OnnxRuntime:
 
 _THROUGH = {"DequantizeLinear", "QuantizeLinear", "Reshape", "Flatten", "Squeeze", "Identity", "Cast"}
 _ONNX_TYPES = {"tensor(float)": "float32", "tensor(uint8)": "uint8", "tensor(int8)": "int8",
-               "tensor(float16)": "float16", "tensor(double)": "float64"}  # fmt: skip
+               "tensor(float16)": "float16", "tensor(double)": "float64", "tensor(int64)": "int64",
+               "tensor(int32)": "int32"}  # fmt: skip
+# TFLite op names -> the ONNX spelling final_op() answers with
+_TFLITE_OPS = {"LOGISTIC": "SIGMOID", "ARG_MAX": "ARGMAX"}
 
 
 def _onnx_session(model: bytes, threads: int | None, path: Path) -> Any:
@@ -155,6 +166,8 @@ class TFLiteRuntime:
             raise ModelFileError(f"The TFLite runtime cannot load {path}: {exc}") from None
         inp, self._out = self.interp.get_input_details()[0], self.interp.get_output_details()[0]
         self.input = TensorInfo(inp["name"], tuple(int(d) for d in inp["shape"]), np.dtype(inp["dtype"]))
+        self.output = TensorInfo(self._out["name"], tuple(int(d) for d in self._out["shape"]),
+                                 np.dtype(self._out["dtype"]))  # fmt: skip
         self._in_index = inp["index"]
 
     def run_all(self, x: np.ndarray) -> list[np.ndarray]:
@@ -179,12 +192,17 @@ class TFLiteRuntime:
         out = np.concatenate(outs) if outs else np.zeros((0, *self._out["shape"][1:]), np.float32)
         return out, (np.stack(embs) if self.embedding and embs else None)
 
+    def final_op(self) -> str:
+        """The last operation before a dequantize or reshape, spelled as :meth:`OnnxRuntime.final_op`
+        spells it (``"SOFTMAX"``, ``"SIGMOID"``, ``"ARGMAX"``), or ``""``."""
+        ops = [o["op_name"] for o in self.interp._get_ops_details() if o["op_name"] != "DELEGATE"]
+        while ops and ops[-1] in ("DEQUANTIZE", "QUANTIZE", "RESHAPE", "SQUEEZE", "CAST"):
+            ops.pop()
+        return _TFLITE_OPS.get(ops[-1], ops[-1]) if ops else ""
+
     def ends_in_softmax(self) -> bool:
         """Whether the last operation (before a dequantize or reshape) is a SOFTMAX."""
-        ops = [o["op_name"] for o in self.interp._get_ops_details() if o["op_name"] != "DELEGATE"]
-        while ops and ops[-1] in ("DEQUANTIZE", "QUANTIZE", "RESHAPE", "SQUEEZE"):
-            ops.pop()
-        return bool(ops) and ops[-1] == "SOFTMAX"
+        return self.final_op() == "SOFTMAX"
 
     def _tensor(self, index: int) -> np.ndarray:
         detail = next(d for d in self.interp.get_tensor_details() if d["index"] == index)

@@ -15,17 +15,23 @@ from imgrec.serve.service import ServedModel, Service
 from imgrec.serve.uploads import Upload, prepare_upload
 from imgrec.tasks.detect import Detections
 from imgrec.tasks.embed import Embedding
+from imgrec.tasks.instance import Instances
+from imgrec.tasks.segment import Segmentation
 from imgrec.transforms.frame import Geometry
+
+MASK_FORMATS = ("rle", "png")
 
 
 async def answer(
-    service: Service, served: ServedModel, uploads: list[Upload], options: dict[str, Any], started: float
-) -> list[dict[str, Any]]:
+    service: Service, served: ServedModel, uploads: list[Upload], options: dict[str, Any], started: float,
+    masks: str = "rle",
+) -> list[dict[str, Any]]:  # fmt: skip
     """Per-image results in upload order, within the request deadline.
 
     The caller holds the request's admission slots (``Service.admit``). A request whose only
     image is bad raises that image's error (its 4xx); in a multi-image request bad images
-    become error entries and the others are still predicted.
+    become error entries and the others are still predicted. ``masks="png"``: segmentation
+    entries also carry their index mask as a base64 PNG (``mask_png``).
     """
     remaining = service.config.request_timeout_s - (time.monotonic() - started)
     try:
@@ -39,14 +45,15 @@ async def answer(
     _count(service, served.name, results)
     if len(results) == 1 and isinstance(results[0], ImgrecError):
         raise ApiError.from_imgrec(results[0])
-    return [_entry(r, u) for r, u in zip(results, uploads, strict=True)]
+    return [_entry(r, u, masks) for r, u in zip(results, uploads, strict=True)]
 
 
 async def _predict(
     service: Service, served: ServedModel, uploads: list[Upload], options: dict[str, Any]
 ) -> list[Any]:
     """Decode in the pool, run through the batcher (``Predictor.forward``), then
-    ``Predictor.postprocess``: the same steps as ``Predictor.predict``."""
+    ``Predictor.postprocess`` in the pool (a mask upsampled to 12 megapixels takes a while; the
+    event loop stays free): the same steps as ``Predictor.predict``."""
     loop = asyncio.get_running_loop()
     prep, limits = served.predictor.preprocessing, service.config.decode_limits
     prepared = await asyncio.gather(
@@ -59,7 +66,8 @@ async def _predict(
         framed = [cast(tuple[np.ndarray, Geometry], prepared[i]) for i in ok]
         rows = await _model_rows(service, served, [arr for arr, _ in framed])
         names = [uploads[i].filename for i in ok]
-        found = served.predictor.postprocess(rows, [g for _, g in framed], names, options)
+        geometries = [g for _, g in framed]
+        found = await loop.run_in_executor(service.pool, served.predictor.postprocess, rows, geometries, names, options)
         results = dict(zip(ok, found, strict=True))
     return [errors[i] if i in errors else results[i] for i in range(len(prepared))]
 
@@ -73,13 +81,18 @@ async def _model_rows(service: Service, served: ServedModel, images: list[np.nda
         raise unavailable("not_ready", "The model is shutting down; retry shortly.", service.retry) from None
 
 
-def _entry(result: Any, upload: Upload) -> dict[str, Any]:
+def _entry(result: Any, upload: Upload, masks: str = "rle") -> dict[str, Any]:
     if isinstance(result, ImgrecError):
         return {"filename": upload.filename, "error": {"code": result.code, "message": result.message}}
-    if isinstance(result, Detections):
+    if isinstance(result, Detections | Instances | Embedding):
         return {"filename": upload.filename, **{k: v for k, v in result.to_dict().items() if k != "path"}}
-    if isinstance(result, Embedding):
-        return {"filename": upload.filename, **{k: v for k, v in result.to_dict().items() if k != "path"}}
+    if isinstance(result, Segmentation):
+        entry = {"filename": upload.filename, **{k: v for k, v in result.to_dict().items() if k != "path"}}
+        if masks == "png":
+            import base64
+
+            entry["mask_png"] = base64.b64encode(result.to_png()).decode("ascii")
+        return entry
     return {
         "filename": upload.filename,
         "label": result.label,

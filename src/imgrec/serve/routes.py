@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
@@ -77,25 +77,33 @@ def _add_predict(router: APIRouter, service: Service) -> None:
         response_model=PredictResponse,
         responses=error_responses(400, 404, 408, 413, 415, 422, 503),
         openapi_extra=UPLOAD_BODY,
-        summary="Classify one or many images, detect the objects in them, or embed them",
+        summary="Classify one or many images, detect the objects in them, segment them, or embed them",
     )
     async def predict(
         request: Request,
         name: str = Path(description="model name (see GET /v1/models)"),
         top_k: int = Query(cfg.top_k_default, ge=1, le=cfg.top_k_max, description="classify: classes per image"),
         threshold: float | None = Query(
-            None, ge=0.0, le=1.0, description="classify: below this top score the label is 'unknown'"
+            None, ge=0.0, le=1.0, description="classify: below this top score the label is 'unknown'; "
+            "segment (one-channel models): the foreground probability threshold (0.5)",
         ),
         conf: float | None = Query(None, ge=0.0, le=1.0, description="detect: least box score (0.25)"),
         iou: float | None = Query(None, ge=0.0, le=1.0, description="detect: NMS IoU (0.45)"),
         max_det: int | None = Query(None, ge=1, le=10_000, description="detect: boxes per image at most (100)"),
-        classes: str | None = Query(None, description="detect: keep these classes only, comma-separated"),
+        classes: str | None = Query(None, description="detect, segment: keep these classes only, comma-separated"),
+        masks: Literal["rle", "png"] = Query(
+            "rle", description="segment: `rle` (COCO RLE per class present) or `png`: also the whole index "
+            "mask as a base64 palette PNG in `mask_png` (pixel value = class index)",
+        ),
     ) -> Response:
         """Images from concurrent requests are micro-batched into shared model calls.
 
         A classifier answers `label`, `score` and `top_k` per image; a detector answers
         `detections` (`box` [x1, y1, x2, y2] in the original image's pixels, `label`, `score`)
-        and `image_size`; an embedder (an `embed` run, e.g. an imported face embedder) answers
+        and `image_size`; a segmenter answers `image_size` and `segments` (per class present:
+        `label`, `class_id`, `area` in pixels, `rle` = COCO RLE `{size: [h, w], counts}` at the
+        original resolution, `score` when the model gives probabilities), plus `mask_png`
+        with `masks=png`; an embedder (an `embed` run, e.g. an imported face embedder) answers
         `embedder`, `dim` and the L2-normalized `embedding` (each image taken as one face crop).
         Per-image failures in a multi-image request come back as `error` entries; a request
         whose only image is bad gets that error's status (415 or 422).
@@ -106,10 +114,13 @@ def _add_predict(router: APIRouter, service: Service) -> None:
         given = {"top_k": top_k, "threshold": threshold, "conf": conf, "iou": iou, "max_det": max_det,
                  "classes": wanted}  # fmt: skip
         options = _task_options(served.predictor, given)
+        if masks != "rle" and served.predictor.task.name != "segment":
+            raise ApiError(422, "validation_error", f"masks={masks} is for segmentation models; {name} is a "
+                           f"{served.predictor.task.name} model.")  # fmt: skip
         with service.admit(served, 1):  # the slot is held from before the body is read: 503s are fast
             uploads = await _read_within_deadline(request, cfg.max_images_per_request, cfg.request_timeout_s)
             with service.admit(served, len(uploads) - 1):
-                results = await answer(service, served, uploads, options, started)
+                results = await answer(service, served, uploads, options, started, masks)
         body = {
             "model": served.name,
             "predictions": results,
@@ -124,7 +135,7 @@ def _task_options(predictor: Any, given: dict[str, Any]) -> dict[str, Any]:
     detect = ("conf", "iou", "max_det", "classes")
     if predictor.task.name == "detect":
         chosen = {k: given[k] for k in detect}
-    elif predictor.task.name == "embed":  # no options; top_k has a default, so it is not "given"
+    elif predictor.task.name in ("segment", "instance", "embed"):  # top_k always has its default: not the user's
         chosen = {k: v for k, v in given.items() if k != "top_k"}
     else:
         chosen = {"top_k": given["top_k"], "threshold": given["threshold"], **{k: given[k] for k in detect}}

@@ -49,6 +49,45 @@ class ImageEmbedding(BaseModel):
     embedding: list[float] = Field(description="the L2-normalized vector; compare two by their dot product (cosine)")
 
 
+class RleOut(BaseModel):
+    size: list[int] = Field(description="height, width of the original image")
+    counts: str = Field(description="COCO compressed RLE (column-major runs), as pycocotools writes it")
+
+
+class SegmentOut(BaseModel):
+    label: str = Field(description="class name")
+    class_id: int = Field(description="the class index (the value of its pixels in `mask_png`)")
+    area: int = Field(description="pixels of the class in the original image")
+    rle: RleOut = Field(description="the class's pixels at the original resolution")
+    score: float | None = Field(default=None, description="mean probability of its pixels, when the model gives them")
+
+
+class ImageSegmentation(BaseModel):
+    """The class of every pixel of one uploaded image (background left out of `segments`)."""
+
+    filename: str | None = Field(description="the uploaded file's name, when it had one")
+    image_size: list[int] = Field(description="width, height of the image the masks cover")
+    segments: list[SegmentOut] = Field(description="one entry per class present")
+    mask_png: str | None = Field(default=None, description="with masks=png: the index mask as a base64 palette "
+                                 "PNG at the original resolution (pixel value = class index, VOC colours)")  # fmt: skip
+
+
+class InstanceOut(BaseModel):
+    box: list[float] = Field(description="x1, y1, x2, y2 in the original image's pixels")
+    label: str
+    score: float
+    area: int = Field(description="pixels of the object's mask")
+    mask: RleOut = Field(description="the object's mask at the original resolution")
+
+
+class ImageInstances(BaseModel):
+    """Every object of one uploaded image with its mask (instance segmentation)."""
+
+    filename: str | None
+    image_size: list[int]
+    instances: list[InstanceOut]
+
+
 class ItemErrorOut(BaseModel):
     code: str = Field(description="stable snake_case error code, e.g. image_invalid")
     message: str = Field(description="what was wrong and how to fix it")
@@ -85,9 +124,9 @@ class PredictResponse(BaseModel):
     )
 
     model: str = Field(description="the model that answered")
-    predictions: list[ImagePrediction | ImageDetections | ImageEmbedding | ImageFailure] = Field(
-        description="one entry per image, in upload order"
-    )
+    predictions: list[
+        ImagePrediction | ImageDetections | ImageSegmentation | ImageInstances | ImageEmbedding | ImageFailure
+    ] = Field(description="one entry per image, in upload order")
     latency_ms: float = Field(description="server time for the whole request")
     request_id: str
 
@@ -98,7 +137,7 @@ class ModelSummary(BaseModel):
     name: str = Field(description="the name used in URLs (the run directory name)")
     architecture: str = Field(description="registered model name, e.g. resnet18 or hog-svm")
     family: str = Field(description="backend: classical, torch, onnx, external or probe")
-    task: str = Field("classify", description="what the model does: classify, detect or embed")
+    task: str = Field("classify", description="what the model does: classify, detect, segment, instance or embed")
     num_classes: int
     image_size: int = Field(description="model input side in pixels")
 

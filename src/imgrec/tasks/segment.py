@@ -181,11 +181,12 @@ def _from_sigmoid(
 ) -> tuple[np.ndarray, np.ndarray]:
     if n != 2:
         raise UsageError(f"A one-channel (sigmoid) output needs 2 classes (background, foreground); received {n}.")
-    p: np.ndarray = values.astype(np.float32)
+    p: np.ndarray = np.asarray(values, np.float32)
     if kind == "logits":
         p = (1.0 / (1.0 + np.exp(-p))).astype(np.float32)
     full = upsample(p, geometry)
-    mask = (full >= threshold).astype(np.uint8)
+    mask = np.empty(full.shape, np.uint8)
+    np.greater_equal(full, np.float32(threshold), out=mask.view(bool))
     return mask, np.stack([1.0 - p, p]).astype(np.float32)
 
 
@@ -207,11 +208,26 @@ def _softmax(x: np.ndarray) -> np.ndarray:
 
 
 def _scores(proba: np.ndarray | None, classes: Sequence[str]) -> dict[str, float]:
+    """Per class that wins somewhere at the model's resolution, the mean of its winning
+    probabilities (a running maximum over classes, ties to the lower index like argmax)."""
     if proba is None:
         return {}
-    top = proba.argmax(axis=0)
-    best = proba.max(axis=0)
-    return {classes[c]: float(best[top == c].mean()) for c in np.unique(top).tolist()}
+    if len(proba) == 2:  # one sigmoid channel: class 1 wins where p1 > p0 (masked sums are slow in numpy)
+        win = (proba[1] > proba[0]).reshape(-1).astype(np.float32)
+        n1 = int(win.sum())
+        s1 = float(np.einsum("i,i->", proba[1].reshape(-1), win, dtype=np.float64))
+        s0 = float(np.maximum(proba[0], proba[1]).sum(dtype=np.float64)) - s1
+        pairs = ((win.size - n1, s0), (n1, s1))
+        return {classes[c]: total / n for c, (n, total) in enumerate(pairs) if n}
+    best = proba[0].copy()
+    top = np.zeros(best.shape, np.intp)
+    for c in range(1, len(proba)):
+        better = proba[c] > best
+        np.copyto(best, proba[c], where=better)
+        top[better] = c
+    counts = np.bincount(top.reshape(-1), minlength=len(proba))
+    sums = np.bincount(top.reshape(-1), weights=best.reshape(-1), minlength=len(proba))
+    return {classes[c]: float(sums[c] / counts[c]) for c in np.flatnonzero(counts).tolist()}
 
 
 SEGMENT = register_task(SegmentTask())

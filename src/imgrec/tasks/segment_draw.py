@@ -54,8 +54,9 @@ def draw_instances(image: np.ndarray, found: Instances, *, alpha: float = 0.5) -
 
 
 def cutout(
-    image: np.ndarray, seg: Segmentation, *, classes: Sequence[str] | None = None, feather: float = 2.0
-) -> np.ndarray:
+    image: np.ndarray, seg: Segmentation, *, classes: Sequence[str] | None = None, feather: float = 2.0,
+    threshold: float = 0.5,
+) -> np.ndarray:  # fmt: skip
     """The image as RGBA, transparent outside the chosen classes.
 
     Args:
@@ -64,14 +65,18 @@ def cutout(
         classes: the classes to keep (default: every class but background).
         feather: with probabilities, the edge follows them (soft, as the model saw it); without,
             the hard mask's edge is blurred over about this many pixels (0: hard edge).
+        threshold: with probabilities, the kept classes' probability that becomes alpha 0.5
+            (linear on each side: 0 -> 0, ``threshold`` -> 0.5, 1 -> 1; 0.5 keeps alpha = p).
     """
     img = _check_image(image, seg.image_size, "cutout")
     keep = _keep(seg, classes)
+    if not 0.0 < threshold < 1.0:
+        raise UsageError(f"cutout's threshold must be strictly between 0 and 1; received {threshold}.")
     if seg.probabilities is not None and seg.geometry is not None and feather > 0:
         alpha: np.ndarray = np.zeros(img.shape[:2], np.float32)
         for k in keep:
             alpha += seg.probability(k)
-        alpha = np.clip(alpha, 0.0, 1.0)
+        alpha = _remap(np.clip(alpha, 0.0, 1.0, out=alpha), threshold)
     else:
         alpha = np.isin(seg.mask, keep).astype(np.float32)
         if feather > 0:
@@ -82,6 +87,16 @@ def cutout(
     out[..., :3] = img
     out[..., 3] = np.round(alpha * 255).astype(np.uint8)
     return out
+
+
+def _remap(p: np.ndarray, threshold: float) -> np.ndarray:
+    """Piecewise-linear alpha: ``threshold`` -> 0.5, in place (alpha = p when it is 0.5)."""
+    if threshold == 0.5:
+        return p
+    low = p < threshold
+    p[low] *= np.float32(0.5 / threshold)
+    p[~low] = np.float32(0.5) + (p[~low] - np.float32(threshold)) * np.float32(0.5 / (1.0 - threshold))
+    return p
 
 
 def _keep(seg: Segmentation, classes: Sequence[str] | None) -> list[int]:

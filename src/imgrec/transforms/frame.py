@@ -128,14 +128,19 @@ def _gather(
 
 def place(
     img: np.ndarray, size: int, mode: str, *, crop_pct: float = 1.0, interpolation: str = "bilinear",
-    pad_value: int = 114, anchor: str = "center",
+    pad_value: int = 114, anchor: str = "center", aspect: float = 1.0,
 ) -> tuple[np.ndarray, tuple[float, float], tuple[float, float]]:  # fmt: skip
-    """Resize/crop/pad ``img`` into ``size x size``; returns the array, its scale and offset."""
+    """Resize/crop/pad ``img`` into ``size x size``; returns the array, its scale and offset.
+
+    ``aspect`` (letterbox): width / height of the model's own input when the square is resized
+    to a non-square one inside the model (MediaPipe's 256 x 144: 16/9); the image is placed that
+    much taller in the square, so it keeps its proportions in the model's input.
+    """
     h, w = img.shape[:2]
     if mode == "stretch":
         return resize(img, (size, size), interpolation), (size / w, size / h), (0.0, 0.0)
     if mode == "letterbox":
-        return _letterbox(img, size, interpolation, pad_value, anchor)
+        return _letterbox(img, size, interpolation, pad_value, anchor, aspect)
     side = max(size, round(size / crop_pct))
     scaled = resize_shorter(img, side, interpolation)
     nh, nw = scaled.shape[:2]
@@ -144,11 +149,11 @@ def place(
 
 
 def _letterbox(
-    img: np.ndarray, size: int, interpolation: str, pad_value: int, anchor: str
+    img: np.ndarray, size: int, interpolation: str, pad_value: int, anchor: str, aspect: float = 1.0
 ) -> tuple[np.ndarray, tuple[float, float], tuple[float, float]]:
     h, w = img.shape[:2]
-    ratio = min(size / w, size / h)
-    nw, nh = max(1, min(size, round(w * ratio))), max(1, min(size, round(h * ratio)))
+    ratio = min(size / w, size / (h * aspect))
+    nw, nh = max(1, min(size, round(w * ratio))), max(1, min(size, round(h * ratio * aspect)))
     scaled = resize(img, (nh, nw), interpolation)
     left, top = ((size - nw) // 2, (size - nh) // 2) if anchor == "center" else (0, 0)
     out = np.full((size, size, 3), pad_value, np.uint8)

@@ -40,6 +40,10 @@ class Preprocessing:
             or "stretch" (squash to the square).
         pad_value: letterbox padding gray level.
         pad_anchor: letterbox placement: "center", or "topleft" (YOLOX's convention).
+        aspect: width / height of the model's own input when the file takes a fixed non-square
+            input (MediaPipe's landscape segmenter: 256 / 144) and the square is resized to it
+            inside the model: letterbox then keeps the image's proportions in that input
+            (1.0: a square input; recorded only when it is not 1).
 
     Example:
         >>> import numpy as np
@@ -57,6 +61,7 @@ class Preprocessing:
     resize_mode: str = "crop"
     pad_value: int = 114
     pad_anchor: str = "center"
+    aspect: float = 1.0
 
     @property
     def mode(self) -> str:
@@ -82,7 +87,7 @@ class Preprocessing:
         """
         out, scale, offset = place(img, self.size, self.mode, crop_pct=self.crop_pct or 1.0,
                                    interpolation=self.interpolation, pad_value=self.pad_value,
-                                   anchor=self.pad_anchor)  # fmt: skip
+                                   anchor=self.pad_anchor, aspect=self.aspect)  # fmt: skip
         if self.grayscale:
             out = np.repeat(to_gray(out)[..., None], 3, axis=2)
         decoded = (img.shape[1], img.shape[0])
@@ -121,6 +126,8 @@ class Preprocessing:
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["mean"], d["std"] = list(self.mean), list(self.std)
+        if self.aspect == 1.0:
+            del d["aspect"]
         return d
 
     @classmethod
@@ -137,11 +144,13 @@ class Preprocessing:
                 resize_mode=str(data.get("resize_mode", "crop")),
                 pad_value=int(data.get("pad_value", 114)),
                 pad_anchor=str(data.get("pad_anchor", "center")),
+                aspect=float(data.get("aspect", 1.0)),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelFileError(f"Invalid preprocessing record {dict(data)!r}: {exc}") from None
         shape_ok = p.interpolation in INTERPOLATIONS and len(p.mean) == 3 and len(p.std) == 3 and p.size >= 1
         mode_ok = p.resize_mode in RESIZE_MODES and p.pad_anchor in PAD_ANCHORS and 0 <= p.pad_value <= 255
+        mode_ok = mode_ok and 0.01 <= p.aspect <= 100
         if not (shape_ok and mode_ok):
             raise ModelFileError(f"Invalid preprocessing record {dict(data)!r}.")
         return p

@@ -130,7 +130,7 @@ def test_openapi_documents_routes_tags_bodies_and_errors(client):
     assert {"400", "404", "413", "415", "422", "503"} <= set(predict["responses"])
     assert predict["responses"]["413"]["content"]["application/json"]["schema"]["$ref"].endswith("/ErrorResponse")
     names = {p["name"] for p in predict["parameters"]}
-    assert names == {"name", "top_k", "threshold", "conf", "iou", "max_det", "classes"}
+    assert names == {"name", "top_k", "threshold", "conf", "iou", "max_det", "classes", "masks"}
     assert "examples" in spec["components"]["schemas"]["PredictResponse"]
     assert "deadline_exceeded" in spec["info"]["description"]
 

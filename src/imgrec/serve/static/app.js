@@ -220,9 +220,52 @@
     setStatus("Done: " + files.length + " image" + (files.length > 1 ? "s" : "") + " against " + collection + ".");
   }
 
+  // A segmentation model answers the index mask as a PNG (masks=png; palette colours, class 0 =
+  // background in black): painted on a canvas over the image, background made transparent.
+  function fillSegments(view, result, latency) {
+    const [w, h] = result.image_size;
+    const found = result.segments;
+    view.label.textContent = found.length ? found.map((s) => s.label).slice(0, 3).join(", ") : "nothing found";
+    view.label.classList.remove("pending");
+    view.score.textContent = "";
+    view.bars.replaceChildren();
+    view.frame.querySelectorAll(".mask").forEach((m) => m.remove());
+    found.slice(0, 8).forEach((s) => {
+      const share = 100 * s.area / (w * h);
+      const row = el("li", "bar-row");
+      const track = el("div", "bar-track");
+      const fill = el("div", "bar-fill");
+      track.append(fill);
+      row.append(el("span", "bar-label", s.label), track, el("span", "bar-value", share.toFixed(1) + "%"));
+      row.title = s.label + ": " + share.toFixed(2) + "% of the pixels";
+      view.bars.append(row);
+      requestAnimationFrame(() => { fill.style.width = Math.max(0.5, share).toFixed(2) + "%"; });
+    });
+    if (result.mask_png) {
+      const png = new Image();
+      png.onload = () => {
+        const canvas = el("canvas", "mask");
+        canvas.width = png.width;
+        canvas.height = png.height;
+        const ctx = canvas.getContext("2d");
+        ctx.drawImage(png, 0, 0);
+        const pixels = ctx.getImageData(0, 0, canvas.width, canvas.height);
+        const d = pixels.data;
+        for (let i = 0; i < d.length; i += 4) {
+          d[i + 3] = d[i] || d[i + 1] || d[i + 2] ? 150 : 0;
+        }
+        ctx.putImageData(pixels, 0, 0);
+        view.frame.append(canvas);
+      };
+      png.src = "data:image/png;base64," + result.mask_png;
+    }
+    view.meta.textContent = latency;
+  }
+
   function fillCard(view, result, latency) {
     if (result.error) return failCard(view, result.error);
     if (result.detections) return fillDetections(view, result, latency);
+    if (result.segments) return fillSegments(view, result, latency);
     view.label.textContent = result.label;
     view.label.classList.remove("pending");
     view.score.textContent = (100 * result.score).toFixed(1) + "%";
@@ -261,7 +304,9 @@
       for (const f of part) form.append("files", f, f.name);
       const t0 = performance.now();
       try {
-        const url = "/v1/models/" + encodeURIComponent(name) + "/predict?top_k=" + els.topK.value;
+        const model = models.get(name);
+        const masks = model && model.task === "segment" ? "&masks=png" : "";
+        const url = "/v1/models/" + encodeURIComponent(name) + "/predict?top_k=" + els.topK.value + masks;
         const body = await api(url, { method: "POST", body: form });
         const rtt = performance.now() - t0;
         const latency = "server " + body.latency_ms.toFixed(1) + " ms · round trip " + rtt.toFixed(0) + " ms";
