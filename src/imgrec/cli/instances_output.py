@@ -4,11 +4,11 @@ overlays (``--save``) and index-mask PNGs (``--masks``: value k = the image's k-
 from __future__ import annotations
 
 import argparse
-import re
 from pathlib import Path
 from typing import Any
 
 from imgrec.cli.output import shorten_path, table, to_json, write_text
+from imgrec.cli.segment_output import full_image, jpeg_bytes, write_each
 from imgrec.tasks.instance import Instances
 from imgrec.types import ItemError
 
@@ -56,14 +56,15 @@ def save_overlays(results: list[Any], items: dict[str, Any], folder: str, consol
     """Write every image with its masks tinted and boxes captioned, as ``DIR/<name>.jpg``."""
     from imgrec.tasks.segment_draw import draw_instances
 
-    written = _write_each(results, Path(folder), ".jpg", lambda r: _jpeg(draw_instances(full_image(r, items), r)))
+    draw = lambda r: jpeg_bytes(draw_instances(full_image(r, items), r))  # noqa: E731
+    written = write_each(results, Instances, Path(folder), ".jpg", draw)
     console.print(f"wrote {written} overlay(s) to {folder}")
 
 
 def save_masks(results: list[Any], folder: str, console: Any) -> None:
     """Write every image's instances as one index PNG, ``DIR/<name>.png``: 0 = none, k = the k-th
     instance (smaller masks over larger ones where they overlap)."""
-    written = _write_each(results, Path(folder), ".png", instance_png)
+    written = write_each(results, Instances, Path(folder), ".png", instance_png)
     console.print(f"wrote {written} mask(s) to {folder}")
 
 
@@ -78,37 +79,3 @@ def instance_png(found: Instances) -> bytes:
     for k in sorted(range(len(found)), key=lambda i: -found.instances[i].area):
         index[found.instances[k].mask()] = k + 1
     return encode_mask_png(index, label_palette() if index.dtype == np.uint8 else None)
-
-
-def _write_each(results: list[Any], folder: Path, suffix: str, encode: Any) -> int:
-    from imgrec.files import write_bytes_atomic
-
-    written = 0
-    for r in results:
-        if isinstance(r, Instances) and r.path is not None:
-            write_bytes_atomic(folder / f"{_stem(r.path, written)}{suffix}", encode(r))
-            written += 1
-    return written
-
-
-def _stem(name: str, n: int) -> str:
-    stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", name.rstrip("/").rsplit("/", 1)[-1].rsplit(".", 1)[0])[:80]
-    return stem or f"image-{n}"
-
-
-def full_image(r: Instances, items: dict[str, Any]) -> Any:
-    """The full-resolution image a result was made on (its downloaded bytes, or its file)."""
-    from imgrec.imaging import decode, load_image
-
-    item = items.get(str(r.path), str(r.path))
-    return decode(item) if isinstance(item, bytes) else load_image(item)
-
-
-def _jpeg(image: Any) -> bytes:
-    import io
-
-    from PIL import Image
-
-    buf = io.BytesIO()
-    Image.fromarray(image).save(buf, "JPEG", quality=90)
-    return buf.getvalue()

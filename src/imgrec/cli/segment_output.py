@@ -75,28 +75,31 @@ def save_overlays(results: list[Any], items: dict[str, Any], folder: str, consol
     """Write every segmented image with its classes tinted, as ``DIR/<name>.jpg``."""
     from imgrec.tasks.segment_draw import draw_segmentation
 
-    written = _write_each(results, Path(folder), ".jpg", lambda r: _jpeg(draw_segmentation(full_image(r, items), r)))
+    draw = lambda r: jpeg_bytes(draw_segmentation(full_image(r, items), r))  # noqa: E731
+    written = write_each(results, Segmentation, Path(folder), ".jpg", draw)
     console.print(f"wrote {written} overlay(s) to {folder}")
 
 
 def save_masks(results: list[Any], folder: str, console: Any) -> None:
     """Write every mask as an index PNG (palette PNG, VOC colours; value = class index), ``DIR/<name>.png``."""
-    written = _write_each(results, Path(folder), ".png", lambda r: r.to_png())
+    written = write_each(results, Segmentation, Path(folder), ".png", lambda r: r.to_png())
     console.print(f"wrote {written} mask(s) to {folder}")
 
 
-def _write_each(results: list[Any], folder: Path, suffix: str, encode: Any) -> int:
+def write_each(results: list[Any], kind: type, folder: Path, suffix: str, encode: Any) -> int:
+    """Write ``encode(r)`` for every result of type ``kind`` as ``folder/<name><suffix>``; the count."""
     from imgrec.files import write_bytes_atomic
 
     written = 0
     for r in results:
-        if isinstance(r, Segmentation) and r.path is not None:
-            write_bytes_atomic(folder / f"{safe_stem(r.path, written)}{suffix}", encode(r))
+        path = getattr(r, "path", None) if isinstance(r, kind) else None
+        if path is not None:
+            write_bytes_atomic(folder / f"{safe_stem(path, written)}{suffix}", encode(r))
             written += 1
     return written
 
 
-def full_image(r: Segmentation, items: dict[str, Any]) -> Any:
+def full_image(r: Any, items: dict[str, Any]) -> Any:
     """The full-resolution image a result was made on (its downloaded bytes, or its file)."""
     from imgrec.imaging import decode, load_image
 
@@ -104,7 +107,7 @@ def full_image(r: Segmentation, items: dict[str, Any]) -> Any:
     return decode(item) if isinstance(item, bytes) else load_image(item)
 
 
-def _jpeg(image: Any) -> bytes:
+def jpeg_bytes(image: Any) -> bytes:
     import io
 
     from PIL import Image
