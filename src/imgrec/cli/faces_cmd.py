@@ -21,7 +21,7 @@ import sys
 from typing import Any
 
 from imgrec.cli.detect_output import emit_detections, save_annotated
-from imgrec.cli.inputs import Fetching, Source, gather
+from imgrec.cli.inputs import Fetching, Source, failures_exit_code, gather
 from imgrec.cli.output import add_max_pixels, console, error_console, shorten_path, table, to_json, write_text
 from imgrec.errors import UsageError
 from imgrec.types import ItemError
@@ -224,10 +224,4 @@ def _f(value: float | None) -> str:
 
 
 def _exit_code(results: list[Any], sources: list[Source]) -> int:
-    failed = [r for r in results if isinstance(r, ItemError)]
-    if not failed:
-        return 0
-    error_console.print(f"[yellow]{len(failed)} of {len(results)} input(s) failed[/] (see their error rows).",
-                        highlight=False)  # fmt: skip
-    missing = [s for s in sources if s.error is not None and s.error.exit_code == EXIT_MISSING]
-    return EXIT_MISSING if len(missing) == len(failed) else EXIT_BAD_DATA
+    return failures_exit_code(results, sources)

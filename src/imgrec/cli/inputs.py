@@ -87,3 +87,18 @@ def _download(url: str, how: Fetching) -> Source:
     except ImgrecError as exc:
         return Source(url, error=exc)
     return Source(url, data)
+
+
+def failures_exit_code(results: list, sources: list[Source], verb: str = "failed") -> int:
+    """The exit code of a command that processed every input it could: 0 when none failed, 66
+    when the only failures are inputs that do not exist, else 65; says how many failed."""
+    from imgrec.cli.output import error_console
+    from imgrec.types import ItemError
+
+    failed = [r for r in results if isinstance(r, ItemError)]
+    if not failed:
+        return 0
+    error_console.print(f"[yellow]{len(failed)} of {len(results)} input(s) {verb}[/] (see their error rows).",
+                        highlight=False)  # fmt: skip
+    missing = [s for s in sources if s.error is not None and s.error.exit_code == 66]
+    return 66 if len(missing) == len(failed) else 65

@@ -17,11 +17,10 @@ from typing import TYPE_CHECKING, Any
 
 from imgrec.cli.detect_output import add_detection_options, emit_detections, save_annotated, task_options
 from imgrec.cli.embed_output import embed_options, emit_embeddings
-from imgrec.cli.inputs import Fetching, Source, gather
+from imgrec.cli.inputs import Fetching, Source, failures_exit_code, gather
 from imgrec.cli.output import (
     add_max_pixels,
     console,
-    error_console,
     fmt,
     shorten_path,
     table,
@@ -153,15 +152,7 @@ def _emit(results: list[Result], args: argparse.Namespace, top_k: int) -> None:
 
 
 def _report_failures(results: list[Result], sources: list[Source]) -> int:
-    failed = [r for r in results if isinstance(r, ItemError)]
-    if not failed:
-        return 0
-    error_console.print(
-        f"[yellow]{len(failed)} of {len(results)} input(s) could not be predicted[/] (see their error rows).",
-        highlight=False,
-    )
-    missing = [s for s in sources if s.error is not None and s.error.exit_code == EXIT_MISSING]
-    return EXIT_MISSING if len(missing) == len(failed) else EXIT_BAD_DATA
+    return failures_exit_code(results, sources, "could not be predicted")
 
 
 def columns(top_k: int, top1: bool) -> list[str]:

@@ -21,7 +21,7 @@ import sys
 from typing import Any
 
 from imgrec.analyzers.segment.prompts import OUTSIDE
-from imgrec.cli.inputs import Fetching, Source, gather
+from imgrec.cli.inputs import Fetching, Source, failures_exit_code, gather
 from imgrec.cli.instances_output import emit_instances, save_masks, save_overlays
 from imgrec.cli.output import add_max_pixels, console, error_console
 from imgrec.errors import ImgrecError, UsageError
@@ -172,12 +172,6 @@ def _everything(args: argparse.Namespace) -> Any:
 
 
 def _exit_code(results: list[Any], sources: list[Source]) -> int:
+    code = failures_exit_code(results, sources)
     failed = [r for r in results if isinstance(r, ItemError)]
-    if not failed:
-        return 0
-    error_console.print(f"[yellow]{len(failed)} of {len(results)} input(s) failed[/] (see their error rows).",
-                        highlight=False)  # fmt: skip
-    missing = [s for s in sources if s.error is not None and s.error.exit_code == EXIT_MISSING]
-    if len(missing) == len(failed):
-        return EXIT_MISSING
-    return EXIT_USAGE if all(r.code == OUTSIDE for r in failed) else EXIT_BAD_DATA
+    return EXIT_USAGE if code == EXIT_BAD_DATA and all(r.code == OUTSIDE for r in failed) else code
