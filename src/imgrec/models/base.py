@@ -89,6 +89,18 @@ class Detector(Model):
         """Decoded box candidates per image for a prepared uint8 batch."""
 
 
+class Segmenter(Model):
+    """A semantic segmenter: ``segment`` returns one raw map per image over the model input
+    (``(C, h, w)`` float logits, or what ``imgrec.tasks.segment`` accepts); the ``segment`` task
+    brings it to the original image's pixels."""
+
+    task = "segment"
+
+    @abc.abstractmethod
+    def segment(self, batch: np.ndarray) -> list[Any]:
+        """Raw per-pixel scores per image for a prepared uint8 batch."""
+
+
 def check_threads(threads: int | None) -> None:
     """Refuse a thread count below 1 (None means the backend's default)."""
     if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
@@ -114,7 +126,7 @@ class ModelSpec:
         params: approximate parameter count for 10 classes, or None when unknown.
         timm_name: the timm architecture, for models built by timm.
         tags: free-form labels (``"lowres"``, ``"transformer"``).
-        task: what the model does (``imgrec.tasks``): "classify" or "detect".
+        task: what the model does (``imgrec.tasks``): "classify", "detect" or "segment".
     """
 
     name: str
