@@ -20,10 +20,9 @@ from imgrec.config import TrainConfig
 from imgrec.data import ImageDataset
 from imgrec.data.stream import Batch, stream_batches
 from imgrec.training.callbacks import Callback, Callbacks
-from imgrec.training.data import batch_slices
-from imgrec.training.epochs import EpochRun, check_config, check_finite, drive_epochs, start_state, torch_threads
-from imgrec.training.optim import Amp, default_lr, make_optimizer, pick_device, set_lr
-from imgrec.training.schedule import lr_at, plan_cycles
+from imgrec.training.epochs import EpochRun, check_config, check_finite, drive_epochs, set_up_run, torch_threads
+from imgrec.training.optim import set_lr
+from imgrec.training.schedule import lr_at
 from imgrec.transforms.mosaic import mosaic
 from imgrec.types import History
 
@@ -66,7 +65,7 @@ def fit_detector(
     check_config(cfg, ends)
     has_val = val is not None and len(val) > 0 and validate is not None
     with torch_threads(cfg.num_threads):
-        run = _set_up(model, cfg, len(train), Path(run_dir), resume, ends)
+        run = set_up_run(model, cfg, len(train), Path(run_dir), resume, ends)
         cbs = Callbacks(callbacks)
         return drive_epochs(
             run,
@@ -74,17 +73,6 @@ def fit_detector(
             (lambda: validate(model, val)) if has_val else None,
             cbs,
         )
-
-
-def _set_up(model: Any, cfg: TrainConfig, n: int, run_dir: Path, resume: bool, ends: list[int]) -> EpochRun:
-    model.to(pick_device(cfg.device))
-    slices = batch_slices(n, cfg.batch_size)
-    lr = cfg.lr or default_lr(model.name, cfg.optimizer)
-    stages = plan_cycles(ends, len(slices), lr, cfg.warmup_epochs, 0, False)
-    optimizer = make_optimizer(model, cfg, lr)
-    amp = Amp(model.device, cfg.amp)
-    folder, rng, state = start_state(run_dir, model, optimizer, amp, cfg.seed, resume)
-    return EpochRun(model, cfg, run_dir, folder, slices, stages, optimizer, amp, None, rng, state)
 
 
 def _train_epoch(run: EpochRun, epoch: int, ds: ImageDataset, augment: Any, cbs: Callback) -> dict[str, float]:

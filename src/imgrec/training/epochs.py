@@ -34,8 +34,9 @@ from imgrec.errors import ConfigError, TrainingInterrupted
 from imgrec.files import write_json_atomic
 from imgrec.training import checkpoint as ckpt
 from imgrec.training.callbacks import Callback
-from imgrec.training.optim import Amp
-from imgrec.training.schedule import Stage
+from imgrec.training.data import batch_slices
+from imgrec.training.optim import Amp, default_lr, make_optimizer, pick_device
+from imgrec.training.schedule import Stage, plan_cycles
 from imgrec.training.selection import improved
 from imgrec.types import History
 
@@ -102,6 +103,19 @@ def drive_epochs(
         cbs.on_train_end(history)
     ckpt.load_best(run.folder, run.model)  # finish with the best weights
     return history
+
+
+def set_up_run(model: Any, cfg: TrainConfig, n: int, run_dir: Path, resume: bool, ends: list[int]) -> EpochRun:
+    """Device, batches of ``n`` items, learning-rate plan (no head-only stage), optimizer; then a
+    fresh or restored state (the detection and segmentation loops)."""
+    model.to(pick_device(cfg.device))
+    slices = batch_slices(n, cfg.batch_size)
+    lr = cfg.lr or default_lr(model.name, cfg.optimizer)
+    stages = plan_cycles(ends, len(slices), lr, cfg.warmup_epochs, 0, False)
+    optimizer = make_optimizer(model, cfg, lr)
+    amp = Amp(model.device, cfg.amp)
+    folder, rng, state = start_state(run_dir, model, optimizer, amp, cfg.seed, resume)
+    return EpochRun(model, cfg, run_dir, folder, slices, stages, optimizer, amp, None, rng, state)
 
 
 def start_state(
