@@ -110,7 +110,7 @@ def _wrapper(model: Any) -> Any:
 def graph_description(model: Any) -> dict[str, str]:
     side = model.preprocessing.size
     return {"input": f"{INPUT_NAME}: uint8 [batch, {side}, {side}, 3]",
-            "output": f"{LOGITS}: float32 [batch, {model.num_classes}, {side}, {side}], per-pixel class logits"}  # fmt: skip
+            "output": f"{LOGITS}: float32 [batch, {model.num_classes}, {side}, {side}], class logits per pixel"}
 
 
 def segmentation_parity(model: Any, candidate: Any, ds: Any, source: str) -> SegmentationParity:

@@ -106,7 +106,8 @@ def _train_epoch(run: EpochRun, epoch: int, ds: ImageDataset, augment: Any, cbs:
         sums["train_loss"] += value * len(images)
         seen += len(images)
         cbs.on_batch_end(epoch + 1, i, value)
-    return {"epoch": epoch + 1, "lr": float(opt.param_groups[0]["lr"]), **{k: v / max(1, seen) for k, v in sums.items()}}
+    lr = float(opt.param_groups[0]["lr"])
+    return {"epoch": epoch + 1, "lr": lr, **{k: v / max(1, seen) for k, v in sums.items()}}
 
 
 def training_masks(
@@ -118,7 +119,8 @@ def training_masks(
     index (255, or 65535 beyond 255 classes).
     """
     ignore = ignore_index_for(num_classes)
-    placed = [g.mask_to_input(m, fill=ds.ignore_index) for g, m in zip(batch.geometries, batch.masks or [], strict=True)]
+    pairs = zip(batch.geometries, batch.masks or [], strict=True)
+    placed = [g.mask_to_input(m, fill=ds.ignore_index) for g, m in pairs]
     masks = np.stack(placed) if placed else np.zeros((0, *batch.images.shape[1:3]), np.uint8)
     masks = np.where(masks < num_classes, masks, ignore).astype(np.uint8 if ignore == 255 else np.uint16)
     images = batch.images
@@ -127,7 +129,9 @@ def training_masks(
     return images, masks.astype(np.int64)
 
 
-def segment_losses(logits: torch.Tensor, target: torch.Tensor, ignore: int, dice: float = 0.0) -> dict[str, torch.Tensor]:
+def segment_losses(
+    logits: torch.Tensor, target: torch.Tensor, ignore: int, dice: float = 0.0
+) -> dict[str, torch.Tensor]:
     """``ce_loss`` (pixel cross-entropy, ``ignore`` left out) and, with ``dice`` > 0, ``dice_loss``
     = ``dice`` x (1 - soft Dice averaged over the classes in the batch's truth).
 

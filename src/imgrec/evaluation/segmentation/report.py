@@ -81,7 +81,7 @@ def _confusion(m: Mapping[str, Any]) -> str:
         return '<p class="note">No matrix.</p>'
     seen = np.flatnonzero(matrix.sum(axis=0) + matrix.sum(axis=1))  # classes in the truth or predicted
     if len(seen) > MAX_CONFUSION:
-        return f'<p class="note">Not drawn: {len(seen)} classes occur (more than {MAX_CONFUSION}); see metrics.json.</p>'
+        return f'<p class="note">Not drawn: {len(seen)} classes occur (over {MAX_CONFUSION}); see metrics.json.</p>'
     sub = matrix[np.ix_(seen, seen)]
     names = [labels[i] for i in seen]
     return png_img(confusion_matrix_png(sub, names, normalize=True), "pixel confusion matrix (row-normalized)")
