@@ -64,12 +64,14 @@ def evaluate_run(
             raise MissingInputError(f"Data not found: {data}")
         ds, name = load_dataset(data, task="segment" if task == "segment" else None), Path(str(data)).name
     out = Path(run_dir) / "eval" / name
-    if task in ("detect", "segment"):
-        evaluate_task, write = ((evaluate_detection, write_detection_report) if task == "detect"
-                                else (evaluate_segmentation, write_segmentation_report))  # fmt: skip
-        found = evaluate_task(predictor, ds)
-        write(out, meta=predictor.meta, results={name: found}, dataset=ds, predictor=predictor)
+    if task == "detect":
+        found = evaluate_detection(predictor, ds)
+        write_detection_report(out, meta=predictor.meta, results={name: found}, dataset=ds, predictor=predictor)
         return found, out
+    if task == "segment":
+        masks = evaluate_segmentation(predictor, ds)
+        write_segmentation_report(out, meta=predictor.meta, results={name: masks}, dataset=ds, predictor=predictor)
+        return masks, out
     ds = align_classes(ds, predictor.classes)
     result = evaluate_classifier(predictor, ds, top_k=top_k)
     write_report(out, meta=predictor.meta, results={name: result}, history=None, dataset=ds, bad_files=result.bad)

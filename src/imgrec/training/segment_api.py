@@ -53,7 +53,7 @@ def build(cfg: TrainConfig, ds: ImageDataset, resume: bool = False) -> Any:
     return create_model(cfg.model, ds.classes, image_size=cfg.image_size, **args)
 
 
-def _monitor(cfg: TrainConfig) -> str:
+def _monitor(cfg: TrainConfig) -> Any:  # one of MONITORS (a TrainConfig.monitor literal)
     return cfg.monitor if cfg.monitor in MONITORS else "val_miou"
 
 

@@ -95,7 +95,7 @@ def _train_epoch(run: EpochRun, epoch: int, ds: ImageDataset, augment: Any, cbs:
         with run.amp.autocast():
             logits = model.logits(model.normalize(images))
         terms = segment_losses(logits.float(), torch.as_tensor(masks, device=logits.device), ignore, run.cfg.dice_loss)
-        loss = sum(terms.values())
+        loss = torch.stack(list(terms.values())).sum()
         opt.zero_grad(set_to_none=True)
         run.amp.backward_and_step(loss, opt)
         run.state.step += 1

@@ -11,8 +11,7 @@ import pytest
 from tests.unit.models.test_torch_hub import server  # noqa: F401  (the loopback server fixture)
 
 from imgrec.errors import ConfigError, ModelFileError, UnknownNameError
-from imgrec.models import create_model, get_model_spec, save_model
-from imgrec.models import hub
+from imgrec.models import create_model, get_model_spec, hub, save_model
 
 torch = pytest.importorskip("torch")
 smp = pytest.importorskip("segmentation_models_pytorch")
@@ -24,7 +23,7 @@ def test_names_sizes_and_unknown_encoders() -> None:
     assert get_model_spec("fpn-resnet34").description.startswith("FPN, resnet34")
     with pytest.raises(UnknownNameError, match="unet-nosuchencoder"):
         get_model_spec("unet-nosuchencoder")
-    with pytest.raises(ConfigError, match="multiple of 32.*Try 96"):
+    with pytest.raises(ConfigError, match=r"multiple of 32.*Try 96"):
         create_model("unet-resnet18", ["bg", "x"], image_size=100)
     with pytest.raises(ConfigError, match="at least 2 classes"):
         create_model("unet-tiny", ["only"], image_size=64)
@@ -76,7 +75,7 @@ def test_backbone_weights_from_a_classification_run(tmp_path: Path) -> None:
     model = create_model("unet-tiny", ["bg", "x"], image_size=64, backbone_weights=str(run))
     torch.testing.assert_close(model.module.encoder.model.conv1[0].weight, classifier.module.conv1[0].weight)
     other = save_model(create_model("cnn-small", ["a", "b"], image_size=28), tmp_path / "small")
-    with pytest.raises(ModelFileError, match="another architecture.*resnet10t"):
+    with pytest.raises(ModelFileError, match=r"another architecture.*resnet10t"):
         create_model("unet-tiny", ["bg", "x"], image_size=64, backbone_weights=str(other))
 
 
