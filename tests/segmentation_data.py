@@ -89,3 +89,39 @@ def write_voc_segmentation(root: Path, n: int = 4) -> tuple[Path, list[np.ndarra
     (sets / "val.txt").write_text("\n".join(stems[n // 2 :]) + "\n")
     (root / "classes.txt").write_text("\n".join(class_names(doc)) + "\n")
     return root, [m for _, m in masks]
+
+
+def polygon_masks_of(doc: dict, names: tuple[str, ...], n: int) -> list[tuple[str, np.ndarray]]:
+    """(file name, index mask) of the first ``n`` images holding one of the categories ``names``:
+    class = position in ``names`` + 1, objects of other categories are background, largest painted first."""
+    cats = {c["id"]: names.index(c["name"]) + 1 for c in doc["categories"] if c["name"] in names}
+    by_image: dict[int, list[dict]] = {}
+    for a in doc["annotations"]:
+        if a["category_id"] in cats and isinstance(a["segmentation"], list):
+            by_image.setdefault(a["image_id"], []).append(a)
+    out = []
+    for im in doc["images"]:
+        anns = by_image.get(im["id"])
+        if not anns:
+            continue
+        mask = Image.new("L", (im["width"], im["height"]), 0)
+        draw = ImageDraw.Draw(mask)
+        for a in sorted(anns, key=lambda a: -a["area"]):
+            for poly in a["segmentation"]:
+                if len(poly) >= 6:
+                    draw.polygon([(poly[i], poly[i + 1]) for i in range(0, len(poly), 2)], fill=cats[a["category_id"]])
+        out.append((im["file_name"], np.asarray(mask)))
+        if len(out) == n:
+            break
+    return out
+
+
+def write_few_class_masks(root: Path, names: tuple[str, ...] = ("person", "car"), n: int = 12) -> Path:
+    """A mask folder of COCO128 photos with a few classes: ``images/``, ``masks/`` (palette PNGs),
+    ``classes.txt`` = background + ``names``."""
+    src, doc = coco128()
+    for name, mask in polygon_masks_of(doc, names, n):
+        link(src / "images" / "train2017" / name, root / "images" / name)
+        save_palette_png(root / "masks" / f"{Path(name).stem}.png", mask)
+    (root / "classes.txt").write_text("\n".join(["background", *names]) + "\n")
+    return root

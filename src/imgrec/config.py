@@ -123,6 +123,10 @@ class DataConfig(_Config):
         "ram, or off (decoded again each epoch by worker threads)", "auto",
     )
     workers: int = _why("image decoding threads", 4)
+    task: typing.Literal["classify", "detect", "instance", "segment"] | None = _why(
+        "what the labels are where the source holds several (COCO: detect, instance or segment); "
+        "None: the format's own, or segment for a segmentation model", None,
+    )
 
     def validate(self) -> None:
         _check(
@@ -157,7 +161,9 @@ class TrainConfig(_Config):
         "'auto' weights the loss by inverse class frequency for imbalanced data", "none"
     )
     early_stopping: int = _why("stop after this many epochs without improvement of `monitor`; 0 = off", 0)
-    monitor: typing.Literal["val_accuracy", "val_loss", "val_macro_f1", "val_map", "val_map50"] = _why(
+    monitor: typing.Literal[
+        "val_accuracy", "val_loss", "val_macro_f1", "val_map", "val_map50", "val_miou", "val_pixel_accuracy"
+    ] = _why(
         "validation figure that picks the best checkpoint", "val_accuracy"
     )
     augment: typing.Literal["none", "light", "flip", "flip-shift", "standard", "strong"] = _why(
@@ -168,8 +174,11 @@ class TrainConfig(_Config):
     weights: str | None = _why("local pretrained weights (.safetensors or a .pth state dict)", None)
     freeze: typing.Literal["none", "backbone"] = _why("train only the classifier head when 'backbone'", "none")
     backbone: str | None = _why("linear-probe: the run or imported model whose embeddings the head learns", None)
-    backbone_weights: str | None = _why("detectors: start the backbone from this classification run or file", None)
+    backbone_weights: str | None = _why(
+        "detectors and segmenters: start the backbone from this classification run or file", None
+    )
     mosaic: float = _why("detectors: probability that a training image is a mosaic of four (one-stage models)", 0.0)
+    dice_loss: float = _why("segmenters: weight of a soft Dice loss added to the pixel cross-entropy; 0 = off", 0.0)
     head_epochs: int = _why("two-stage fine-tuning: first train the head alone for this many epochs", 0)
     seed: int = _why("seed for weights, shuffling and augmentation: same seed, same metrics on CPU", 0)
     device: str = _why("'auto', 'cpu', 'cuda' or 'cuda:N'", "auto")
@@ -200,6 +209,7 @@ class TrainConfig(_Config):
         _check(self.dropout is None or 0 <= self.dropout < 1, "dropout must be in [0, 1).")
         _check(self.head_epochs >= 0 and self.early_stopping >= 0, "head_epochs and early_stopping must be >= 0.")
         _check(0.0 <= self.mosaic <= 1.0, f"mosaic is a probability in [0, 1]; received {self.mosaic}.")
+        _check(self.dice_loss >= 0, f"dice_loss is a weight >= 0; received {self.dice_loss}.")
         _check(
             self.image_size is None or self.image_size >= 8,
             f"image_size must be >= 8 pixels; received {self.image_size}.",

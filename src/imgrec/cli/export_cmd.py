@@ -18,8 +18,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="export a trained run to ONNX (fp32, optionally static int8), checked against the source",
         description="Writes RUN/model.onnx (input: prepared uint8 NHWC images; output: probabilities, or boxes "
         "and scores for detectors) and, with --int8, RUN/model.int8.onnx. Each file is compared with its source "
-        "on real images (classifiers: top-1 agreement, accuracy drop; detectors: COCO mAP) and kept only when it "
-        "passes; the figures go to model.json under 'exports'.",
+        "on real images (classifiers: top-1 agreement, accuracy drop; detectors: COCO mAP; segmenters: mIoU) and "
+        "kept only when it passes; the figures go to model.json under 'exports'.",
     )
     p.add_argument("run", help="run directory (runs/<model>-<n>)")
     p.add_argument("--format", choices=("onnx",), default="onnx", help="export format")
@@ -95,6 +95,8 @@ def export_table(report: Any) -> Any:
     files = report.files
     if files and hasattr(files[0].parity, "reference_map"):
         return _detection_export_table(report)
+    if files and hasattr(files[0].parity, "reference_miou"):
+        return _segmentation_export_table(report)
     figures: list[tuple[str, Any]] = [
         ("size MB", lambda f: round(f.size_bytes / 1e6, 3)),
         ("compared with", lambda f: f.reference),
@@ -111,6 +113,25 @@ def export_table(report: Any) -> Any:
     rows = [[name, *[get(f) for f in files]] for name, get in figures]
     title = f"export of {report.run_dir} (source weights {report.source_bytes / 1e6:.3f} MB)"
     return table(title, ["figure", *[f.path.name for f in files]], rows)
+
+
+def _segmentation_export_table(report: Any) -> Any:
+    figures: list[tuple[str, Any]] = [
+        ("size MB", lambda f: round(f.size_bytes / 1e6, 3)),
+        ("compared with", lambda f: f.reference),
+        ("images", lambda f: f.parity.images),
+        ("mIoU (reference)", lambda f: round(f.parity.reference_miou, 4)),
+        ("mIoU", lambda f: round(f.parity.candidate_miou, 4)),
+        ("pixel acc. (reference)", lambda f: round(f.parity.reference_pixel_accuracy, 4)),
+        ("pixel acc.", lambda f: round(f.parity.candidate_pixel_accuracy, 4)),
+        ("drop (points)", lambda f: round(f.parity.miou_drop, 2)),
+        ("ms/image (reference)", lambda f: round(f.parity.reference_ms, 2)),
+        ("ms/image", lambda f: round(f.parity.candidate_ms, 2)),
+        ("gate passed", lambda f: f.gate),
+    ]
+    rows = [[name, *[get(f) for f in report.files]] for name, get in figures]
+    title = f"export of {report.run_dir} (source weights {report.source_bytes / 1e6:.3f} MB)"
+    return table(title, ["figure", *[f.path.name for f in report.files]], rows)
 
 
 def _detection_export_table(report: Any) -> Any:

@@ -14,14 +14,14 @@ from imgrec.errors import ConfigError, MissingInputError, did_you_mean
 
 # Flags come from the config dataclasses (imgrec.cli.config_flags); these are their dest names.
 TRAIN_FLAGS = tuple(f.name for f in dataclasses.fields(TrainConfig) if f.name not in ("model_args", "pretrained"))
-DATA_FLAGS = ("val", "test", "split_seed")
+DATA_FLAGS = ("val", "test", "split_seed", "task")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("models", help="list model names with family, parameters, input size, offline weights")
     p.add_argument("pattern", nargs="?", default="*", help="shell pattern, e.g. 'resnet*'")
     p.add_argument("--all", action="store_true", help="include every timm architecture")
-    p.add_argument("--task", choices=("classify", "detect", "embed"), help="only the models of this task")
+    p.add_argument("--task", choices=("classify", "detect", "segment", "embed"), help="only the models of this task")
     p.add_argument("--format", choices=("table", "json"), default="table")
     p.set_defaults(func=cmd_models)
 
@@ -205,8 +205,11 @@ def print_run_summary(run: Any) -> None:
     from imgrec.evaluation import diagnose
     from imgrec.evaluation.report_sections import kept_weights_text
 
-    detect = run.meta.get("task") == "detect"
-    if detect:
+    detect = run.meta.get("task") in ("detect", "segment")
+    if run.meta.get("task") == "segment":
+        rows = [[split, *(m.get(k) for k, _ in SEGMENT_HEADS), m.get("images")] for split, m in run.metrics.items()]
+        console.print(table(None, ["split", *(h for _, h in SEGMENT_HEADS), "images"], rows))
+    elif detect:
         rows = [[split, m.get("map"), m.get("map50"), m.get("map75"), m.get("images"), m.get("gt_boxes")]
                 for split, m in run.metrics.items()]  # fmt: skip
         console.print(table(None, ["split", "mAP", "mAP@.5", "mAP@.75", "images", "boxes"], rows))
@@ -223,6 +226,10 @@ def print_run_summary(run: Any) -> None:
         for src, msg in run.bad_files[:20]:
             console.print(f"  {src}: {msg}")
     console.print(f"run: [bold]{run.path}[/]  report: {run.report}")
+
+
+SEGMENT_HEADS = (("miou", "mIoU"), ("pixel_accuracy", "pixel acc."), ("mean_dice", "mean Dice"),
+                 ("boundary_f1", "boundary F1"))  # fmt: skip
 
 
 def print_findings(findings: Any) -> None:
@@ -242,6 +249,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     m = result.metrics
     if "map" in m:
         return _print_detection_eval(result, out_dir, args.format)
+    if "miou" in m:
+        return _print_segmentation_eval(result, out_dir, args.format)
     findings = diagnose(m)
     if args.format == "json":
         console.print_json(to_json({**m, "warnings": [f.to_dict() for f in findings]}))
@@ -272,6 +281,23 @@ def _print_detection_eval(result: Any, out_dir: Path, fmt: str) -> int:
     per = m.get("per_class") or {}
     rows = [[c, v.get("ap"), v.get("ap50"), v.get("gt"), v.get("detections")] for c, v in per.items() if v.get("gt")]
     console.print(table("per class", ["class", "AP", "AP@.5", "boxes", "detections"], rows, key=0))
+    if result.bad:
+        console.print(f"[yellow]skipped {len(result.bad)} unreadable file(s)[/]")
+    console.print(f"report: {out_dir / 'report.html'}")
+    return 0
+
+
+def _print_segmentation_eval(result: Any, out_dir: Path, fmt: str) -> int:
+    m = result.metrics
+    if fmt == "json":
+        console.print_json(to_json(result.to_dict()))
+        return 0
+    console.print(table(None, [h for _, h in SEGMENT_HEADS] + ["images"],
+                        [[m.get(k) for k, _ in SEGMENT_HEADS] + [m.get("images")]]))  # fmt: skip
+    per = m.get("per_class") or {}
+    rows = [[c, v.get("iou"), v.get("dice"), v.get("boundary_f1"), v.get("pixels")]
+            for c, v in per.items() if v.get("iou") is not None]  # fmt: skip
+    console.print(table("per class", ["class", "IoU", "Dice", "boundary F1", "pixels"], rows, key=0))
     if result.bad:
         console.print(f"[yellow]skipped {len(result.bad)} unreadable file(s)[/]")
     console.print(f"report: {out_dir / 'report.html'}")

@@ -37,6 +37,16 @@ def run_source(run_dir: str | Path, hint: str = "give images to use") -> str:
         raise DatasetError(f"{config} is unreadable ({type(exc).__name__}: {exc}); {hint}.") from None
 
 
+def run_task(run_dir: str | Path) -> str | None:
+    """The dataset task the run's data was read with (``config.json``'s ``data_config.task``), or None."""
+    try:
+        raw = json.loads((Path(run_dir) / RUN_CONFIG).read_text(encoding="utf-8"))
+        task = (raw.get("data_config") or {}).get("task")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return str(task) if task else None
+
+
 def run_split(
     run_dir: str | Path, names: tuple[str, ...], hint: str = "give images to use"
 ) -> tuple[ImageDataset, str, str]:
@@ -54,7 +64,7 @@ def run_split(
         raise MissingInputError(f"{run} does not record its splits ({SPLITS_FILE}); {hint}.")
     source = run_source(run, hint)
     try:
-        splits = load_splits(load_dataset(source), run / SPLITS_FILE)
+        splits = load_splits(load_dataset(source, task=run_task(run)), run / SPLITS_FILE)
     except (MissingInputError, DatasetError) as exc:
         raise type(exc)(f"Cannot read the run's data {source!r}: {exc} {hint[:1].upper()}{hint[1:]}.") from None
     for name in names:

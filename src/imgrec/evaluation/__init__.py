@@ -2,7 +2,7 @@
 
 ``imgrec.evaluate(predictor, dataset)`` is :func:`imgrec.evaluation.evaluate`; it dispatches
 on the predictor's task (an ``EvalResult`` for classifiers, a ``DetectionResult`` for
-detectors). ``evaluate_run`` evaluates a finished run and writes its report.
+detectors, a ``SegmentationResult`` for segmenters). ``evaluate_run`` evaluates a finished run and writes its report.
 
 Example:
     >>> import numpy as np
@@ -22,12 +22,14 @@ from imgrec.evaluation.diagnosis import Finding, diagnose
 from imgrec.evaluation.metrics import accuracy, classification_metrics, macro_f1
 from imgrec.evaluation.report import summarize, write_metrics_json, write_report
 from imgrec.evaluation.runs import align_classes, evaluate, evaluate_run
+from imgrec.evaluation.segmentation import SegmentationResult, evaluate_segmentation, write_segmentation_report
 
 __all__ = [
     "DetectionAccumulator",
     "DetectionResult",
     "EvalResult",
     "Finding",
+    "SegmentationResult",
     "accuracy",
     "align_classes",
     "classification_metrics",
@@ -39,11 +41,13 @@ __all__ = [
     "evaluate_classifier",
     "evaluate_detection",
     "evaluate_run",
+    "evaluate_segmentation",
     "macro_f1",
     "predict_batches",
     "summarize",
     "write_detection_report",
     "write_metrics_json",
     "write_report",
+    "write_segmentation_report",
 ]
 

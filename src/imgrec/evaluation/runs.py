@@ -15,6 +15,7 @@ from imgrec.evaluation.classify import evaluate_classifier
 from imgrec.evaluation.detection.report import write_detection_report
 from imgrec.evaluation.detection.run import evaluate_detection
 from imgrec.evaluation.report import write_report
+from imgrec.evaluation.segmentation import evaluate_segmentation, write_segmentation_report
 from imgrec.inference import Predictor
 
 
@@ -25,10 +26,12 @@ def evaluate(predictor: Any, dataset: ImageDataset, **options: Any) -> Any:
     :func:`~imgrec.evaluation.classify.evaluate_classifier` (options ``batch_size``,
     ``top_k``, ``keep_errors``, ``workers``, ``chunk_size``); a detector gets
     :func:`~imgrec.evaluation.detection.run.evaluate_detection` (``conf``, ``iou``,
-    ``max_det``, ``batch_size``, ``workers``).
+    ``max_det``, ``batch_size``, ``workers``); a segmenter
+    :func:`~imgrec.evaluation.segmentation.run.evaluate_segmentation` (``batch_size``,
+    ``workers``, ``boundary``, ``threshold``).
 
     Returns:
-        An ``EvalResult`` (classify) or a ``DetectionResult`` (detect).
+        An ``EvalResult`` (classify), a ``DetectionResult`` (detect) or a ``SegmentationResult`` (segment).
     """
     task = getattr(predictor, "task", None)
     name = getattr(task, "name", task)
@@ -36,6 +39,8 @@ def evaluate(predictor: Any, dataset: ImageDataset, **options: Any) -> Any:
         return evaluate_detection(predictor, dataset, **options)
     if name in ("embed", "embedding"):
         raise _not_for_embedders(getattr(predictor, "name", "this model"))
+    if name in ("segment", "segmentation"):
+        return evaluate_segmentation(predictor, dataset, **options)
     return evaluate_classifier(predictor, dataset, **options)
 
 
@@ -60,22 +65,28 @@ def evaluate_run(
         top_k: the k of top-k accuracy (classifiers).
 
     Returns:
-        An :class:`EvalResult` (classify) or a ``DetectionResult`` (detect), and the folder.
+        An :class:`EvalResult` (classify), a ``DetectionResult`` (detect) or a
+        ``SegmentationResult`` (segment), and the folder.
     """
     predictor = Predictor.from_run(run_dir)
     if predictor.task.name == "embed":
         raise _not_for_embedders(run_dir)
+    task = predictor.task.name
     if data is None:
         ds, name = _own_split(Path(run_dir))  # test, else val
     else:
         if str(data) != "digits" and not Path(data).exists():
             raise MissingInputError(f"Data not found: {data}")
-        ds, name = load_dataset(data), Path(str(data)).name
+        ds, name = load_dataset(data, task="segment" if task == "segment" else None), Path(str(data)).name
     out = Path(run_dir) / "eval" / name
-    if predictor.task.name == "detect":
+    if task == "detect":
         found = evaluate_detection(predictor, ds)
         write_detection_report(out, meta=predictor.meta, results={name: found}, dataset=ds, predictor=predictor)
         return found, out
+    if task == "segment":
+        masks = evaluate_segmentation(predictor, ds)
+        write_segmentation_report(out, meta=predictor.meta, results={name: masks}, dataset=ds, predictor=predictor)
+        return masks, out
     ds = align_classes(ds, predictor.classes)
     result = evaluate_classifier(predictor, ds, top_k=top_k)
     write_report(out, meta=predictor.meta, results={name: result}, history=None, dataset=ds, bad_files=result.bad)

@@ -138,6 +138,8 @@ def export_run(
     refuse_unexportable(run, read_meta(run))
     if read_meta(run).get("task") == "detect":
         return _export_detection_run(run, int8, data, calibration, calibration_size, max_map_drop, opset)
+    if read_meta(run).get("task") == "segment":
+        return _export_segmentation_run(run, int8, data, opset)
     model, meta = _classifier(run)
     if model.family == "probe" and int8:
         raise UsageError(f"{run} is a linear probe: its backbone keeps its own precision; export without --int8.")
@@ -169,6 +171,18 @@ def _export_detection_run(
     files = [export_detector(run, model, check, MAX_MAP_DROP, opset)]
     if calib is not None:
         files.append(export_detector_int8(run, model, files[0].path, check, calib, max_map_drop))
+    return ExportReport(run, _source_bytes(run, meta), files)
+
+
+def _export_segmentation_run(run: Path, int8: bool, data: str | Path | None, opset: int) -> ExportReport:
+    """model.onnx, its mIoU within 0.5 points of the torch model's (export/segment_export.py)."""
+    from imgrec.export.segment_export import MAX_MIOU_DROP, check_dataset, export_segmenter
+
+    if int8:
+        raise UsageError(f"{run} is a segmenter: int8 export is not implemented for segmentation yet; export "
+                         "without --int8.", code="not_quantizable")  # fmt: skip
+    model, meta = load_model(run)
+    files = [export_segmenter(run, model, check_dataset(run, data), MAX_MIOU_DROP, opset)]
     return ExportReport(run, _source_bytes(run, meta), files)
 
 

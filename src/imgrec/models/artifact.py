@@ -130,8 +130,12 @@ def load_model(run_dir: str | Path, meta: dict[str, Any] | None = None) -> tuple
             raise ModelFileError(f"model.json names a {role} file outside the run folder: {name!r}.")
         if not target.is_file():
             raise ModelFileError(f"The run {run} lacks its {role} file {name!r}.")
-    task = "detect" if meta.get("task") in ("detect", "detection") else None
-    return get_loader(str(meta["family"]), task)(run, meta), meta
+    return get_loader(str(meta["family"]), _loader_task(meta.get("task")))(run, meta), meta
+
+
+def _loader_task(task: Any) -> str | None:
+    """The task part of a ``family:task`` loader (None: the family's own loader)."""
+    return {"detect": "detect", "detection": "detect", "segment": "segment", "segmentation": "segment"}.get(str(task))
 
 
 def weight_bytes(run_dir: str | Path, meta: dict[str, Any]) -> int:

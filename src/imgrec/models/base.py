@@ -160,7 +160,7 @@ class ModelSpec:
         params: approximate parameter count for 10 classes, or None when unknown.
         timm_name: the timm architecture, for models built by timm.
         tags: free-form labels (``"lowres"``, ``"transformer"``).
-        task: what the model does (``imgrec.tasks``): "classify", "detect" or "embed".
+        task: what the model does (``imgrec.tasks``): "classify", "detect", "segment" or "embed".
     """
 
     name: str

@@ -94,6 +94,24 @@ def download(url: str, dest_dir: str | Path | None = None, sha256: str | None = 
     return target
 
 
+def download_prefixed(url: str) -> Path:
+    """:func:`download` a file whose name ends in the first hex digits of its sha256
+    (``deeplabv3_resnet50_coco-cd0a2569.pth``, torchvision's convention), and check them.
+
+    Raises:
+        ModelFileError: the name carries no digest, or the file does not match it (nothing is kept).
+    """
+    stem = file_name(url).rsplit(".", 1)[0]
+    prefix = stem.rsplit("-", 1)[-1].lower() if "-" in stem else ""
+    if len(prefix) < 6 or any(c not in "0123456789abcdef" for c in prefix):
+        raise ModelFileError(f"{url}: expected a file name ending in -<sha256 prefix>; received {file_name(url)!r}.")
+    path = download(url)
+    if not _digest(path).startswith(prefix):
+        path.unlink(missing_ok=True)
+        raise ModelFileError(f"The file downloaded from {url} does not match the sha256 prefix {prefix!r}.")
+    return path
+
+
 def _mkdir(folder: Path) -> None:
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -322,6 +340,19 @@ def match_state(own: Mapping[str, Any], state: Mapping[str, Any], heads: set[str
         log.warning("%s: %d missing keys %s; %d unexpected keys %s", source, len(missing), missing[:5],
                     len(unexpected), unexpected[:5])
     return kept
+
+
+def best_prefix_fit(
+    own: Mapping[str, Any], state: Mapping[str, Any], prefixes: tuple[str, ...]
+) -> dict[str, Any]:
+    """The tensors of ``state`` that fit ``own`` key for key and shape for shape, after removing
+    whichever of ``prefixes`` fills the most (a backbone taken from another model's file)."""
+    best: dict[str, Any] = {}
+    for prefix in prefixes:
+        cut = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
+        fit = {k: v for k, v in cut.items() if k in own and tuple(own[k].shape) == tuple(v.shape)}
+        best = fit if len(fit) > len(best) else best
+    return best
 
 
 def _strip(key: str) -> str:

@@ -30,6 +30,8 @@ def weights_status(spec: ModelSpec) -> str:
     """
     if "torchvision" in spec.tags:
         return "cached" if _torchvision_cached(spec.name) else "download"
+    if "smp" in spec.tags:  # segmentation-models-pytorch encoders: fetched by imgrec.models.segment_nets
+        return "download"
     if "faces" in spec.tags and "onnx" in spec.tags:
         return "cached" if _face_file_cached(spec.name) else "download"
     if spec.family != "torch" or spec.timm_name is None:

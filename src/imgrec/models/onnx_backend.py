@@ -291,6 +291,10 @@ def load_onnx(run_dir: Path, meta: dict[str, Any], int8: bool = False, threads: 
         from imgrec.models.onnx_detect import load_onnx_detector_file
 
         model: Any = load_onnx_detector_file(path, threads)
+    elif meta.get("task") in ("segment", "segmentation"):
+        from imgrec.models.onnx_segment import load_onnx_segmenter_file
+
+        model = load_onnx_segmenter_file(path, threads)
     else:
         model = load_onnx_file(path, threads)
     if model.classes != [str(c) for c in meta["classes"]] or model.preprocessing != Preprocessing.from_dict(

@@ -22,6 +22,7 @@ _PROVIDERS = (
     "imgrec.models.external",
     "imgrec.models.probe",
     "imgrec.models.torch_detect",
+    "imgrec.models.torch_segment",
     "imgrec.models.yolo",
     "imgrec.models.faces",
     "imgrec.models.face_embed",
@@ -59,6 +60,12 @@ def get_model_spec(name: str) -> ModelSpec:
     _ensure_loaded()
     if name in MODELS:
         return MODELS.get(name)
+    if name.startswith(("unet-", "fpn-")):
+        from imgrec.models.torch_segment import dynamic_spec
+
+        spec = dynamic_spec(name)
+        if spec is not None:
+            return spec
     timm_names = _timm_names()
     if name in timm_names:
         from imgrec.models.torch_zoo import timm_spec
@@ -76,7 +83,7 @@ def list_models(pattern: str = "*", include_timm: bool = False, task: str | None
     Args:
         pattern: shell pattern on the name.
         include_timm: add every timm architecture (classifiers).
-        task: only the models of this task ("classify", "detect"); None: all.
+        task: only the models of this task ("classify", "detect", "segment"); None: all.
 
     Example:
         >>> "hog-svm" in list_models("*svm")
@@ -114,7 +121,7 @@ def default_preprocessing(spec: ModelSpec, image_size: int | None = None, graysc
         mean=spec.mean or IMAGENET_MEAN,
         std=spec.std or IMAGENET_STD,
         grayscale=grayscale,
-        resize_mode="letterbox" if spec.task == "detect" else "crop",
+        resize_mode="letterbox" if spec.task in ("detect", "segment") else "crop",
     )
 
 

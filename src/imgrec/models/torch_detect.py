@@ -264,20 +264,15 @@ def load_backbone(model: TorchDetector, source: str) -> int:
         ModelFileError: fewer than 90% of the backbone's tensors are in the file with the
             right shapes (another architecture).
     """
-    from imgrec.models.hub import read_state_dict
+    from imgrec.models.hub import best_prefix_fit, read_state_dict
 
     path = Path(source)
     if path.is_dir():  # an imgrec run: its weights file
         from imgrec.models.artifact import read_meta
 
         path = path / str(dict(read_meta(path).get("files") or {}).get("weights", WEIGHTS_FILE))
-    state = read_state_dict(path)
     own = {k[len(BODY):]: v for k, v in model.module.state_dict().items() if k.startswith(BODY)}
-    best: dict[str, Any] = {}
-    for prefix in PREFIXES:
-        cut = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
-        fit = {k: v for k, v in cut.items() if _fits(own, k, v)}
-        best = fit if len(fit) > len(best) else best
+    best = best_prefix_fit(own, read_state_dict(path), PREFIXES)
     if len(best) < 0.9 * len(own):
         raise ModelFileError(
             f"{source} fills {len(best)} of the {len(own)} backbone tensors of {model.name}: it is another "
@@ -291,17 +286,10 @@ def load_backbone(model: TorchDetector, source: str) -> int:
 
 def _pretrained_state(name: str) -> dict[str, Any]:
     """The official COCO weights, downloaded into the weights cache; sha256 prefix checked."""
-    from imgrec.models.hub import download, file_name, read_state_dict
+    from imgrec.models.hub import download_prefixed, read_state_dict
 
     weights = getattr(_detection_module(), ARCHS[name].weights).DEFAULT
-    path = download(weights.url)
-    prefix = file_name(weights.url).rsplit("-", 1)[-1].split(".")[0]
-    from imgrec.models.hub import _digest
-
-    if not _digest(path).startswith(prefix):
-        path.unlink(missing_ok=True)
-        raise ModelFileError(f"The file downloaded from {weights.url} does not match the sha256 prefix {prefix!r}.")
-    return read_state_dict(path)
+    return read_state_dict(download_prefixed(weights.url))
 
 
 def _load_into(model: TorchDetector, state: Mapping[str, Any], source: str) -> None:
@@ -310,10 +298,6 @@ def _load_into(model: TorchDetector, state: Mapping[str, Any], source: str) -> N
     own = model.module.state_dict()
     heads = {k for k in own if k.startswith(ARCHS[model.name].heads)}
     model.module.load_state_dict(match_state(own, state, heads, source), strict=False)
-
-
-def _fits(own: Mapping[str, Any], key: str, value: Any) -> bool:
-    return key in own and tuple(own[key].shape) == tuple(value.shape)
 
 
 def load(run_dir: Path, meta: dict[str, Any]) -> TorchDetector:

@@ -85,9 +85,11 @@ def train(
         True
     """
     cfg, dcfg, cycles = _configs(config, data_config, out, resume)
-    ds = data if isinstance(data, ImageDataset) else load_dataset(data)
-    if ds.task == "detect" or get_model_spec(cfg.model).task == "detect":
-        return _train_detector(ds, data, cfg, dcfg, cycles, out, splits, callbacks, resume, runs_root)
+    model_task = get_model_spec(cfg.model).task
+    ds = data if isinstance(data, ImageDataset) else load_dataset(data, task=_data_task(dcfg, model_task))
+    for task in ("detect", "segment"):
+        if task in (ds.task, model_task):
+            return _train_task(task, ds, data, cfg, dcfg, cycles, out, splits, callbacks, resume, runs_root)
     _check_classes(ds)
     parts = _splits(ds, splits, dcfg, out if resume else None)
     model = _build_model(cfg, ds, parts.train, resume)  # a wrong name, option or size fails before any folder
@@ -227,22 +229,32 @@ def next_run_dir(root: str | Path, model: str) -> Path:
     return base / f"{safe}-{n}"
 
 
-def _train_detector(
-    ds: ImageDataset, data: ImageDataset | str | Path, cfg: TrainConfig, dcfg: DataConfig, cycles: list[int],
-    out: str | Path | None, splits: str | Path | None, callbacks: Sequence[Callback], resume: bool,
-    runs_root: str | Path,
-) -> Run:  # fmt: skip
-    """:func:`train` for detection: same folder, splits and safety, the detector's loop and figures."""
-    from imgrec.training import detect_api as det
+def _data_task(dcfg: DataConfig, model_task: str) -> str | None:
+    """The task to read the data with: the configured one, else ``segment`` for a segmenter
+    (COCO is read as masks), else the format's own."""
+    return dcfg.task or ("segment" if model_task == "segment" else None)
 
-    det.check_detection_pair(ds, cfg.model)
+
+def _train_task(
+    task: str, ds: ImageDataset, data: ImageDataset | str | Path, cfg: TrainConfig, dcfg: DataConfig,
+    cycles: list[int], out: str | Path | None, splits: str | Path | None, callbacks: Sequence[Callback],
+    resume: bool, runs_root: str | Path,
+) -> Run:  # fmt: skip
+    """:func:`train` for detection and segmentation: same folder, splits and safety; the task's
+    own checks, model, loop, figures and report (``training/detect_api.py``, ``segment_api.py``)."""
+    import importlib
+
+    steps = importlib.import_module(f"imgrec.training.{task}_api")
+    steps.check_pair(ds, cfg.model)
     parts = _splits(ds, splits, dcfg, out if resume else None)
-    model = det.build_detector(cfg, ds)  # a wrong name, option or size fails before any folder
+    model = steps.build(cfg, ds, resume)  # a wrong name, option or size fails before any folder
+    if task == "segment" and dcfg.task is None:
+        dcfg = dcfg.replace(task="segment")  # config.json: evaluate, export and resume read the masks again
     with _run_dir(out, cfg.model, runs_root, resume) as run_dir:
         write_run_config(run_dir, _source(data), cfg, dcfg, cycles)
         parts.save(run_dir / "splits.json")
-        history, results, seconds = det.fit_and_evaluate(model, parts, cfg, run_dir, callbacks, resume, cycles)
-    meta = det.save_detection_run(model, run_dir, cfg, ds, parts, results, history, seconds)
+        history, results, seconds = steps.fit_and_evaluate(model, parts, cfg, run_dir, callbacks, resume, cycles)
+    meta = steps.save_run(model, run_dir, cfg, ds, parts, results, history, seconds)
     return Run(run_dir, {k: r.metrics for k, r in results.items()}, history, [], meta)
 
 

@@ -102,4 +102,11 @@ def save_detection_run(
     return meta
 
 
+def build(cfg: TrainConfig, ds: ImageDataset, resume: bool = False) -> Any:
+    """:func:`build_detector` under the step name ``train()`` calls for every task module."""
+    return build_detector(cfg, ds)
+
+
+check_pair, save_run = check_detection_pair, save_detection_run  # the step names train() calls
+
 __all__ = ["DataConfig", "build_detector", "check_detection_pair", "fit_and_evaluate", "save_detection_run"]

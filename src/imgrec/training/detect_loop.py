@@ -1,41 +1,28 @@
 """The training loop for detectors. It reads top to bottom like the classifier's loop and shares
-its machinery: the learning-rate plan, AMP, checkpoints (last + best, atomic), ``--resume``,
-Ctrl-C, early stopping and the history. What differs is the data (streamed batches of images
-with boxes, decoded by worker threads, boxes moved by the augmentation), the loss (the model's
-own loss terms, each logged per epoch) and the validation figure (COCO mAP).
+its machinery: the epoch driver (:func:`imgrec.training.epochs.drive_epochs`: checkpoints, last +
+best, atomic; ``--resume``, Ctrl-C, early stopping and the history), the learning-rate plan, AMP.
+What differs is the data (streamed batches of images with boxes, decoded by worker threads,
+boxes moved by the augmentation), the loss (the model's own loss terms, each logged per epoch)
+and the validation figure (COCO mAP).
 """
 
 from __future__ import annotations
 
 import logging
-import math
-import time
 from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from imgrec.config import TrainConfig
 from imgrec.data import ImageDataset
 from imgrec.data.stream import Batch, stream_batches
-from imgrec.errors import ConfigError
-from imgrec.training import checkpoint as ckpt
 from imgrec.training.callbacks import Callback, Callbacks
-from imgrec.training.data import batch_slices
-from imgrec.training.loop import (
-    _check_config,
-    _end_epoch,
-    _patience_exhausted,
-    _Run,
-    _threads,
-    interrupted,
-    start_state,
-)
-from imgrec.training.optim import Amp, default_lr, make_optimizer, pick_device, set_lr
-from imgrec.training.schedule import lr_at, plan_cycles
+from imgrec.training.epochs import EpochRun, check_config, check_finite, drive_epochs, set_up_run, torch_threads
+from imgrec.training.optim import set_lr
+from imgrec.training.schedule import lr_at
 from imgrec.transforms.mosaic import mosaic
 from imgrec.types import History
 
@@ -75,48 +62,22 @@ def fit_detector(
         ConfigError: a loss became NaN or infinite.
     """
     ends = list(cycles or [cfg.epochs])
-    _check_config(cfg, ends)
+    check_config(cfg, ends)
     has_val = val is not None and len(val) > 0 and validate is not None
-    cbs = Callbacks(callbacks)
-    with _threads(cfg.num_threads):
-        run = _set_up(model, cfg, len(train), Path(run_dir), resume, ends)
-        history = History(epochs=list(run.state.history))
-        cbs.on_train_start(cfg.epochs, len(run.slices), run.state.epoch)
-        try:
-            for epoch in range(run.state.epoch, cfg.epochs):
-                if _patience_exhausted(run.state, cfg, has_val):
-                    log.info("early stopping: no better %s for %d epochs", cfg.monitor, cfg.early_stopping)
-                    break
-                cbs.on_epoch_start(epoch + 1)
-                started = time.perf_counter()
-                row = _train_epoch(run, epoch, train, augment, cbs)
-                if has_val:
-                    row.update(validate(model, val))
-                row["seconds"] = time.perf_counter() - started
-                _end_epoch(run, row, history)
-                cbs.on_epoch_end(epoch + 1, row)
-        except KeyboardInterrupt:
-            raise interrupted(run, run_dir) from None
-        finally:
-            cbs.on_train_end(history)
-        ckpt.load_best(run.folder, model)
-    return history
+    with torch_threads(cfg.num_threads):
+        run = set_up_run(model, cfg, len(train), Path(run_dir), resume, ends)
+        cbs = Callbacks(callbacks)
+        return drive_epochs(
+            run,
+            lambda epoch: _train_epoch(run, epoch, train, augment, cbs),
+            (lambda: validate(model, val)) if has_val else None,
+            cbs,
+        )
 
 
-def _set_up(model: Any, cfg: TrainConfig, n: int, run_dir: Path, resume: bool, ends: list[int]) -> _Run:
-    model.to(pick_device(cfg.device))
-    slices = batch_slices(n, cfg.batch_size)
-    lr = cfg.lr or default_lr(model.name, cfg.optimizer)
-    stages = plan_cycles(ends, len(slices), lr, cfg.warmup_epochs, 0, False)
-    optimizer = make_optimizer(model, cfg, lr)
-    amp = Amp(model.device, cfg.amp)
-    folder, rng, state = start_state(run_dir, model, optimizer, amp, cfg.seed, resume)
-    return _Run(model, cfg, run_dir, folder, slices, stages, optimizer, amp, None, rng, state)
-
-
-def _train_epoch(run: _Run, epoch: int, ds: ImageDataset, augment: Any, cbs: Callback) -> dict[str, float]:
+def _train_epoch(run: EpochRun, epoch: int, ds: ImageDataset, augment: Any, cbs: Callback) -> dict[str, float]:
     """One pass over the shuffled training images; returns the mean of every loss term."""
-    model: Any = run.model  # a torch detector (the shared _Run is typed for classifiers)
+    model: Any = run.model  # a torch detector
     opt = run.optimizer
     order = run.rng.permutation(len(ds))
     sums: dict[str, float] = defaultdict(float)
@@ -133,7 +94,7 @@ def _train_epoch(run: _Run, epoch: int, ds: ImageDataset, augment: Any, cbs: Cal
         run.amp.backward_and_step(loss, opt)
         run.state.step += 1
         value = float(loss.detach())
-        _check_finite(value, epoch, i, opt)
+        check_finite(value, epoch, i, opt, "the boxes")
         for name, term in terms.items():
             sums[name] += float(term.detach()) * len(images)
         sums["train_loss"] += value * len(images)
@@ -167,11 +128,3 @@ def _sized(boxes: np.ndarray, labels: np.ndarray) -> dict[str, np.ndarray]:
     b = np.asarray(boxes, np.float32).reshape(-1, 4)
     ok = ((b[:, 2] - b[:, 0]) >= MIN_BOX_SIDE) & ((b[:, 3] - b[:, 1]) >= MIN_BOX_SIDE)
     return {"boxes": b[ok], "labels": np.asarray(labels, np.int64)[ok]}
-
-
-def _check_finite(value: float, epoch: int, step: int, opt: torch.optim.Optimizer) -> None:
-    if not math.isfinite(value):
-        raise ConfigError(
-            f"Training diverged: the loss is {value} at epoch {epoch + 1}, step {step + 1}. "
-            f"Lower the learning rate (now {opt.param_groups[0]['lr']:.3g}) or check the boxes."
-        )
