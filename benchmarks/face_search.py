@@ -76,6 +76,18 @@ def latency(collection, queries: np.ndarray, **kw) -> dict[str, float]:
     return {"first_ms": round(first, 1), "median_ms": round(statistics.median(warm), 2), "p95_ms": round(p95, 2)}
 
 
+def after_write(collection, rng: np.random.Generator, dim: int, exact: bool | None) -> dict[str, float]:
+    """The first search after enrolling 10 more faces (blob stores: the cache appends them), next to
+    the first search after a removal (the cache reads the whole collection again)."""
+    extra = unit(rng, 10, dim)
+    collection.enroll("late", extra, embedder=EMB)
+    grown, found = timed(lambda: collection.search(extra[3], embedder=EMB, top_k=1, exact=exact))
+    assert found[0].person == "late"
+    collection.remove_person("late")
+    reread, _ = timed(lambda: collection.search(extra[3], embedder=EMB, top_k=1, exact=exact))
+    return {"after_enroll_ms": round(grown, 1), "after_remove_ms": round(reread, 1)}
+
+
 def ids(collection, q: np.ndarray, exact: bool) -> list[int]:
     return [m.face_id for m in collection.search(q, embedder=EMB, top_k=5, per_person=False, exact=exact)]
 
@@ -101,6 +113,7 @@ def run_one(store, n: int, args: argparse.Namespace) -> None:
     exact = True if store.vectors == "pgvector" else None
     print("  exact, top-5 faces:  ", latency(c, queries, top_k=5, per_person=False, exact=exact))
     print("  exact, top-5 persons:", latency(c, queries, top_k=5, per_person=True, exact=exact))
+    print("  after one more enroll:", after_write(c, rng, args.dim, exact))
     if store.vectors == "pgvector":
         build_s, _ = timed(c.build_index)
         print(f"  HNSW build: {build_s / 1000:.1f} s (m=16, ef_construction=64)")

@@ -55,6 +55,9 @@ def test_ctrl_c_saves_and_exits_130_then_resume_finishes(messy_folder, tmp_path)
         stderr=subprocess.STDOUT,
         text=True,
         env=env,
+        # A shell that runs the suite in the background (`cmd &`) leaves SIGINT ignored, and Python
+        # keeps an ignored SIGINT: give the child the default so that Ctrl-C reaches it.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline and not list((out / "checkpoints").glob("last*")):
