@@ -110,6 +110,11 @@ def export_table(report: Any) -> Any:
         ("ms/image", lambda f: round(f.parity.candidate_ms, 3)),
         ("gate passed", lambda f: f.gate),
     ]
+    return _figures_table(report, files, figures)
+
+
+def _figures_table(report: Any, files: list[Any], figures: list[tuple[str, Any]]) -> Any:
+    """One column per written file, one row per figure (the export gate's table)."""
     rows = [[name, *[get(f) for f in files]] for name, get in figures]
     title = f"export of {report.run_dir} (source weights {report.source_bytes / 1e6:.3f} MB)"
     return table(title, ["figure", *[f.path.name for f in files]], rows)
@@ -129,9 +134,7 @@ def _segmentation_export_table(report: Any) -> Any:
         ("ms/image", lambda f: round(f.parity.candidate_ms, 2)),
         ("gate passed", lambda f: f.gate),
     ]
-    rows = [[name, *[get(f) for f in report.files]] for name, get in figures]
-    title = f"export of {report.run_dir} (source weights {report.source_bytes / 1e6:.3f} MB)"
-    return table(title, ["figure", *[f.path.name for f in report.files]], rows)
+    return _figures_table(report, report.files, figures)
 
 
 def _detection_export_table(report: Any) -> Any:
@@ -148,9 +151,7 @@ def _detection_export_table(report: Any) -> Any:
         ("ms/image", lambda f: round(f.parity.candidate_ms, 2)),
         ("gate passed", lambda f: f.gate),
     ]
-    rows = [[name, *[get(f) for f in report.files]] for name, get in figures]
-    title = f"export of {report.run_dir} (source weights {report.source_bytes / 1e6:.3f} MB)"
-    return table(title, ["figure", *[f.path.name for f in report.files]], rows)
+    return _figures_table(report, report.files, figures)
 
 
 def cmd_benchmark(args: argparse.Namespace) -> int:
