@@ -125,3 +125,21 @@ def write_few_class_masks(root: Path, names: tuple[str, ...] = ("person", "car")
         save_palette_png(root / "masks" / f"{Path(name).stem}.png", mask)
     (root / "classes.txt").write_text("\n".join(["background", *names]) + "\n")
     return root
+
+
+def write_few_class_coco(root: Path, names: tuple[str, ...] = ("person", "car"), n: int = 12) -> Path:
+    """A COCO folder (``annotations/instances.json`` + ``images/``) of the first ``n`` COCO128 photos
+    holding one of ``names``, with only those categories' objects (polygons and crowd RLEs as they are)."""
+    src, doc = coco128()
+    cats = [c for c in doc["categories"] if c["name"] in names]
+    ids = {c["id"] for c in cats}
+    anns = [a for a in doc["annotations"] if a["category_id"] in ids]
+    held = {a["image_id"] for a in anns}
+    images = [im for im in doc["images"] if im["id"] in held][:n]
+    kept = {im["id"] for im in images}
+    for im in images:
+        link(src / "images" / "train2017" / im["file_name"], root / "images" / im["file_name"])
+    (root / "annotations").mkdir(parents=True, exist_ok=True)
+    out = {"images": images, "categories": cats, "annotations": [a for a in anns if a["image_id"] in kept]}
+    (root / "annotations" / "instances.json").write_text(json.dumps(out))
+    return root

@@ -162,7 +162,8 @@ class TrainConfig(_Config):
     )
     early_stopping: int = _why("stop after this many epochs without improvement of `monitor`; 0 = off", 0)
     monitor: typing.Literal[
-        "val_accuracy", "val_loss", "val_macro_f1", "val_map", "val_map50", "val_miou", "val_pixel_accuracy"
+        "val_accuracy", "val_loss", "val_macro_f1", "val_map", "val_map50", "val_mask_map", "val_mask_map50",
+        "val_miou", "val_pixel_accuracy",
     ] = _why(
         "validation figure that picks the best checkpoint", "val_accuracy"
     )

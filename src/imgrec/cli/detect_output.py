@@ -9,6 +9,7 @@ from imgrec.cli.output import shorten_path, table, to_csv, to_json, write_text
 from imgrec.errors import UsageError
 from imgrec.tasks.boxes import xyxy_to_xywh
 from imgrec.tasks.detect import Detections
+from imgrec.tasks.instance import Instances
 from imgrec.types import ItemError
 
 CLASSIFY_ONLY = ("top_k", "threshold")
@@ -29,8 +30,13 @@ def add_detection_options(p: argparse.ArgumentParser) -> None:
 def task_options(task: str, args: argparse.Namespace) -> dict[str, Any]:
     """The options of the run's task from the flags; a flag of another task is refused."""
     classes = [c.strip() for c in args.classes.split(",") if c.strip()] if getattr(args, "classes", None) else None
-    detect = {"conf": args.conf, "iou": args.iou, "max_det": args.max_det, "classes": classes,
-              "save": getattr(args, "save", None)}
+    detect = {
+        "conf": args.conf,
+        "iou": args.iou,
+        "max_det": args.max_det,
+        "classes": classes,
+        "save": getattr(args, "save", None),
+    }
     masks = getattr(args, "masks", None)
     if task == "detect":
         if args.top_k != 1 or args.threshold is not None or masks is not None:
@@ -38,6 +44,11 @@ def task_options(task: str, args: argparse.Namespace) -> dict[str, Any]:
                              "--iou, --max-det, --classes and --save.")  # fmt: skip
         detect.pop("save")
         return detect
+    if task == "instance":
+        if args.top_k != 1:
+            raise UsageError("--top-k is not for instance segmentation runs; they take --conf, --iou, --max-det, "
+                             "--classes, --threshold (mask probability), --save and --masks.")  # fmt: skip
+        return {**{k: v for k, v in detect.items() if k != "save"}, "threshold": args.threshold}
     if task == "segment":
         given = [f"--{k.replace('_', '-')}" for k in ("conf", "iou", "max_det") if detect[k] is not None]
         if given or args.top_k != 1:
@@ -123,12 +134,17 @@ def _rows(r: Any) -> list[list[Any]]:
 
 def coco_results(results: list[Any]) -> list[dict[str, Any]]:
     """COCO detection results: ``image`` (the input's name), ``category_id`` (the class index),
-    ``category`` (its name), ``bbox`` ``[x, y, w, h]`` in pixels, ``score``."""
+    ``category`` (its name), ``bbox`` ``[x, y, w, h]`` in pixels, ``score``; instance results add
+    ``segmentation`` (the mask as a compressed RLE)."""
     out = []
     for r in results:
-        if not isinstance(r, Detections):
+        if not isinstance(r, Detections | Instances):
             continue
-        for d, xywh in zip(r.detections, xyxy_to_xywh(r.boxes), strict=True):
-            out.append({"image": r.path, "category_id": d.class_id, "category": d.label,
-                        "bbox": [round(float(v), 2) for v in xywh], "score": round(d.score, 6)})  # fmt: skip
+        found = r.detections if isinstance(r, Detections) else r.instances
+        for d, xywh in zip(found, xyxy_to_xywh(r.boxes), strict=True):
+            row = {"image": r.path, "category_id": d.class_id, "category": d.label,
+                   "bbox": [round(float(v), 2) for v in xywh], "score": round(d.score, 6)}  # fmt: skip
+            if isinstance(r, Instances):
+                row["segmentation"] = d.to_dict()["mask"]
+            out.append(row)
     return out

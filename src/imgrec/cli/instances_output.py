@@ -7,7 +7,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from imgrec.cli.output import shorten_path, table, to_json, write_text
+from imgrec.cli.output import shorten_path, table, to_csv, to_json, write_text
 from imgrec.cli.segment_output import full_image, jpeg_bytes, write_each
 from imgrec.tasks.instance import Instances
 from imgrec.types import ItemError
@@ -27,11 +27,18 @@ def emit_instances(results: list[Any], args: argparse.Namespace, console: Any) -
 
 
 def render_instances(results: list[Any], fmt: str, width: int = 80) -> Any:
-    """JSON (per image: its size and every instance with its RLE) or a table (one row per mask)."""
+    """JSON (per image: its size and every instance with its RLE), COCO results JSON, CSV or a
+    table (one row per mask)."""
     if fmt == "json":
         return to_json([r.to_dict() for r in results])
+    if fmt == "coco":
+        from imgrec.cli.detect_output import coco_results
+
+        return to_json(coco_results(results))
     rows = [row for r in results for row in _rows(r)]
     cols = ["path", "#", "label", "score", "area", "box", "detector", "error"]
+    if fmt == "csv":
+        return to_csv(cols, rows)
     keep = [i for i, c in enumerate(cols) if c in ("path", "#", "label", "score", "area", "box")
             or any(row[i] is not None for row in rows)]  # fmt: skip
     room = max(16, width // 4)
@@ -64,18 +71,5 @@ def save_overlays(results: list[Any], items: dict[str, Any], folder: str, consol
 def save_masks(results: list[Any], folder: str, console: Any) -> None:
     """Write every image's instances as one index PNG, ``DIR/<name>.png``: 0 = none, k = the k-th
     instance (smaller masks over larger ones where they overlap)."""
-    written = write_each(results, Instances, Path(folder), ".png", instance_png)
+    written = write_each(results, Instances, Path(folder), ".png", Instances.to_png)
     console.print(f"wrote {written} mask(s) to {folder}")
-
-
-def instance_png(found: Instances) -> bytes:
-    """The index PNG of one image's instances (palette PNG up to 255 instances, else 16-bit)."""
-    import numpy as np
-
-    from imgrec.imaging.masks import encode_mask_png, label_palette
-
-    w, h = found.image_size
-    index = np.zeros((h, w), np.uint8 if len(found) < 255 else np.uint16)
-    for k in sorted(range(len(found)), key=lambda i: -found.instances[i].area):
-        index[found.instances[k].mask()] = k + 1
-    return encode_mask_png(index, label_palette() if index.dtype == np.uint8 else None)

@@ -49,16 +49,25 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--top-k", type=int, default=1)
     p.add_argument(
-        "--threshold", type=float,
+        "--threshold",
+        type=float,
         help="classify: below this probability the label is 'unknown' (column top1 names the class); "
-             "segment (one-channel models): the foreground probability threshold (0.5)"
+        "segment (one-channel models) and instance runs: the mask probability threshold (0.5)",
     )
-    p.add_argument("--format", choices=("table", "json", "csv", "coco"), default="table",
-                   help="table, json, csv; coco: COCO results JSON (detection runs); segment: json = COCO RLE "
-                        "per class, table/csv = the classes present with their share of the pixels")
+    p.add_argument(
+        "--format",
+        choices=("table", "json", "csv", "coco"),
+        default="table",
+        help="table, json, csv; coco: COCO results JSON (detection and instance runs); segment: json = COCO RLE "
+        "per class, table/csv = the classes present with their share of the pixels",
+    )
     add_detection_options(p)
-    p.add_argument("--batch-size", type=int, default=None,
-                   help="images per model call (default: the task's, 32 classify / 8 detect and segment)")
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        default=None,
+        help="images per model call (default: the task's, 32 classify / 8 detect and segment)",
+    )
     p.add_argument(
         "--backend",
         default="auto",
@@ -103,6 +112,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
             save_annotated(results, items, args.save, console)
     elif task == "segment":
         _emit_segments(results, args, items)
+    elif task == "instance":
+        _emit_instances(results, args, items)
     else:
         _emit(results, args, min(args.top_k, len(predictor.classes)))
     return _report_failures(results, sources)
@@ -112,6 +123,16 @@ def _emit_segments(results: list[Any], args: argparse.Namespace, items: dict[str
     from imgrec.cli.segment_output import emit_segmentation, save_masks, save_overlays
 
     emit_segmentation(results, args, console)
+    if args.save:
+        save_overlays(results, items, args.save, console)
+    if args.masks:
+        save_masks(results, args.masks, console)
+
+
+def _emit_instances(results: list[Any], args: argparse.Namespace, items: dict[str, Any]) -> None:
+    from imgrec.cli.instances_output import emit_instances, save_masks, save_overlays
+
+    emit_instances(results, args, console)
     if args.save:
         save_overlays(results, items, args.save, console)
     if args.masks:

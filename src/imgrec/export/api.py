@@ -140,6 +140,10 @@ def export_run(
         return _export_detection_run(run, int8, data, calibration, calibration_size, max_map_drop, opset)
     if read_meta(run).get("task") == "segment":
         return _export_segmentation_run(run, int8, data, opset)
+    if read_meta(run).get("task") == "instance":
+        raise UsageError(f"{run} is an instance segmenter (Mask R-CNN): ONNX export is not implemented for instance "
+                         "segmentation yet. predict, evaluate and serve use the run's own weights.",
+                         code="not_exportable")  # fmt: skip
     model, meta = _classifier(run)
     if model.family == "probe" and int8:
         raise UsageError(f"{run} is a linear probe: its backbone keeps its own precision; export without --int8.")

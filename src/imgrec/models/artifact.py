@@ -135,7 +135,8 @@ def load_model(run_dir: str | Path, meta: dict[str, Any] | None = None) -> tuple
 
 def _loader_task(task: Any) -> str | None:
     """The task part of a ``family:task`` loader (None: the family's own loader)."""
-    return {"detect": "detect", "detection": "detect", "segment": "segment", "segmentation": "segment"}.get(str(task))
+    return {"detect": "detect", "detection": "detect", "segment": "segment", "segmentation": "segment",
+            "instance": "instance"}.get(str(task))
 
 
 def weight_bytes(run_dir: str | Path, meta: dict[str, Any]) -> int:

@@ -22,6 +22,7 @@ _PROVIDERS = (
     "imgrec.models.external",
     "imgrec.models.probe",
     "imgrec.models.torch_detect",
+    "imgrec.models.torch_instance",
     "imgrec.models.torch_segment",
     "imgrec.models.yolo",
     "imgrec.models.faces",
@@ -121,7 +122,7 @@ def default_preprocessing(spec: ModelSpec, image_size: int | None = None, graysc
         mean=spec.mean or IMAGENET_MEAN,
         std=spec.std or IMAGENET_STD,
         grayscale=grayscale,
-        resize_mode="letterbox" if spec.task in ("detect", "segment") else "crop",
+        resize_mode="letterbox" if spec.task in ("detect", "instance", "segment") else "crop",
     )
 
 

@@ -20,7 +20,7 @@ Example:
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -49,6 +49,8 @@ class Arch:
     description: str
     params: int
     min_size: int = 64
+    task: str = "detect"
+    make: Callable[..., Any] | None = None  # a builder of imgrec's own (torchvision has none by this name)
 
 
 ARCHS: dict[str, Arch] = {
@@ -82,6 +84,9 @@ ARCHS: dict[str, Arch] = {
 # Detector architectures other than torchvision's (imgrec's own, in imgrec.models.yolo), by model
 # name: how their runs load. ``load`` below, the "torch:detect" loader, dispatches through it.
 ARCH_LOADERS: dict[str, Loader] = {}
+# The model class of each task's torchvision architectures (imgrec.models.torch_instance adds
+# Mask R-CNN's).
+MODEL_CLASSES: dict[str, type[TorchDetector]] = {}
 
 
 def register_arch_loader(name: str, loader: Loader) -> None:
@@ -208,7 +213,7 @@ def _tuning(name: str, model_args: Mapping[str, Any]) -> dict[str, int]:
 def _module(name: str, num_classes: int, size: int, tuning: Mapping[str, int] | None = None) -> Any:
     """The torchvision module, untrained, its transform pinned to ``size``, thresholds opened."""
     arch = ARCHS[name]
-    builder = getattr(_detection_module(), arch.builder)
+    builder = arch.make or getattr(_detection_module(), arch.builder)
     kwargs: dict[str, Any] = {"weights": None, "weights_backbone": None, "num_classes": num_classes + 1,
                               **(tuning or {})}  # fmt: skip
     if "rcnn" in name:
@@ -236,7 +241,7 @@ def build(name: str, classes: list[str], preprocessing: Preprocessing, **model_a
     if preprocessing.size < least:
         raise ConfigError(f"{name} needs inputs of at least {least} pixels; received image_size={preprocessing.size}.")
     module = _module(name, len(classes), preprocessing.size, tuning)
-    model = TorchDetector(name, classes, preprocessing, module, tuning)  # model.json keeps the tuning
+    model = MODEL_CLASSES[ARCHS[name].task](name, classes, preprocessing, module, tuning)  # model.json keeps the tuning
     if model_args.get("pretrained"):
         _load_into(model, _pretrained_state(name), f"{name} COCO weights")
     elif model_args.get("weights"):
@@ -271,7 +276,7 @@ def load_backbone(model: TorchDetector, source: str) -> int:
         from imgrec.models.artifact import read_meta
 
         path = path / str(dict(read_meta(path).get("files") or {}).get("weights", WEIGHTS_FILE))
-    own = {k[len(BODY):]: v for k, v in model.module.state_dict().items() if k.startswith(BODY)}
+    own = {k[len(BODY) :]: v for k, v in model.module.state_dict().items() if k.startswith(BODY)}
     best = best_prefix_fit(own, read_state_dict(path), PREFIXES)
     if len(best) < 0.9 * len(own):
         raise ModelFileError(
@@ -311,7 +316,8 @@ def load(run_dir: Path, meta: dict[str, Any]) -> TorchDetector:
         raise ModelFileError(f"{run_dir}: unknown detector architecture {name!r}.")
     prep = Preprocessing.from_dict(meta["preprocessing"])
     args = dict(meta.get("model_args") or {})
-    model = TorchDetector(name, classes, prep, _module(name, len(classes), prep.size, _tuning(name, args)), args)
+    module = _module(name, len(classes), prep.size, _tuning(name, args))
+    model = MODEL_CLASSES[ARCHS[name].task](name, classes, prep, module, args)
     files = dict(meta.get("files") or {})
     try:
         state = load_file(str(Path(run_dir) / str(files.get("weights", WEIGHTS_FILE))))
@@ -321,14 +327,17 @@ def load(run_dir: Path, meta: dict[str, Any]) -> TorchDetector:
     return model
 
 
-def _register() -> None:
-    for name, arch in ARCHS.items():
+def register_archs(archs: Mapping[str, Arch], task: str) -> None:
+    """Register torchvision architectures of ``task`` as models; their runs load through :func:`load`."""
+    for name, arch in archs.items():
+        ARCHS[name] = arch
         register_model(ModelSpec(
             name=name, family="torch", description=arch.description, default_size=arch.size, build=build,
-            params=arch.params, mean=IMAGENET_MEAN, std=IMAGENET_STD, tags=("detect", "torchvision"), task="detect",
+            params=arch.params, mean=IMAGENET_MEAN, std=IMAGENET_STD, tags=(task, "torchvision"), task=task,
             default_lr=3e-4,
         ))  # fmt: skip
-    register_loader("torch:detect", load)
+    register_loader(f"torch:{task}", load)
 
 
-_register()
+MODEL_CLASSES["detect"] = TorchDetector
+register_archs(dict(ARCHS), "detect")

@@ -84,9 +84,9 @@ async def _model_rows(service: Service, served: ServedModel, images: list[np.nda
 def _entry(result: Any, upload: Upload, masks: str = "rle") -> dict[str, Any]:
     if isinstance(result, ImgrecError):
         return {"filename": upload.filename, "error": {"code": result.code, "message": result.message}}
-    if isinstance(result, Detections | Instances | Embedding):
+    if isinstance(result, Detections | Embedding):
         return {"filename": upload.filename, **{k: v for k, v in result.to_dict().items() if k != "path"}}
-    if isinstance(result, Segmentation):
+    if isinstance(result, Segmentation | Instances):
         entry = {"filename": upload.filename, **{k: v for k, v in result.to_dict().items() if k != "path"}}
         if masks == "png":
             import base64

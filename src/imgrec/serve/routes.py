@@ -93,7 +93,8 @@ def _add_predict(router: APIRouter, service: Service) -> None:
         classes: str | None = Query(None, description="detect, segment: keep these classes only, comma-separated"),
         masks: Literal["rle", "png"] = Query(
             "rle", description="segment: `rle` (COCO RLE per class present) or `png`: also the whole index "
-            "mask as a base64 palette PNG in `mask_png` (pixel value = class index)",
+            "mask as a base64 palette PNG in `mask_png` (pixel value = class index); instance: the same, "
+            "pixel value k = the k-th instance",
         ),
     ) -> Response:
         """Images from concurrent requests are micro-batched into shared model calls.
@@ -103,7 +104,9 @@ def _add_predict(router: APIRouter, service: Service) -> None:
         and `image_size`; a segmenter answers `image_size` and `segments` (per class present:
         `label`, `class_id`, `area` in pixels, `rle` = COCO RLE `{size: [h, w], counts}` at the
         original resolution, `score` when the model gives probabilities), plus `mask_png`
-        with `masks=png`; an embedder (an `embed` run, e.g. an imported face embedder) answers
+        with `masks=png`; an instance segmenter (Mask R-CNN) answers `image_size` and `instances`
+        (a detection's fields plus `area` and `mask`, its COCO RLE), plus `mask_png` with
+        `masks=png`; an embedder (an `embed` run, e.g. an imported face embedder) answers
         `embedder`, `dim` and the L2-normalized `embedding` (each image taken as one face crop).
         Per-image failures in a multi-image request come back as `error` entries; a request
         whose only image is bad gets that error's status (415 or 422).
@@ -114,7 +117,7 @@ def _add_predict(router: APIRouter, service: Service) -> None:
         given = {"top_k": top_k, "threshold": threshold, "conf": conf, "iou": iou, "max_det": max_det,
                  "classes": wanted}  # fmt: skip
         options = _task_options(served.predictor, given)
-        if masks != "rle" and served.predictor.task.name != "segment":
+        if masks != "rle" and served.predictor.task.name not in ("segment", "instance"):
             raise ApiError(422, "validation_error", f"masks={masks} is for segmentation models; {name} is a "
                            f"{served.predictor.task.name} model.")  # fmt: skip
         with service.admit(served, 1):  # the slot is held from before the body is read: 503s are fast

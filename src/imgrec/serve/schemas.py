@@ -86,6 +86,8 @@ class ImageInstances(BaseModel):
     filename: str | None
     image_size: list[int]
     instances: list[InstanceOut]
+    mask_png: str | None = Field(default=None, description="with masks=png: every instance in one index PNG at the "
+                                 "original resolution (pixel value k = the k-th instance, 0 = none)")  # fmt: skip
 
 
 class ItemErrorOut(BaseModel):

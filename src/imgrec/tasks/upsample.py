@@ -100,3 +100,38 @@ def argmax_upsampled(scores: np.ndarray, geometry: Geometry, classes: np.ndarray
         np.copyto(best, cur, where=better)
         index[better] = c
     return index
+
+
+def box_mask(
+    prob: np.ndarray, box: np.ndarray | tuple[float, ...], size: tuple[int, int], threshold: float
+) -> np.ndarray:
+    """A mask predicted over its own box (Mask R-CNN's ``(m, m)`` map), pasted into the original's
+    ``(H, W)`` = ``size[::-1]`` pixels as a bool mask: bilinear (pixel centre to pixel centre),
+    then ``>= threshold``; only the box's pixels are resampled, everything outside it is False.
+
+    Args:
+        prob: ``(m_h, m_w)`` probabilities covering the box.
+        box: x1, y1, x2, y2 in original pixels, not clipped (the frame the map covers).
+        size: ``(width, height)`` of the original.
+        threshold: the probability from which a pixel belongs to the object.
+
+    Example:
+        >>> box_mask(np.ones((2, 2), np.float32), (1.0, 0.0, 3.0, 2.0), (4, 3), 0.5).astype(int).tolist()
+        [[0, 1, 1, 0], [0, 1, 1, 0], [0, 0, 0, 0]]
+    """
+    import cv2
+
+    w, h = size
+    x1, y1, x2, y2 = (float(v) for v in box)
+    out = np.zeros((h, w), bool)
+    rx0, ry0 = max(int(np.floor(x1 + 0.5)), 0), max(int(np.floor(y1 + 0.5)), 0)  # first pixel centre inside
+    rx1, ry1 = min(int(np.ceil(x2 - 0.5)), w), min(int(np.ceil(y2 - 0.5)), h)
+    if rx1 <= rx0 or ry1 <= ry0:
+        return out
+    src = np.ascontiguousarray(prob, np.float32)
+    sx, sy = src.shape[1] / max(x2 - x1, 1e-6), src.shape[0] / max(y2 - y1, 1e-6)
+    m = np.array([[sx, 0.0, (rx0 + 0.5 - x1) * sx - 0.5], [0.0, sy, (ry0 + 0.5 - y1) * sy - 0.5]], np.float64)
+    region = cv2.warpAffine(src, m, (rx1 - rx0, ry1 - ry0), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                            borderMode=cv2.BORDER_REPLICATE)  # fmt: skip
+    out[ry0:ry1, rx0:rx1] = region.reshape(ry1 - ry0, rx1 - rx0) >= threshold
+    return out

@@ -87,7 +87,7 @@ def train(
     cfg, dcfg, cycles = _configs(config, data_config, out, resume)
     model_task = get_model_spec(cfg.model).task
     ds = data if isinstance(data, ImageDataset) else load_dataset(data, task=_data_task(dcfg, model_task))
-    for task in ("detect", "segment"):
+    for task in ("detect", "instance", "segment"):
         if task in (ds.task, model_task):
             return _train_task(task, ds, data, cfg, dcfg, cycles, out, splits, callbacks, resume, runs_root)
     _check_classes(ds)
@@ -230,9 +230,9 @@ def next_run_dir(root: str | Path, model: str) -> Path:
 
 
 def _data_task(dcfg: DataConfig, model_task: str) -> str | None:
-    """The task to read the data with: the configured one, else ``segment`` for a segmenter
-    (COCO is read as masks), else the format's own."""
-    return dcfg.task or ("segment" if model_task == "segment" else None)
+    """The task to read the data with: the configured one, else ``segment`` for a segmenter and
+    ``instance`` for an instance segmenter (COCO is read with its masks), else the format's own."""
+    return dcfg.task or (model_task if model_task in ("segment", "instance") else None)
 
 
 def _train_task(
@@ -241,15 +241,16 @@ def _train_task(
     resume: bool, runs_root: str | Path,
 ) -> Run:  # fmt: skip
     """:func:`train` for detection and segmentation: same folder, splits and safety; the task's
-    own checks, model, loop, figures and report (``training/detect_api.py``, ``segment_api.py``)."""
+    own checks, model, loop, figures and report (``training/detect_api.py``, ``instance_api.py``,
+    ``segment_api.py``)."""
     import importlib
 
     steps = importlib.import_module(f"imgrec.training.{task}_api")
     steps.check_pair(ds, cfg.model)
     parts = _splits(ds, splits, dcfg, out if resume else None)
     model = steps.build(cfg, ds, resume)  # a wrong name, option or size fails before any folder
-    if task == "segment" and dcfg.task is None:
-        dcfg = dcfg.replace(task="segment")  # config.json: evaluate, export and resume read the masks again
+    if task in ("segment", "instance") and dcfg.task is None:
+        dcfg = dcfg.replace(task=task)  # config.json: evaluate, export and resume read the masks again
     with _run_dir(out, cfg.model, runs_root, resume) as run_dir:
         write_run_config(run_dir, _source(data), cfg, dcfg, cycles)
         parts.save(run_dir / "splits.json")

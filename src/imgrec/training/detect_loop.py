@@ -42,6 +42,7 @@ def fit_detector(
     augment: Any = None,
     cycles: Sequence[int] | None = None,
     validate: Any = None,
+    targets: Any = None,
 ) -> History:
     """Train a detector in place on a detection dataset; return the per-epoch history.
 
@@ -56,6 +57,8 @@ def fit_detector(
         augment: an ``Augmenter`` (``with_boxes`` moves the boxes with the pixels), or None.
         cycles: learning-rate cycle ends (see ``fit_torch``).
         validate: ``validate(model, val) -> {"val_map": ..., ...}``; default: no validation.
+        targets: ``targets(ds, batch, augment, rng, mosaic) -> (images, [target dicts])``, what
+            ``model.losses`` takes; default :func:`training_targets` (boxes and labels).
 
     Raises:
         TrainingInterrupted: on Ctrl-C, after saving a resumable checkpoint.
@@ -69,13 +72,15 @@ def fit_detector(
         cbs = Callbacks(callbacks)
         return drive_epochs(
             run,
-            lambda epoch: _train_epoch(run, epoch, train, augment, cbs),
+            lambda epoch: _train_epoch(run, epoch, train, augment, cbs, targets or training_targets),
             (lambda: validate(model, val)) if has_val else None,
             cbs,
         )
 
 
-def _train_epoch(run: EpochRun, epoch: int, ds: ImageDataset, augment: Any, cbs: Callback) -> dict[str, float]:
+def _train_epoch(
+    run: EpochRun, epoch: int, ds: ImageDataset, augment: Any, cbs: Callback, make_targets: Any
+) -> dict[str, float]:
     """One pass over the shuffled training images; returns the mean of every loss term."""
     model: Any = run.model  # a torch detector
     opt = run.optimizer
@@ -83,7 +88,7 @@ def _train_epoch(run: EpochRun, epoch: int, ds: ImageDataset, augment: Any, cbs:
     sums: dict[str, float] = defaultdict(float)
     seen = 0
     for i, batch in enumerate(stream_batches(ds, model.preprocessing, order, run.cfg.batch_size)):
-        images, targets = training_targets(ds, batch, augment, run.rng, run.cfg.mosaic)
+        images, targets = make_targets(ds, batch, augment, run.rng, run.cfg.mosaic)
         if not len(images):
             continue
         set_lr(opt, lr_at(run.stages, run.state.step))

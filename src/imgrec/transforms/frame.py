@@ -40,14 +40,15 @@ class Geometry:
     offset: tuple[float, float]
     size: int
 
-    def to_original(self, boxes: np.ndarray) -> np.ndarray:
-        """``(K, 4)`` x1, y1, x2, y2 boxes in input pixels -> original pixels, clipped to the image."""
+    def to_original(self, boxes: np.ndarray, *, clip: bool = True) -> np.ndarray:
+        """``(K, 4)`` x1, y1, x2, y2 boxes in input pixels -> original pixels, clipped to the image
+        (``clip=False``: not clipped, e.g. the frame of a mask predicted over its box)."""
         b = np.asarray(boxes, np.float64).reshape(-1, 4)
         sx, sy = self.scale
         ox, oy = self.offset
         out = (b - np.array([ox, oy, ox, oy])) / np.array([sx, sy, sx, sy])
         w, h = self.original
-        return np.clip(out, 0, [w, h, w, h]).astype(np.float32)
+        return (np.clip(out, 0, [w, h, w, h]) if clip else out).astype(np.float32)
 
     def points_to_original(self, points: np.ndarray) -> np.ndarray:
         """``(..., 2)`` x, y points in input pixels -> original pixels, clipped to the image

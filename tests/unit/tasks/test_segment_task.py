@@ -158,6 +158,25 @@ def test_instance_postprocess_nms_and_rle(real_mask: np.ndarray) -> None:
     assert drawn[m].any(axis=-1).all()
 
 
+def test_instance_masks_over_their_boxes_paste_into_the_original(real_mask: np.ndarray) -> None:
+    """Mask R-CNN's frame: a 28 x 28 map over each box, pasted into the box's original pixels
+    (letterboxed input, non-square photo): the real object comes back with IoU > 0.85."""
+    import cv2
+
+    h, w = real_mask.shape
+    _, g = Preprocessing(size=256, resize_mode="letterbox").prepare_framed(np.zeros((h, w, 3), np.uint8))
+    ys, xs = np.nonzero(real_mask == 1)
+    box = np.array([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1], np.float64)
+    crop = (real_mask[int(box[1]) : int(box[3]), int(box[0]) : int(box[2])] == 1).astype(np.float32)
+    small = cv2.resize(crop, (28, 28), interpolation=cv2.INTER_AREA)
+    in_box = g.to_input(box[None])
+    cands = InstanceCandidates(in_box, np.array([0.9]), np.array([0]), small[None], mask_frame="box")
+    (found,) = INSTANCE.postprocess([cands], [g], ["x"], ["a"], INSTANCE.options())
+    m = found.instances[0].mask()
+    assert m.shape == (h, w) and not m[:, : int(box[0])].any() and not m[: int(box[1])].any()
+    assert (m & (real_mask == 1)).sum() / (m | (real_mask == 1)).sum() > 0.85
+
+
 def test_real_selfie_model_cuts_out_a_person() -> None:
     ort = pytest.importorskip("onnxruntime")
     import cv2

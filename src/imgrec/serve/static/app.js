@@ -141,7 +141,7 @@
   // as percentages of its size, so they stay in place at any displayed size.
   function fillDetections(view, result, latency) {
     const [w, h] = result.image_size;
-    const found = result.detections;
+    const found = result.detections || result.instances;
     view.label.textContent = found.length + " object" + (found.length === 1 ? "" : "s");
     view.label.classList.remove("pending");
     view.score.textContent = found.length ? "best " + (100 * found[0].score).toFixed(0) + "%" : "";
@@ -229,7 +229,6 @@
     view.label.classList.remove("pending");
     view.score.textContent = "";
     view.bars.replaceChildren();
-    view.frame.querySelectorAll(".mask").forEach((m) => m.remove());
     found.slice(0, 8).forEach((s) => {
       const share = 100 * s.area / (w * h);
       const row = el("li", "bar-row");
@@ -241,6 +240,14 @@
       view.bars.append(row);
       requestAnimationFrame(() => { fill.style.width = Math.max(0.5, share).toFixed(2) + "%"; });
     });
+    overlayMask(view, result);
+    view.meta.textContent = latency;
+  }
+
+  // The index-mask PNG of a segmentation or instance answer (masks=png), painted on a canvas over
+  // the image: value 0 transparent, every other value in its palette colour.
+  function overlayMask(view, result) {
+    view.frame.querySelectorAll(".mask").forEach((m) => m.remove());
     if (result.mask_png) {
       const png = new Image();
       png.onload = () => {
@@ -259,12 +266,15 @@
       };
       png.src = "data:image/png;base64," + result.mask_png;
     }
-    view.meta.textContent = latency;
   }
 
   function fillCard(view, result, latency) {
     if (result.error) return failCard(view, result.error);
     if (result.detections) return fillDetections(view, result, latency);
+    if (result.instances) {
+      fillDetections(view, result, latency);
+      return overlayMask(view, result);
+    }
     if (result.segments) return fillSegments(view, result, latency);
     view.label.textContent = result.label;
     view.label.classList.remove("pending");
@@ -305,7 +315,7 @@
       const t0 = performance.now();
       try {
         const model = models.get(name);
-        const masks = model && model.task === "segment" ? "&masks=png" : "";
+        const masks = model && (model.task === "segment" || model.task === "instance") ? "&masks=png" : "";
         const url = "/v1/models/" + encodeURIComponent(name) + "/predict?top_k=" + els.topK.value + masks;
         const body = await api(url, { method: "POST", body: form });
         const rtt = performance.now() - t0;
