@@ -122,3 +122,13 @@ def test_perfect_instances_on_coco128(shared_data) -> None:  # type: ignore[no-u
     assert m["map"] >= PERFECT and m["mask_map"] >= PERFECT
     eroded = evaluate_instances(GroundTruthPredictor(ds, erode=2), ds, workers=2).metrics
     assert eroded["map"] >= PERFECT and eroded["mask_map"] < 0.9
+
+
+def test_the_train_summary_of_an_instance_run_shows_box_and_mask_map(ds, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    from imgrec.cli.run_cmds import print_run_summary
+    from imgrec.training import Run
+
+    m = evaluate_instances(GroundTruthPredictor(ds, erode=3), ds, workers=1).metrics
+    print_run_summary(Run(tmp_path, {"val": m}, None, [], {"task": "instance"}))
+    out = capsys.readouterr().out
+    assert "box mAP" in out and "mask mAP" in out and f"{m['mask_map']:.4f}"[:4] in out
