@@ -205,10 +205,15 @@ def print_run_summary(run: Any) -> None:
     from imgrec.evaluation import diagnose
     from imgrec.evaluation.report_sections import kept_weights_text
 
-    detect = run.meta.get("task") in ("detect", "segment")
+    detect = run.meta.get("task") in ("detect", "segment", "instance")
     if run.meta.get("task") == "segment":
         rows = [[split, *(m.get(k) for k, _ in SEGMENT_HEADS), m.get("images")] for split, m in run.metrics.items()]
         console.print(table(None, ["split", *(h for _, h in SEGMENT_HEADS), "images"], rows))
+    elif run.meta.get("task") == "instance":
+        rows = [[split, m.get("map"), m.get("mask_map"), m.get("map50"), m.get("mask_map50"), m.get("images"),
+                 m.get("gt_boxes")] for split, m in run.metrics.items()]  # fmt: skip
+        console.print(table(None, ["split", "box mAP", "mask mAP", "box mAP@.5", "mask mAP@.5", "images", "objects"],
+                            rows))  # fmt: skip
     elif detect:
         rows = [[split, m.get("map"), m.get("map50"), m.get("map75"), m.get("images"), m.get("gt_boxes")]
                 for split, m in run.metrics.items()]  # fmt: skip
@@ -274,13 +279,33 @@ def _print_detection_eval(result: Any, out_dir: Path, fmt: str) -> int:
     if fmt == "json":
         console.print_json(to_json(result.to_dict()))
         return 0
-    heads = [("map", "mAP"), ("map50", "mAP@.5"), ("map75", "mAP@.75"), ("map_small", "small"),
-             ("map_medium", "medium"), ("map_large", "large"), ("ar100", "AR@100")]  # fmt: skip
-    console.print(table(None, [h for _, h in heads] + ["images", "boxes"],
-                        [[m.get(k) for k, _ in heads] + [m.get("images"), m.get("gt_boxes")]]))  # fmt: skip
+    if "mask_map" in m:  # instance segmentation: box and mask AP side by side
+        return _print_instance_eval(result, out_dir)
+    console.print(table(None, [h for _, h in AP_HEADS] + ["images", "boxes"],
+                        [[m.get(k) for k, _ in AP_HEADS] + [m.get("images"), m.get("gt_boxes")]]))  # fmt: skip
     per = m.get("per_class") or {}
     rows = [[c, v.get("ap"), v.get("ap50"), v.get("gt"), v.get("detections")] for c, v in per.items() if v.get("gt")]
     console.print(table("per class", ["class", "AP", "AP@.5", "boxes", "detections"], rows, key=0))
+    if result.bad:
+        console.print(f"[yellow]skipped {len(result.bad)} unreadable file(s)[/]")
+    console.print(f"report: {out_dir / 'report.html'}")
+    return 0
+
+
+AP_HEADS = (("map", "mAP"), ("map50", "mAP@.5"), ("map75", "mAP@.75"), ("map_small", "small"),
+            ("map_medium", "medium"), ("map_large", "large"), ("ar100", "AR@100"))  # fmt: skip
+
+
+def _print_instance_eval(result: Any, out_dir: Path) -> int:
+    m = result.metrics
+    rows = [[kind, *(m.get(p + k) for k, _ in AP_HEADS), m.get("images"), m.get(n)]
+            for kind, p, n in (("box", "", "gt_boxes"), ("mask", "mask_", "gt_masks"))]  # fmt: skip
+    console.print(table(None, ["", *(h for _, h in AP_HEADS), "images", "objects"], rows))
+    per = m.get("per_class") or {}
+    rows = [[c, v.get("ap"), v.get("mask_ap"), v.get("ap50"), v.get("mask_ap50"), v.get("gt"), v.get("detections")]
+            for c, v in per.items() if v.get("gt")]  # fmt: skip
+    heads = ["class", "box AP", "mask AP", "box AP@.5", "mask AP@.5", "objects", "detections"]
+    console.print(table("per class", heads, rows, key=0))
     if result.bad:
         console.print(f"[yellow]skipped {len(result.bad)} unreadable file(s)[/]")
     console.print(f"report: {out_dir / 'report.html'}")
@@ -344,5 +369,3 @@ def _cell(column: str, value: Any) -> Any:
     if column == "fingerprint" and value is not None:
         return str(value)[:8]
     return value
-
-

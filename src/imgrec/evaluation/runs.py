@@ -14,6 +14,7 @@ from imgrec.errors import DatasetError, MissingInputError, UsageError
 from imgrec.evaluation.classify import evaluate_classifier
 from imgrec.evaluation.detection.report import write_detection_report
 from imgrec.evaluation.detection.run import evaluate_detection
+from imgrec.evaluation.instance import evaluate_instances, write_instance_report
 from imgrec.evaluation.report import write_report
 from imgrec.evaluation.segmentation import evaluate_segmentation, write_segmentation_report
 from imgrec.inference import Predictor
@@ -28,10 +29,13 @@ def evaluate(predictor: Any, dataset: ImageDataset, **options: Any) -> Any:
     :func:`~imgrec.evaluation.detection.run.evaluate_detection` (``conf``, ``iou``,
     ``max_det``, ``batch_size``, ``workers``); a segmenter
     :func:`~imgrec.evaluation.segmentation.run.evaluate_segmentation` (``batch_size``,
-    ``workers``, ``boundary``, ``threshold``).
+    ``workers``, ``boundary``, ``threshold``); an instance segmenter
+    :func:`~imgrec.evaluation.instance.run.evaluate_instances` (``conf``, ``iou``, ``max_det``,
+    ``threshold``, ``batch_size``, ``workers``).
 
     Returns:
-        An ``EvalResult`` (classify), a ``DetectionResult`` (detect) or a ``SegmentationResult`` (segment).
+        An ``EvalResult`` (classify), a ``DetectionResult`` (detect), a ``SegmentationResult``
+        (segment) or an ``InstanceResult`` (instance).
     """
     task = getattr(predictor, "task", None)
     name = getattr(task, "name", task)
@@ -41,6 +45,8 @@ def evaluate(predictor: Any, dataset: ImageDataset, **options: Any) -> Any:
         raise _not_for_embedders(getattr(predictor, "name", "this model"))
     if name in ("segment", "segmentation"):
         return evaluate_segmentation(predictor, dataset, **options)
+    if name in ("instance", "instance-segmentation"):
+        return evaluate_instances(predictor, dataset, **options)
     return evaluate_classifier(predictor, dataset, **options)
 
 
@@ -65,8 +71,8 @@ def evaluate_run(
         top_k: the k of top-k accuracy (classifiers).
 
     Returns:
-        An :class:`EvalResult` (classify), a ``DetectionResult`` (detect) or a
-        ``SegmentationResult`` (segment), and the folder.
+        An :class:`EvalResult` (classify), a ``DetectionResult`` (detect), a
+        ``SegmentationResult`` (segment) or an ``InstanceResult`` (instance), and the folder.
     """
     predictor = Predictor.from_run(run_dir)
     if predictor.task.name == "embed":
@@ -77,11 +83,15 @@ def evaluate_run(
     else:
         if str(data) != "digits" and not Path(data).exists():
             raise MissingInputError(f"Data not found: {data}")
-        ds, name = load_dataset(data, task="segment" if task == "segment" else None), Path(str(data)).name
+        ds, name = load_dataset(data, task=task if task in ("segment", "instance") else None), Path(str(data)).name
     out = Path(run_dir) / "eval" / name
     if task == "detect":
         found = evaluate_detection(predictor, ds)
         write_detection_report(out, meta=predictor.meta, results={name: found}, dataset=ds, predictor=predictor)
+        return found, out
+    if task == "instance":
+        found = evaluate_instances(predictor, ds)
+        write_instance_report(out, meta=predictor.meta, results={name: found}, dataset=ds, predictor=predictor)
         return found, out
     if task == "segment":
         masks = evaluate_segmentation(predictor, ds)

@@ -172,23 +172,23 @@ class DetectionAccumulator:
         crowd = gt[:, 6] > 0
         counts = {"images": len(self._ids), "gt_boxes": int((~crowd).sum()), "crowd_boxes": int(crowd.sum()),
                   "detections": len(dt)}  # fmt: skip
-        figures = {name: _figure(v) for name, v in zip(coco.STAT_NAMES, ev.stats, strict=True)}
+        figures = {name: coco.figure(v) for name, v in zip(coco.STAT_NAMES, ev.stats, strict=True)}
         return {**counts, **figures, "stats": [float(v) for v in ev.stats],
                 "per_class": self._per_class(ev, gt[~crowd], dt), "pr_curves": self._pr_curves(ev),
                 "confusion": self._confusion_record(), **self._image_errors()}  # fmt: skip
 
     def _per_class(self, ev: Any, gt: np.ndarray, dt: np.ndarray) -> dict[str, dict[str, Any]]:
-        precision = _slice(ev)  # (T, R, K)
+        precision = coco.precision_slice(ev)  # (T, R, K)
         n_gt = np.bincount(gt[:, 5].astype(np.int64), minlength=len(self.classes))
         n_dt = np.bincount(dt[:, 6].astype(np.int64), minlength=len(self.classes))
         return {
-            name: {"ap": _mean_valid(precision[:, :, k]), "ap50": _mean_valid(precision[0, :, k]),
+            name: {"ap": coco.mean_valid(precision[:, :, k]), "ap50": coco.mean_valid(precision[0, :, k]),
                    "gt": int(n_gt[k]), "detections": int(n_dt[k])}
             for k, name in enumerate(self.classes)
         }  # fmt: skip
 
     def _pr_curves(self, ev: Any) -> dict[str, Any]:
-        precision, scores = _slice(ev)[0], _slice(ev, "scores")[0]  # (R, K) at IoU 0.5
+        precision, scores = coco.precision_slice(ev)[0], coco.precision_slice(ev, "scores")[0]  # (R, K) at IoU 0.5
         return {
             "iou": 0.5, "recall": [float(r) for r in ev.params.recThrs],
             "precision": {n: _curve(precision[:, k]) for k, n in enumerate(self.classes)},
@@ -239,21 +239,5 @@ def _stack(rows: list[np.ndarray], width: int) -> np.ndarray:
     return np.concatenate(rows) if rows else np.zeros((0, width), np.float64)
 
 
-def _slice(ev: Any, key: str = "precision") -> np.ndarray:
-    """``ev.eval[key]`` at area "all" and the largest maxDets: ``(T, R, K)``."""
-    area = list(ev.params.areaRngLbl).index("all")
-    return np.asarray(ev.eval[key])[:, :, :, area, -1]
-
-
-def _mean_valid(values: np.ndarray) -> float | None:
-    """COCO's mean over the entries that exist (-1 marks a class without ground truth)."""
-    valid = values[values > -1]
-    return float(valid.mean()) if valid.size else None
-
-
 def _curve(values: np.ndarray) -> list[float] | None:
     return None if (values <= -1).all() else [round(float(v), 6) for v in values]
-
-
-def _figure(value: float) -> float | None:
-    return None if value <= -1 else float(value)

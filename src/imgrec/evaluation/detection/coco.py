@@ -48,11 +48,17 @@ def pycocotools() -> tuple[Any, Any]:
 def ground_truth(sizes: np.ndarray, gt: np.ndarray, classes: Sequence[str]) -> Any:
     """A ``COCO`` object from image sizes ``(N, 2)`` (width, height) and ground-truth rows
     ``(K, 8)``: image index (0-based), x1, y1, x2, y2, class index, crowd flag, area."""
+    return in_memory(sizes, classes, _gt_annotations(gt))
+
+
+def in_memory(sizes: np.ndarray, classes: Sequence[str], annotations: list[dict[str, Any]]) -> Any:
+    """A ``COCO`` object indexed over ``annotations`` (COCO dicts with 1-based image and category
+    ids), for images of ``sizes`` ``(N, 2)`` (width, height) and categories ``classes``."""
     coco_cls, _ = pycocotools()
-    images = [{"id": i + 1, "width": int(w), "height": int(h)} for i, (w, h) in enumerate(sizes.tolist())]
+    images = [{"id": i + 1, "width": int(w), "height": int(h)} for i, (w, h) in enumerate(np.asarray(sizes).tolist())]
     categories = [{"id": k + 1, "name": str(name)} for k, name in enumerate(classes)]
     coco = coco_cls()
-    coco.dataset = {"images": images, "categories": categories, "annotations": _gt_annotations(gt)}
+    coco.dataset = {"images": images, "categories": categories, "annotations": annotations}
     with quiet():
         coco.createIndex()
     return coco
@@ -91,8 +97,13 @@ def _empty_results(gt_coco: Any) -> Any:
 
 def evaluate_bbox(gt_coco: Any, dt_coco: Any) -> Any:
     """``COCOeval(gt, dt, "bbox")`` evaluated, accumulated and summarized (``.stats``, ``.eval``)."""
+    return evaluate(gt_coco, dt_coco, "bbox")
+
+
+def evaluate(gt_coco: Any, dt_coco: Any, iou_type: str) -> Any:
+    """``COCOeval(gt, dt, iou_type)`` (``"bbox"`` or ``"segm"``) evaluated, accumulated and summarized."""
     _, eval_cls = pycocotools()
-    ev = eval_cls(gt_coco, dt_coco, "bbox")
+    ev = eval_cls(gt_coco, dt_coco, iou_type)
     with quiet():
         ev.evaluate()
         ev.accumulate()
@@ -104,3 +115,20 @@ def xywh(xyxy: np.ndarray) -> np.ndarray:
     """Corners -> COCO's x, y, width, height, in float64 (as COCO JSON holds them)."""
     b = np.asarray(xyxy, np.float64).reshape(-1, 4)
     return np.concatenate([b[:, :2], b[:, 2:] - b[:, :2]], axis=1)
+
+
+def precision_slice(ev: Any, key: str = "precision") -> np.ndarray:
+    """``ev.eval[key]`` at area "all" and the largest maxDets: ``(T, R, K)``."""
+    area = list(ev.params.areaRngLbl).index("all")
+    return np.asarray(ev.eval[key])[:, :, :, area, -1]
+
+
+def mean_valid(values: np.ndarray) -> float | None:
+    """COCO's mean over the entries that exist (-1 marks a class without ground truth)."""
+    valid = values[values > -1]
+    return float(valid.mean()) if valid.size else None
+
+
+def figure(value: float) -> float | None:
+    """A ``COCOeval.stats`` value, None where COCO gives -1 (nothing to measure)."""
+    return None if value <= -1 else float(value)

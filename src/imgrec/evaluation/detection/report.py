@@ -39,12 +39,12 @@ def write_detection_report(
     if split is not None:
         m = results[split].metrics
         sections += [("classes", f"Per class ({split})", _per_class(m)),
-                     ("curves", "Precision–recall at IoU 0.5", _pr_curves(m)),
-                     ("confusion", "Confusion (background = missed / spurious)", _confusion(m))]  # fmt: skip
+                     ("curves", "Precision–recall at IoU 0.5", pr_curves_html(m)),
+                     ("confusion", "Confusion (background = missed / spurious)", confusion_html(m))]  # fmt: skip
         if predictor is not None and dataset is not None:
             sections.append(("worst", "Worst images", _gallery(m, dataset, predictor)))
     if history:
-        sections.append(("training", "Training", _history(history) + training_section(meta)))
+        sections.append(("training", "Training", history_html(history) + training_section(meta)))
     title = f"{meta.get('model', 'detector')} — detection report"
     html = page(title, f"{run.name} · {meta.get('data', {}).get('name', '')}", sections)
     path = run / "report.html"
@@ -73,7 +73,8 @@ def _per_class(m: Mapping[str, Any]) -> str:
     return note + table(["class", "AP", "AP@.5", "boxes", "detections"], rows, numeric=(1, 2, 3, 4))
 
 
-def _pr_curves(m: Mapping[str, Any]) -> str:
+def pr_curves_html(m: Mapping[str, Any]) -> str:
+    """The per-class precision-recall curves at IoU 0.5 of the box figures (``pr_curves``)."""
     curves = m.get("pr_curves") or {}
     recall, precision = curves.get("recall"), curves.get("precision") or {}
     drawn = {c: p for c, p in precision.items() if p}
@@ -92,7 +93,8 @@ def _pr_curves(m: Mapping[str, Any]) -> str:
     return png_img(figure_png(fig), "precision-recall curves")
 
 
-def _confusion(m: Mapping[str, Any]) -> str:
+def confusion_html(m: Mapping[str, Any]) -> str:
+    """The detection confusion matrix with its background row and column (``confusion``)."""
     conf = m.get("confusion") or {}
     labels, matrix = conf.get("labels"), conf.get("matrix")
     if not labels or matrix is None or len(labels) > 40:
@@ -134,14 +136,16 @@ def _png(image: np.ndarray) -> str:
     return png_img(buf.getvalue(), "detections (ground truth in green)")
 
 
-def _history(history: Sequence[Mapping[str, Any]]) -> str:
+def history_html(history: Sequence[Mapping[str, Any]], scores: Sequence[str] = ("val_map", "val_map50")) -> str:
+    """Loss terms (every logged key but ``epoch``, ``lr``, ``seconds`` and ``scores``) and the
+    validation ``scores`` per epoch, side by side."""
     fig = _new_figure(10, 4)
     loss_ax, map_ax = fig.subplots(1, 2)
     epochs = [float(h.get("epoch", i + 1)) for i, h in enumerate(history)]
-    skip = {"epoch", "lr", "seconds", "val_map", "val_map50"}
+    skip = {"epoch", "lr", "seconds", *scores}
     for key in sorted({k for h in history for k in h} - skip):
         loss_ax.plot(epochs, [h.get(key, np.nan) for h in history], marker="o", markersize=3, label=key)
-    for key in ("val_map", "val_map50"):
+    for key in scores:
         map_ax.plot(epochs, [h.get(key, np.nan) for h in history], marker="o", markersize=3, label=key)
     for ax, name in ((loss_ax, "loss terms"), (map_ax, "validation mAP")):
         ax.set_xlabel("epoch")

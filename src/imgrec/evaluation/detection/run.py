@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -61,32 +62,64 @@ def evaluate_detection(
     start = time.perf_counter()
     if dataset.task != "detect" or dataset.targets is None:
         raise DatasetError(f"{dataset.name} has no boxes; a detector is evaluated on a detection dataset.")
-    if len(dataset) == 0:
-        raise DatasetError(f"The dataset {dataset.name!r} is empty: there is nothing to evaluate.")
-    lut = _class_map(list(dataset.classes), list(predictor.classes))
-    options = predictor.options(conf=conf, iou=iou, max_det=max_det)
+    stream = PredictionStream(predictor, dataset, predictor.options(conf=conf, iou=iou, max_det=max_det),
+                              batch_size, workers)  # fmt: skip
+    lut = class_map(list(dataset.classes), list(predictor.classes))
     acc = DetectionAccumulator(list(predictor.classes))
-    bad: list[tuple[str, str]] = []
-    model_seconds = 0.0
-    size = batch_size or int(getattr(predictor, "batch_size", 8))
-    for batch in stream_batches(dataset, predictor.preprocessing, range(len(dataset)), size, workers=workers):
-        bad += batch.bad
-        if not len(batch.indices):
-            continue
-        t0 = time.perf_counter()
-        names = [dataset.sources[int(i)] for i in batch.indices]
-        found = predictor.postprocess(predictor.forward(batch.images), batch.geometries, names, options)
-        model_seconds += time.perf_counter() - t0
-        for i, dets in zip(batch.indices, found, strict=True):
-            t = dataset.targets[int(i)]
-            acc.add(dataset.sources[int(i)], t.boxes, lut[t.labels], t.crowd, dets, dets.image_size,
-                    gt_area=t.areas)  # COCO's stated areas decide small/medium/large, as in pycocotools
-    if not len(acc):
-        raise DatasetError(f"No image of {dataset.name!r} could be read (first error: {bad[0] if bad else 'none'}).")
-    if bad:
-        log.warning("%d of %d images could not be read", len(bad), len(dataset))
-    n = len(acc)
-    return DetectionResult(acc.compute(), bad, time.perf_counter() - start, 1000 * model_seconds / n, options)
+    for i, dets in stream:
+        t = dataset.targets[i]
+        # COCO's stated areas decide small/medium/large, as in pycocotools
+        acc.add(dataset.sources[i], t.boxes, lut[t.labels], t.crowd, dets, dets.image_size, gt_area=t.areas)
+    stream.check(len(acc))
+    return DetectionResult(acc.compute(), stream.bad, time.perf_counter() - start, stream.ms_per_image(len(acc)),
+                           stream.options)  # fmt: skip
+
+
+@dataclass
+class PredictionStream:
+    """``(dataset index, result)`` of each readable image, through ``predictor.forward`` and
+    ``predictor.postprocess`` in batches (decoded by worker threads, one batch ahead).
+
+    Iterating fills ``bad`` (unreadable items) and ``model_seconds`` (forward + postprocess).
+    ``batch_size`` None: the predictor's own (``Predictor.batch_size``).
+    """
+
+    predictor: Any
+    dataset: ImageDataset
+    options: dict[str, Any]
+    batch_size: int | None = None
+    workers: int = 4
+    bad: list[tuple[str, str]] = field(default_factory=list)
+    model_seconds: float = 0.0
+
+    def __post_init__(self) -> None:
+        if len(self.dataset) == 0:
+            raise DatasetError(f"The dataset {self.dataset.name!r} is empty: there is nothing to evaluate.")
+
+    def __iter__(self) -> Iterator[tuple[int, Any]]:
+        size = self.batch_size or int(getattr(self.predictor, "batch_size", 8))
+        order = range(len(self.dataset))
+        for batch in stream_batches(self.dataset, self.predictor.preprocessing, order, size, workers=self.workers):
+            self.bad += batch.bad
+            if not len(batch.indices):
+                continue
+            t0 = time.perf_counter()
+            names = [self.dataset.sources[int(i)] for i in batch.indices]
+            found = self.predictor.postprocess(self.predictor.forward(batch.images), batch.geometries, names,
+                                               self.options)  # fmt: skip
+            self.model_seconds += time.perf_counter() - t0
+            yield from zip((int(i) for i in batch.indices), found, strict=True)
+
+    def check(self, done: int) -> None:
+        """After the stream: a DatasetError when no image could be read, a warning for the unreadable ones."""
+        if not done:
+            first = self.bad[0] if self.bad else "none"
+            raise DatasetError(f"No image of {self.dataset.name!r} could be read (first error: {first}).")
+        if self.bad:
+            log.warning("%d of %d images could not be read", len(self.bad), len(self.dataset))
+
+    def ms_per_image(self, done: int) -> float:
+        return 1000 * self.model_seconds / max(1, done)
 
 
 # COCO's category names and the Darknet/VOC spellings of the same classes (coco80.names): a
@@ -96,7 +129,7 @@ ALIASES = {"motorcycle": "motorbike", "airplane": "aeroplane", "couch": "sofa", 
 _BOTH_WAYS = {**ALIASES, **{v: k for k, v in ALIASES.items()}}
 
 
-def _class_map(data_classes: list[str], model_classes: list[str]) -> Any:
+def class_map(data_classes: list[str], model_classes: list[str]) -> Any:
     """Index of each data class among the model's, by name (or its known other spelling)."""
     known = set(model_classes)
     return class_mapping([c if c in known else _BOTH_WAYS.get(c, c) for c in data_classes], model_classes)
