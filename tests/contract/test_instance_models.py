@@ -18,8 +18,8 @@ SIZE = 64  # torchvision's R-CNN transform takes 64 at least
 def _targets() -> list[dict[str, np.ndarray]]:
     masks = np.zeros((1, SIZE, SIZE), np.uint8)
     masks[0, 10:30, 12:40] = 1
-    return [{"boxes": np.array([[12.0, 10.0, 40.0, 30.0]]), "labels": np.array([2]), "masks": masks},
-            {"boxes": np.zeros((0, 4)), "labels": np.zeros(0, np.int64), "masks": np.zeros((0, SIZE, SIZE), np.uint8)}]  # fmt: skip
+    empty = {"boxes": np.zeros((0, 4)), "labels": np.zeros(0, np.int64), "masks": np.zeros((0, SIZE, SIZE), np.uint8)}
+    return [{"boxes": np.array([[12.0, 10.0, 40.0, 30.0]]), "labels": np.array([2]), "masks": masks}, empty]
 
 
 @pytest.fixture(scope="module", params=list_models(task="instance"))
@@ -76,7 +76,8 @@ def test_instance_serve_schema(instance_run: tuple[str, Path]) -> None:
     _check_entries(entries, ImageInstances, ("instances", InstanceOut))
     for entry, photo in zip(entries[:2], _photos(), strict=True):
         assert entry["image_size"] == [photo.shape[1], photo.shape[0]] and 0 < len(entry["instances"]) <= 5
-        assert entry["mask_png"] and all(i["mask"]["size"] == [photo.shape[0], photo.shape[1]] for i in entry["instances"])
+        assert entry["mask_png"]
+        assert all(i["mask"]["size"] == [photo.shape[0], photo.shape[1]] for i in entry["instances"])
 
 
 def test_instance_export_refused(instance_run: tuple[str, Path]) -> None:

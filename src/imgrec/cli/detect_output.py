@@ -140,7 +140,7 @@ def coco_results(results: list[Any]) -> list[dict[str, Any]]:
     for r in results:
         if not isinstance(r, Detections | Instances):
             continue
-        found = r.detections if isinstance(r, Detections) else r.instances
+        found: tuple[Any, ...] = r.detections if isinstance(r, Detections) else r.instances
         for d, xywh in zip(found, xyxy_to_xywh(r.boxes), strict=True):
             row = {"image": r.path, "category_id": d.class_id, "category": d.label,
                    "bbox": [round(float(v), 2) for v in xywh], "score": round(d.score, 6)}  # fmt: skip

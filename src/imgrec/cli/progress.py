@@ -18,7 +18,7 @@ from imgrec.cli.output import console
 from imgrec.training.callbacks import Callback
 
 COLUMNS = ("epoch", "lr", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "val_macro_f1", "val_map",
-           "val_map50", "seconds")
+           "val_map50", "val_mask_map", "val_mask_map50", "val_miou", "seconds")
 
 
 class RichProgress(Callback):

@@ -63,9 +63,10 @@ class BoxTask:
         return {key: float(m[key[len("val_") :]] or 0.0) for key in self.monitors}
 
 
-DETECT = BoxTask("detect", "detector", "boxes", "Give COCO JSON, YOLO labels or Pascal VOC XML (see `imgrec data check`).",
-                 evaluate_detection, write_detection_report, ("map", "map50", "map75"), ("val_map", "val_map50"),
-                 training_targets)  # fmt: skip
+DETECT = BoxTask(
+    "detect", "detector", "boxes", "Give COCO JSON, YOLO labels or Pascal VOC XML (see `imgrec data check`).",
+    evaluate_detection, write_detection_report, ("map", "map50", "map75"), ("val_map", "val_map50"), training_targets,
+)  # fmt: skip
 
 
 def check_detection_pair(ds: ImageDataset, model_name: str, kind: BoxTask = DETECT) -> None:

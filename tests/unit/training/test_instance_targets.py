@@ -16,7 +16,7 @@ from imgrec.transforms.augment import AugmentConfig, Augmenter
 from imgrec.transforms.preprocess import Preprocessing
 
 pytest.importorskip("torch")
-from imgrec.training.instance_api import build, check_pair, id_mask, instance_targets  # noqa: E402
+from imgrec.training.instance_api import build, check_pair, id_mask, instance_targets
 
 
 def _dataset(tmp_path) -> ImageDataset:
