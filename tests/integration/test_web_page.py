@@ -192,3 +192,58 @@ def test_served_faces_get_boxes_landmarks_and_names(browser, tmp_path):
         assert three.locator(".label").inner_text() == "0 of 3 known"
         page.screenshot(path=str(tmp_path / "web_faces.png"), full_page=True)
         page.close()
+
+
+def _mask_pixels(page) -> int:
+    """Opaque pixels of the first card's mask canvas (the overlay drawn from `mask_png`)."""
+    page.wait_for_selector(".card canvas.mask", state="attached", timeout=20_000)
+    return int(page.evaluate("""() => {
+        const c = document.querySelector('.card canvas.mask');
+        const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+        let n = 0;
+        for (let i = 3; i < d.length; i += 4) n += d[i] > 0 ? 1 : 0;
+        return n;
+    }"""))
+
+
+def test_a_segmentation_model_gets_its_mask_overlaid(browser, tmp_path):
+    """The page asks a segmenter for masks=png and paints the person over the photo."""
+    from playwright.sync_api import expect
+    from tests.imported_segmenters import LANDSCAPE_ONNX, import_segmenter, photo
+
+    from imgrec.serve import create_app
+
+    pytest.importorskip("onnxruntime")
+    run = import_segmenter(LANDSCAPE_ONNX, tmp_path / "selfie")
+    with live_server(create_app([run])) as url:
+        page = browser.new_page(viewport={"width": 1180, "height": 820})
+        page.goto(url)
+        page.wait_for_selector("#model option[value='selfie']", state="attached")
+        page.set_input_files("#file-input", [str(photo("face.jpg"))])
+        expect(page.locator(".card .label:not(.pending)")).to_have_count(1, timeout=20_000)
+        assert "person" in page.locator(".card .label").inner_text()
+        assert _mask_pixels(page) > 1000
+        page.close()
+
+
+def test_an_instance_model_gets_boxes_and_masks(browser, tmp_path):
+    """An instance segmenter's answer: a box per object and the masks' index PNG over the photo."""
+    torch = pytest.importorskip("torch")
+    from playwright.sync_api import expect
+    from tests.conftest import shared_data_path
+
+    from imgrec.models import create_model, save_model
+    from imgrec.serve import create_app
+
+    torch.manual_seed(0)
+    run = save_model(create_model("maskrcnn_mobilenet_v3_large_fpn", ["a", "b"], image_size=64), tmp_path / "mrcnn")
+    image = shared_data_path("coco128", "images", "train2017", "000000000009.jpg")
+    with live_server(create_app([run])) as url:
+        page = browser.new_page(viewport={"width": 1180, "height": 820})
+        page.goto(url)
+        page.wait_for_selector("#model option[value='mrcnn']", state="attached")
+        page.set_input_files("#file-input", [str(image)])
+        expect(page.locator(".card .label:not(.pending)")).to_have_count(1, timeout=30_000)
+        assert "object" in page.locator(".card .label").inner_text() and page.locator(".card .box").count() > 0
+        assert _mask_pixels(page) > 0
+        page.close()

@@ -36,6 +36,7 @@ class BoxTask:
     Attributes:
         name: the task (``detect`` or ``instance``).
         noun: what its models are called ("detector").
+        data_noun: what its datasets are called ("detection").
         what: what the data holds, for messages ("boxes", "boxes and masks").
         data_hint: where such data comes from, for messages.
         evaluate: ``evaluate(predictor, dataset, **VAL_OPTIONS)`` -> a result with ``metrics``.
@@ -47,6 +48,7 @@ class BoxTask:
 
     name: str
     noun: str
+    data_noun: str
     what: str
     data_hint: str
     evaluate: Callable[..., Any]
@@ -64,7 +66,7 @@ class BoxTask:
 
 
 DETECT = BoxTask(
-    "detect", "detector", "boxes", "Give COCO JSON, YOLO labels or Pascal VOC XML (see `imgrec data check`).",
+    "detect", "detector", "detection", "boxes", "Give COCO JSON, YOLO labels or Pascal VOC XML (see `imgrec data check`).",
     evaluate_detection, write_detection_report, ("map", "map50", "map75"), ("val_map", "val_map50"), training_targets,
 )  # fmt: skip
 
@@ -81,7 +83,7 @@ def check_detection_pair(ds: ImageDataset, model_name: str, kind: BoxTask = DETE
                           f"{kind.what}). {kind.data_hint}")  # fmt: skip
     if ds.task == kind.name and task != kind.name:
         raise ConfigError(
-            f"{ds.name} is a {kind.name} dataset ({kind.what}), but {model_name} is a {task} model. Pick a "
+            f"{ds.name} is a {kind.data_noun} dataset ({kind.what}), but {model_name} is a {task} model. Pick a "
             f"{kind.noun}: `imgrec models --task {kind.name}`."
         )
     if not ds.targets or not any(len(t.boxes) for t in ds.targets):

@@ -89,7 +89,7 @@ def _sized(boxes: np.ndarray, labels: np.ndarray, ids: np.ndarray, objects: np.n
 
 
 INSTANCE = detect_api.BoxTask(
-    "instance", "instance segmenter", "boxes and masks",
+    "instance", "instance segmenter", "instance segmentation", "boxes and masks",
     "Give COCO JSON with polygons or RLE, read with --task instance (see `imgrec data check`).",
     evaluate_instances, write_instance_report, ("map", "map50", "mask_map", "mask_map50"),
     ("val_mask_map", "val_mask_map50", "val_map", "val_map50"), instance_targets,
