@@ -53,7 +53,7 @@ ARCHS: dict[str, Arch] = {
     ),
     "maskrcnn_mobilenet_v3_large_fpn": Arch(
         "maskrcnn_mobilenet_v3_large_fpn", "FasterRCNN_MobileNet_V3_Large_FPN_Weights", 320,
-        (*HEADS, "roi_heads.mask_head."), "Mask R-CNN, MobileNetV3 FPN (mask head trained here)", 22_000_000,
+        (*HEADS, "roi_heads.mask_head."), "Mask R-CNN, MobileNetV3 FPN", 21_600_000,
         task="instance", make=_maskrcnn_mobilenet,
     ),
 }  # fmt: skip
