@@ -110,33 +110,23 @@ def cmd_predict(args: argparse.Namespace) -> int:
         emit_detections(results, args, console)
         if args.save:
             save_annotated(results, items, args.save, console)
-    elif task == "segment":
-        _emit_segments(results, args, items)
-    elif task == "instance":
-        _emit_instances(results, args, items)
+    elif task in ("segment", "instance"):
+        _emit_masks(task, results, args, items)
     else:
         _emit(results, args, min(args.top_k, len(predictor.classes)))
     return _report_failures(results, sources)
 
 
-def _emit_segments(results: list[Any], args: argparse.Namespace, items: dict[str, Any]) -> None:
-    from imgrec.cli.segment_output import emit_segmentation, save_masks, save_overlays
+def _emit_masks(task: str, results: list[Any], args: argparse.Namespace, items: dict[str, Any]) -> None:
+    """Segment and instance runs: the table or JSON, then ``--save`` overlays and ``--masks`` PNGs."""
+    from imgrec.cli import instances_output, segment_output
 
-    emit_segmentation(results, args, console)
+    out: Any = segment_output if task == "segment" else instances_output
+    (out.emit_segmentation if task == "segment" else out.emit_instances)(results, args, console)
     if args.save:
-        save_overlays(results, items, args.save, console)
+        out.save_overlays(results, items, args.save, console)
     if args.masks:
-        save_masks(results, args.masks, console)
-
-
-def _emit_instances(results: list[Any], args: argparse.Namespace, items: dict[str, Any]) -> None:
-    from imgrec.cli.instances_output import emit_instances, save_masks, save_overlays
-
-    emit_instances(results, args, console)
-    if args.save:
-        save_overlays(results, items, args.save, console)
-    if args.masks:
-        save_masks(results, args.masks, console)
+        out.save_masks(results, args.masks, console)
 
 
 def predict_sources(

@@ -21,7 +21,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("models", help="list model names with family, parameters, input size, offline weights")
     p.add_argument("pattern", nargs="?", default="*", help="shell pattern, e.g. 'resnet*'")
     p.add_argument("--all", action="store_true", help="include every timm architecture")
-    p.add_argument("--task", choices=("classify", "detect", "instance", "segment", "embed"), help="only the models of this task")
+    p.add_argument("--task", choices=("classify", "detect", "instance", "segment", "embed"),
+                   help="only the models of this task")
     p.add_argument("--format", choices=("table", "json"), default="table")
     p.set_defaults(func=cmd_models)
 

@@ -14,6 +14,7 @@ import base64
 import html
 import json
 from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
 from string import Template
 from typing import Any
 
@@ -160,3 +161,24 @@ def page(title: str, subtitle: str, sections: Sequence[tuple[str, str, str]]) ->
     return PAGE.substitute(
         title=esc(title), subtitle=esc(subtitle), css=CSS, nav=nav, body=body
     )
+
+
+NOTHING_MEASURED = '<p class="note">No validation or test images: nothing was measured.</p>'
+
+
+def save_report(
+    run_dir: str | Path, meta: Mapping[str, Any], results: Mapping[str, Any], sections: Sequence[tuple[str, str, str]],
+    model_noun: str, report_noun: str,
+) -> Path:  # fmt: skip
+    """Write a task report's two files into ``run_dir``: ``metrics.json`` (each result's
+    ``to_dict()`` by split) and ``report.html`` (``sections`` on one page, titled "<model> —
+    <report_noun> report"); returns the report's path."""
+    from imgrec.files import write_bytes_atomic, write_json_atomic
+
+    run = Path(run_dir)
+    write_json_atomic(run / "metrics.json", {name: r.to_dict() for name, r in results.items()})
+    title = f"{meta.get('model', model_noun)} — {report_noun} report"
+    html_text = page(title, f"{run.name} · {meta.get('data', {}).get('name', '')}", sections)
+    path = run / "report.html"
+    write_bytes_atomic(path, html_text.encode("utf-8"))
+    return path

@@ -17,10 +17,9 @@ from typing import Any
 import numpy as np
 
 from imgrec.evaluation.detection.run import DetectionResult
-from imgrec.evaluation.html_page import cards, esc, fmt, page, png_img, table
+from imgrec.evaluation.html_page import NOTHING_MEASURED, cards, esc, fmt, png_img, save_report, table
 from imgrec.evaluation.plots import _new_figure, confusion_matrix_png, figure_png
 from imgrec.evaluation.report_sections import training_section
-from imgrec.files import write_bytes_atomic, write_json_atomic
 
 HEADLINE = (("map", "mAP@[.5:.95]"), ("map50", "mAP@.5"), ("map75", "mAP@.75"), ("map_small", "AP small"),
             ("map_medium", "AP medium"), ("map_large", "AP large"), ("ar100", "AR@100"))  # fmt: skip
@@ -33,7 +32,6 @@ def write_detection_report(
 ) -> Path:  # fmt: skip
     """Write ``metrics.json`` and ``report.html`` into ``run_dir``; returns the report's path."""
     run = Path(run_dir)
-    write_json_atomic(run / "metrics.json", {name: r.to_dict() for name, r in results.items()})
     sections = [("summary", "Summary", _summary(results))]
     split = "test" if "test" in results else next(iter(results), None)
     if split is not None:
@@ -45,16 +43,12 @@ def write_detection_report(
             sections.append(("worst", "Worst images", _gallery(m, dataset, predictor)))
     if history:
         sections.append(("training", "Training", history_html(history) + training_section(meta)))
-    title = f"{meta.get('model', 'detector')} — detection report"
-    html = page(title, f"{run.name} · {meta.get('data', {}).get('name', '')}", sections)
-    path = run / "report.html"
-    write_bytes_atomic(path, html.encode("utf-8"))
-    return path
+    return save_report(run, meta, results, sections, "detector", "detection")
 
 
 def _summary(results: Mapping[str, DetectionResult]) -> str:
     if not results:
-        return '<p class="note">No validation or test images: nothing was measured.</p>'
+        return NOTHING_MEASURED
     first = next(iter(results.values())).metrics
     body = cards([(label, fmt(first.get(key))) for key, label in HEADLINE[:3]])
     rows = [[esc(name), *(fmt(r.metrics.get(k)) for k, _ in HEADLINE), str(r.metrics.get("images")),

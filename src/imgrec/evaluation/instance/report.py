@@ -19,10 +19,9 @@ from typing import Any
 import numpy as np
 
 from imgrec.evaluation.detection.report import confusion_html, history_html, pr_curves_html
-from imgrec.evaluation.html_page import cards, esc, fmt, page, png_img, table
+from imgrec.evaluation.html_page import NOTHING_MEASURED, cards, esc, fmt, png_img, save_report, table
 from imgrec.evaluation.instance.run import InstanceResult
 from imgrec.evaluation.report_sections import training_section
-from imgrec.files import write_bytes_atomic, write_json_atomic
 
 HEADLINE = (("map", "mAP@[.5:.95]"), ("map50", "mAP@.5"), ("map75", "mAP@.75"), ("map_small", "AP small"),
             ("map_medium", "AP medium"), ("map_large", "AP large"), ("ar100", "AR@100"))  # fmt: skip
@@ -46,7 +45,6 @@ def write_instance_report(
         predictor: the instance Predictor (``predict(image, conf=...)`` gives ``Instances``).
     """
     run = Path(run_dir)
-    write_json_atomic(run / "metrics.json", {name: r.to_dict() for name, r in results.items()})
     sections = [("summary", "Summary", _summary(results))]
     split = "test" if "test" in results else next(iter(results), None)
     if split is not None:
@@ -58,16 +56,12 @@ def write_instance_report(
             sections.append(("worst", "Worst masks (truth | prediction)", _gallery(m, dataset, predictor)))
     if history:
         sections.append(("training", "Training", history_html(history, SCORES) + training_section(meta)))
-    title = f"{meta.get('model', 'instance segmenter')} — instance segmentation report"
-    html = page(title, f"{run.name} · {meta.get('data', {}).get('name', '')}", sections)
-    path = run / "report.html"
-    write_bytes_atomic(path, html.encode("utf-8"))
-    return path
+    return save_report(run, meta, results, sections, "instance segmenter", "instance segmentation")
 
 
 def _summary(results: Mapping[str, InstanceResult]) -> str:
     if not results:
-        return '<p class="note">No validation or test images: nothing was measured.</p>'
+        return NOTHING_MEASURED
     first = next(iter(results.values())).metrics
     body = cards([(f"{kind} {label}", fmt(first.get(p + key))) for key, label in HEADLINE[:2] for kind, p in KINDS])
     rows = [[esc(name), kind, *(fmt(r.metrics.get(p + k)) for k, _ in HEADLINE), str(r.metrics.get("images")),

@@ -15,11 +15,10 @@ from typing import Any
 
 import numpy as np
 
-from imgrec.evaluation.html_page import cards, esc, fmt, page, png_img, table
+from imgrec.evaluation.html_page import NOTHING_MEASURED, cards, esc, fmt, png_img, save_report, table
 from imgrec.evaluation.plots import _new_figure, confusion_matrix_png, figure_png
 from imgrec.evaluation.report_sections import training_section
 from imgrec.evaluation.segmentation.run import SegmentationResult
-from imgrec.files import write_bytes_atomic, write_json_atomic
 
 HEADLINE = (("miou", "mIoU"), ("pixel_accuracy", "pixel accuracy"), ("mean_dice", "mean Dice"),
             ("boundary_f1", "boundary F1"), ("mean_accuracy", "mean class accuracy"))  # fmt: skip
@@ -33,7 +32,6 @@ def write_segmentation_report(
 ) -> Path:  # fmt: skip
     """Write ``metrics.json`` and ``report.html`` into ``run_dir``; returns the report's path."""
     run = Path(run_dir)
-    write_json_atomic(run / "metrics.json", {name: r.to_dict() for name, r in results.items()})
     sections = [("summary", "Summary", _summary(results))]
     split = "test" if "test" in results else next(iter(results), None)
     if split is not None:
@@ -44,16 +42,12 @@ def write_segmentation_report(
             sections.append(("worst", "Worst images (truth | prediction)", _gallery(m, dataset, predictor)))
     if history:
         sections.append(("training", "Training", _history(history) + training_section(meta)))
-    title = f"{meta.get('model', 'segmenter')} — segmentation report"
-    html = page(title, f"{run.name} · {meta.get('data', {}).get('name', '')}", sections)
-    path = run / "report.html"
-    write_bytes_atomic(path, html.encode("utf-8"))
-    return path
+    return save_report(run, meta, results, sections, "segmenter", "segmentation")
 
 
 def _summary(results: Mapping[str, SegmentationResult]) -> str:
     if not results:
-        return '<p class="note">No validation or test images: nothing was measured.</p>'
+        return NOTHING_MEASURED
     first = next(iter(results.values())).metrics
     body = cards([(label, fmt(first.get(key))) for key, label in HEADLINE[:4]])
     rows = [[esc(name), *(fmt(r.metrics.get(k)) for k, _ in HEADLINE), str(r.metrics.get("images")),
