@@ -66,7 +66,8 @@ class BoxTask:
 
 
 DETECT = BoxTask(
-    "detect", "detector", "detection", "boxes", "Give COCO JSON, YOLO labels or Pascal VOC XML (see `imgrec data check`).",
+    "detect", "detector", "detection", "boxes",
+    "Give COCO JSON, YOLO labels or Pascal VOC XML (see `imgrec data check`).",
     evaluate_detection, write_detection_report, ("map", "map50", "map75"), ("val_map", "val_map50"), training_targets,
 )  # fmt: skip
 
