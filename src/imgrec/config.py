@@ -178,7 +178,9 @@ class TrainConfig(_Config):
     backbone_weights: str | None = _why(
         "detectors and segmenters: start the backbone from this classification run or file", None
     )
-    mosaic: float = _why("detectors: probability that a training image is a mosaic of four (one-stage models)", 0.0)
+    mosaic: float = _why(
+        "one-stage detectors and semantic segmenters: probability that a training image is a mosaic of four", 0.0
+    )
     dice_loss: float = _why("segmenters: weight of a soft Dice loss added to the pixel cross-entropy; 0 = off", 0.0)
     head_epochs: int = _why("two-stage fine-tuning: first train the head alone for this many epochs", 0)
     seed: int = _why("seed for weights, shuffling and augmentation: same seed, same metrics on CPU", 0)

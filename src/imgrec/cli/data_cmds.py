@@ -125,7 +125,9 @@ def cmd_split(args: argparse.Namespace) -> int:
     from imgrec.errors import OutputError
 
     ds = _load(args.data, args.source_format, args)
-    splits = split_dataset(ds, val=args.val, test=args.test, seed=args.seed)
+    masks = " (reading which classes each mask holds)" if ds.task == "segment" else ""
+    with console.status(f"splitting {len(ds)} items{masks}..."):
+        splits = split_dataset(ds, val=args.val, test=args.test, seed=args.seed)
     try:
         splits.save(args.out)
     except OSError as exc:

@@ -267,7 +267,7 @@ class ImageDataset:
 
     def class_counts(self) -> dict[str, int]:
         """Images per class: for detection, the images holding at least one (non-crowd) box of it;
-        for segmentation, the images known (without decoding their masks) to hold it."""
+        for segmentation, the images known to hold it (from COCO objects, or masks a split decoded)."""
         if self.targets is not None:
             counts = images_per_class(self.targets, self.num_classes)
         elif self.masks is not None:

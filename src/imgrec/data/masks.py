@@ -110,6 +110,8 @@ class MaskTarget:
             palette entries are to be read by colour, map through it; other colours become
             ``ignore_index``. None: the stored values are the class indices.
         present: classes known to be in the mask without decoding it (COCO), else None.
+        found: classes found by decoding the mask once (``scan_mask_classes``, run by a split
+            that needs them), else None. A cache: not part of the dataset's fingerprint.
     """
 
     file: str | None = None
@@ -118,10 +120,16 @@ class MaskTarget:
     ignore_index: int = IGNORE_INDEX
     color_map: tuple[tuple[tuple[int, int, int], int], ...] | None = None
     present: tuple[int, ...] | None = None
+    found: tuple[int, ...] | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         if (self.file is None) == (self.objects is None):
             raise DataError("A MaskTarget needs exactly one of a mask file and objects to render.")
+
+    @property
+    def classes(self) -> tuple[int, ...] | None:
+        """The classes known to be in the mask (``present``, else ``found``), or None when unknown."""
+        return self.present if self.present is not None else self.found
 
     def load(self, limits: DecodeLimits = DEFAULT_LIMITS) -> np.ndarray:
         """The ``(H, W)`` uint8 (uint16 beyond 255 classes) index mask."""
@@ -199,7 +207,7 @@ def mask_stratify_labels(targets: Sequence[MaskTarget], num_classes: int) -> np.
     """The split key of each image: its rarest known class other than background, else -1."""
     from imgrec.data.boxes import NO_OBJECTS
 
-    present = [np.asarray([c for c in (t.present or ()) if 0 < c < num_classes], np.int64) for t in targets]
+    present = [np.asarray([c for c in (t.classes or ()) if 0 < c < num_classes], np.int64) for t in targets]
     freq = np.zeros(num_classes, np.int64)
     for p in present:
         freq[np.unique(p)] += 1
@@ -211,9 +219,9 @@ def mask_stratify_labels(targets: Sequence[MaskTarget], num_classes: int) -> np.
 
 
 def images_with_class(targets: Sequence[MaskTarget], num_classes: int) -> np.ndarray:
-    """Images whose mask is known (without decoding) to hold each class."""
+    """Images whose mask is known (from the annotations, or from a scan) to hold each class."""
     counts = np.zeros(num_classes, np.int64)
     for t in targets:
-        known = [c for c in set(t.present or ()) if 0 <= c < num_classes]
+        known = [c for c in set(t.classes or ()) if 0 <= c < num_classes]
         counts[known] += 1
     return counts

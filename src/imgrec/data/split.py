@@ -11,6 +11,9 @@ from typing import Any
 import numpy as np
 
 from imgrec.data.dataset import ImageDataset
+from imgrec.data.mask_scan import scan_mask_classes
+from imgrec.data.masks import mask_stratify_labels
+from imgrec.data.split_cover import cover_rare
 from imgrec.errors import DatasetError, MissingInputError, UsageError
 from imgrec.files import write_json_atomic
 
@@ -89,18 +92,27 @@ class Splits:
         return _write_json(Path(path), self.manifest())
 
 
-def split_dataset(ds: ImageDataset, *, val: float = 0.1, test: float = 0.1, seed: int = 0) -> Splits:
+def split_dataset(
+    ds: ImageDataset, *, val: float = 0.1, test: float = 0.1, seed: int = 0, workers: int = 4
+) -> Splits:
     """Split stratified by class; the same seed gives the same split.
 
     Pre-split data (``ds.splits``) keeps its split: a validation part is carved from
     ``train`` (stratified, fraction ``val``) when there is none, and ``test`` stays empty
-    when the data has none. Every class keeps at least one training item.
+    when the data has none. Every class keeps at least one training item, and every class
+    held by two or more items has one in ``val`` too (:func:`~imgrec.data.split_cover.cover_rare`;
+    for boxes and masks, a class an image holds counts, not only its split key).
+
+    Segment data whose files do not say which classes a mask holds (mask folders, Pascal VOC)
+    has its masks decoded once, one at a time per worker, when a split is to be drawn
+    (:func:`~imgrec.data.mask_scan.scan_mask_classes`); the classes found stay with ``ds``.
 
     Args:
         ds: the dataset.
         val: fraction of the items for validation.
         test: fraction of the items for the test (ignored for pre-split data).
         seed: the random seed.
+        workers: threads decoding masks (segment data whose classes are not known yet).
 
     Example:
         >>> import numpy as np
@@ -111,9 +123,13 @@ def split_dataset(ds: ImageDataset, *, val: float = 0.1, test: float = 0.1, seed
     _check_fractions(val, test)
     rng = np.random.default_rng(seed)
     if ds.splits is not None:
-        indices = _keep_presplit(ds.splits, ds.labels, val, rng)
+        indices = _keep_presplit(ds, val, rng, workers)
+    elif val > 0 or test > 0:
+        items = np.arange(len(ds))
+        indices = _stratified(split_keys(ds, items, workers), items, {"val": val, "test": test}, rng)
+        indices = cover_rare(indices, item_classes(ds), ds.num_classes, rng) if val > 0 else indices
     else:
-        indices = _stratified(ds.labels, np.arange(len(ds)), {"val": val, "test": test}, rng)
+        indices = {"train": np.arange(len(ds))}
     return Splits.from_indices(ds, indices, seed, {"val": val, "test": test})
 
 
@@ -122,14 +138,41 @@ def _check_fractions(val: float, test: float) -> None:
         raise UsageError(f"val and test must be fractions in [0, 1) that sum below 1; received val={val}, test={test}.")
 
 
-def _keep_presplit(
-    splits: np.ndarray, labels: np.ndarray, val: float, rng: np.random.Generator
-) -> dict[str, np.ndarray]:
-    given = {name: np.flatnonzero(splits == name) for name in SPLIT_NAMES}
+def _keep_presplit(ds: ImageDataset, val: float, rng: np.random.Generator, workers: int) -> dict[str, np.ndarray]:
+    assert ds.splits is not None
+    given = {name: np.flatnonzero(ds.splits == name) for name in SPLIT_NAMES}
     if len(given["val"]) or val <= 0:
         return given
-    carved = _stratified(labels[given["train"]], given["train"], {"val": val}, rng)
+    train = given["train"]
+    carved = _stratified(split_keys(ds, train, workers), train, {"val": val}, rng)
+    carved = cover_rare({"train": carved["train"], "val": carved["val"]}, item_classes(ds), ds.num_classes, rng)
     return {"train": carved["train"], "val": carved["val"], "test": given["test"]}
+
+
+def split_keys(ds: ImageDataset, items: np.ndarray, workers: int = 4) -> np.ndarray:
+    """The stratification key of each of ``items``: ``ds.labels``, except for segment data whose
+    masks' classes were not known when it was read: then the rarest class each mask holds among
+    ``items`` (the masks decoded once, see :func:`~imgrec.data.mask_scan.scan_mask_classes`)."""
+    masks = ds.masks
+    if masks is None or all(masks[i].present is not None for i in items.tolist()):
+        return ds.labels[items]
+    scan_mask_classes(ds, items, workers)
+    return mask_stratify_labels([masks[i] for i in items.tolist()], ds.num_classes)
+
+
+def item_classes(ds: ImageDataset) -> list[np.ndarray]:
+    """Per item, the classes it is known to hold: its label; its non-crowd boxes' classes; its mask's
+    classes (empty while unknown)."""
+    n = ds.num_classes
+    if ds.targets is not None:
+        per_item = [np.unique(t.labels[~t.crowd]) for t in ds.targets]
+    elif ds.masks is not None:
+        per_item = [np.asarray(sorted(m.classes or ()), np.int64) for m in ds.masks]
+    else:
+        per_item = list(ds.labels.reshape(-1, 1))
+        if ((ds.labels >= 0) & (ds.labels < n)).all():
+            return per_item  # one class per item, all known (the common case: no per-item work)
+    return [c[(c >= 0) & (c < n)].astype(np.int64) for c in per_item]
 
 
 def _stratified(

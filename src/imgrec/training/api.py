@@ -138,7 +138,9 @@ def _splits(ds: ImageDataset, splits: str | Path | None, dcfg: DataConfig, resum
     """The given manifest, else a resumed run's own, else a fresh seeded split."""
     if splits is None and resumed is not None and (Path(resumed) / "splits.json").is_file():
         splits = Path(resumed) / "splits.json"
-    return load_splits(ds, splits) if splits else split_dataset(ds, val=dcfg.val, test=dcfg.test, seed=dcfg.seed)
+    if splits:
+        return load_splits(ds, splits)
+    return split_dataset(ds, val=dcfg.val, test=dcfg.test, seed=dcfg.seed, workers=dcfg.workers)
 
 
 def _check_classes(ds: ImageDataset) -> None:

@@ -2,9 +2,10 @@
 the epoch driver (:func:`imgrec.training.epochs.drive_epochs`: checkpoints, ``--resume``, Ctrl-C,
 early stopping, history), the learning-rate plan and AMP. What differs: the data (images and
 their index masks decoded by worker threads a batch ahead, masks placed like their images in
-the input and moved with the pixels by ``Augmenter.with_masks``), the loss (pixel cross-entropy
-that skips the ignore index, plus ``dice_loss`` x soft Dice when asked) and the validation figure
-(``val_miou``, measured as ``imgrec evaluate`` measures it).
+the input, tiled with them by ``mosaic_masks`` when ``mosaic`` > 0, moved with the pixels by
+``Augmenter.with_masks``), the loss (pixel cross-entropy that skips the ignore index, plus
+``dice_loss`` x soft Dice when asked) and the validation figure (``val_miou``, measured as
+``imgrec evaluate`` measures it).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from imgrec.training.callbacks import Callback, Callbacks
 from imgrec.training.epochs import EpochRun, check_config, check_finite, drive_epochs, set_up_run, torch_threads
 from imgrec.training.optim import set_lr
 from imgrec.training.schedule import lr_at
+from imgrec.transforms.mosaic import mosaic_masks
 from imgrec.types import History
 
 log = logging.getLogger(__name__)
@@ -88,7 +90,7 @@ def _train_epoch(run: EpochRun, epoch: int, ds: ImageDataset, augment: Any, cbs:
     sums: dict[str, float] = defaultdict(float)
     seen = 0
     for i, batch in enumerate(stream_chunks(ds, model.preprocessing, chunks, masks=True)):
-        images, masks = training_masks(ds, batch, augment, run.rng, model.num_classes)
+        images, masks = training_masks(ds, batch, augment, run.rng, model.num_classes, run.cfg.mosaic)
         if len(images) < 2 < len(ds) or not (masks != ignore).any():
             continue  # nothing to learn from (unreadable items, all pixels ignored)
         set_lr(opt, lr_at(run.stages, run.state.step))
@@ -111,12 +113,13 @@ def _train_epoch(run: EpochRun, epoch: int, ds: ImageDataset, augment: Any, cbs:
 
 
 def training_masks(
-    ds: ImageDataset, batch: Batch, augment: Any, rng: np.random.Generator, num_classes: int
+    ds: ImageDataset, batch: Batch, augment: Any, rng: np.random.Generator, num_classes: int, mosaic_p: float = 0.0
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The batch's images and int64 ``(N, S, S)`` class masks in input pixels, augmented together.
+    """The batch's images and int64 ``(N, S, S)`` class masks in input pixels, mosaicked (probability
+    ``mosaic_p``) and augmented together.
 
     Padding, the data's ignore index and values that are no class become the model's ignore
-    index (255, or 65535 beyond 255 classes).
+    index (255, or 65535 beyond 255 classes); so does a mosaic's canvas where no image is.
     """
     ignore = ignore_index_for(num_classes)
     pairs = zip(batch.geometries, batch.masks or [], strict=True)
@@ -124,6 +127,8 @@ def training_masks(
     masks = np.stack(placed) if placed else np.zeros((0, *batch.images.shape[1:3]), np.uint8)
     masks = np.where(masks < num_classes, masks, ignore).astype(np.uint8 if ignore == 255 else np.uint16)
     images = batch.images
+    if mosaic_p > 0 and len(images) > 1:
+        images, masks = mosaic_masks(images, masks, rng, mosaic_p, ignore)
     if augment is not None and len(images):
         images, masks = augment.with_masks(images, masks, rng, ignore_index=ignore)
     return images, masks.astype(np.int64)

@@ -47,6 +47,35 @@ def test_masks_land_on_their_pixels_padding_is_ignored_and_augmentation_moves_bo
     assert not (fewer == 2).any() and ((masks == 2) <= (fewer == 255)).all()
 
 
+def test_mosaic_tiles_the_placed_masks_with_their_pixels(masks_dir: Path) -> None:
+    ds = load_dataset(masks_dir)
+    prep = Preprocessing(size=64, resize_mode="letterbox", interpolation="nearest")
+    batch = next(iter(stream_batches(ds, prep, np.arange(4), 4, masks=True)))
+    placed = training_masks(ds, batch, None, np.random.default_rng(0), 3)[1]
+    images, masks = training_masks(ds, batch, None, np.random.default_rng(1), 3, mosaic_p=1.0)
+    again = training_masks(ds, batch, None, np.random.default_rng(1), 3, mosaic_p=1.0)
+    assert np.array_equal(images, again[0]) and np.array_equal(masks, again[1])
+    assert masks.dtype == np.int64 and set(np.unique(masks).tolist()) <= {0, 1, 2, 255}
+    assert not np.array_equal(masks, placed) and (masks == 255).any()
+    from imgrec.transforms.mosaic import plan
+
+    tiles = plan(4, 64, np.random.default_rng(1), 1.0)  # the draws training_masks made
+    for tile, m in zip(tiles, masks, strict=True):
+        assert tile is not None
+        np.testing.assert_array_equal(m, tile.mask(placed, 255))
+
+
+@pytest.mark.slow  # one epoch of unet-tiny at 64 px on 8 images, with its evaluation and report: a few seconds
+def test_a_tiny_run_trains_with_mosaic(masks_dir: Path, tmp_path: Path) -> None:
+    import imgrec
+
+    cfg = TrainConfig(model="unet-tiny", epochs=1, batch_size=4, image_size=64, augment="none", mosaic=1.0,
+                      num_threads=2)  # fmt: skip
+    run = imgrec.train(masks_dir, cfg, data_config=DataConfig(val=0.25, test=0.0), out=tmp_path / "run")
+    assert np.isfinite(run.history.epochs[0]["train_loss"]) and 0 <= run.metrics["val"]["miou"] <= 1
+    assert json.loads((tmp_path / "run" / "model.json").read_text())["training"]["mosaic"] == 1.0
+
+
 def test_losses_leave_ignored_pixels_out_and_dice_scores_overlap() -> None:
     torch.manual_seed(0)
     logits = torch.randn(2, 3, 8, 8)
