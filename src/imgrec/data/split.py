@@ -99,9 +99,10 @@ def split_dataset(
 
     Pre-split data (``ds.splits``) keeps its split: a validation part is carved from
     ``train`` (stratified, fraction ``val``) when there is none, and ``test`` stays empty
-    when the data has none. Every class keeps at least one training item, and every class
-    held by two or more items has one in ``val`` too (:func:`~imgrec.data.split_cover.cover_rare`;
-    for boxes and masks, a class an image holds counts, not only its split key).
+    when the data has none. For boxes and masks, every class keeps at least one training image,
+    and every class held by two or more images has one in ``val`` too
+    (:func:`~imgrec.data.split_cover.cover_rare`: a class an image holds counts, not only its split
+    key); a classification split stays the stratified draw.
 
     Segment data whose files do not say which classes a mask holds (mask folders, Pascal VOC)
     has its masks decoded once, one at a time per worker, when a split is to be drawn
@@ -127,10 +128,20 @@ def split_dataset(
     elif val > 0 or test > 0:
         items = np.arange(len(ds))
         indices = _stratified(split_keys(ds, items, workers), items, {"val": val, "test": test}, rng)
-        indices = cover_rare(indices, item_classes(ds), ds.num_classes, rng) if val > 0 else indices
+        indices = _cover(ds, indices, rng) if val > 0 else indices
     else:
         indices = {"train": np.arange(len(ds))}
     return Splits.from_indices(ds, indices, seed, {"val": val, "test": test})
+
+
+def _cover(ds: ImageDataset, indices: dict[str, np.ndarray], rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """:func:`cover_rare` for boxes and masks, where an image holds several classes and the
+    stratified draw on one key per image misses rare ones; a classification split is already
+    stratified on the one label each item has (and forcing every 2-item class into val would
+    make val a third of a set of 3 items per class)."""
+    if ds.task == "classify":
+        return indices
+    return cover_rare(indices, item_classes(ds), ds.num_classes, rng)
 
 
 def _check_fractions(val: float, test: float) -> None:
@@ -145,7 +156,7 @@ def _keep_presplit(ds: ImageDataset, val: float, rng: np.random.Generator, worke
         return given
     train = given["train"]
     carved = _stratified(split_keys(ds, train, workers), train, {"val": val}, rng)
-    carved = cover_rare({"train": carved["train"], "val": carved["val"]}, item_classes(ds), ds.num_classes, rng)
+    carved = _cover(ds, {"train": carved["train"], "val": carved["val"]}, rng)
     return {"train": carved["train"], "val": carved["val"], "test": given["test"]}
 
 

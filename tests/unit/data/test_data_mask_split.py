@@ -122,12 +122,12 @@ def test_an_unreadable_mask_is_a_key_of_its_own_not_an_error(tmp_path: Path) -> 
     assert ds.masks[7].classes is None and ds.masks[8].classes == (0, 1)  # the ignore index is no class
 
 
-def test_detection_and_classification_give_a_class_of_two_to_train_and_val() -> None:
+def test_detection_gives_a_class_of_two_to_train_and_val_classification_stays_stratified() -> None:
     targets = [BoxTarget.from_lists([[1, 1, 5, 5]] * 2, [i % 2, 2]) if i in RARE else
                BoxTarget.from_lists([[1, 1, 5, 5]], [i % 2]) for i in range(N)]  # fmt: skip
     det = ImageDataset.for_detection(["a", "b", "rare"], [f"/d/{i}.jpg" for i in range(N)], targets, root="/d")
     labels = [2 if i in RARE else i % 2 for i in range(N)]
     cls = ImageDataset.from_arrays(np.zeros((N, 4, 4), np.uint8), labels, ["a", "b", "rare"])
-    for ds in (det, cls):
-        for seed in range(10):
-            assert _rare_in(split_dataset(ds, seed=seed)) == (1, 1, 0), (ds.task, seed)
+    for seed in range(10):
+        assert _rare_in(split_dataset(det, seed=seed)) == (1, 1, 0), seed
+        assert _rare_in(split_dataset(cls, seed=seed))[0] >= 1, seed  # the stratified draw; no val guarantee
