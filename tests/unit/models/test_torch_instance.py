@@ -27,7 +27,8 @@ def test_a_faster_rcnn_file_fills_backbone_rpn_and_box_head(tmp_path) -> None:
     own = model.module.state_dict()
     for key in ("backbone.body.0.0.weight", "rpn.head.conv.0.0.weight", "roi_heads.box_predictor.cls_score.weight"):
         assert torch.equal(own[key], state[key]), key
-    assert not any(k.startswith("roi_heads.mask_") for k in state) and "roi_heads.mask_predictor.mask_fcn_logits.weight" in own
+    assert not any(k.startswith("roi_heads.mask_") for k in state)
+    assert "roi_heads.mask_predictor.mask_fcn_logits.weight" in own
 
 
 def test_another_class_count_keeps_a_fresh_head(tmp_path) -> None:
@@ -35,7 +36,8 @@ def test_another_class_count_keeps_a_fresh_head(tmp_path) -> None:
 
     donor = create_model("maskrcnn_mobilenet_v3_large_fpn", ["a", "b", "c", "d"], image_size=64)
     save_file({k: v.contiguous() for k, v in donor.module.state_dict().items()}, str(tmp_path / "w.safetensors"))
-    model = create_model("maskrcnn_mobilenet_v3_large_fpn", ["a", "b"], image_size=64, weights=str(tmp_path / "w.safetensors"))
+    model = create_model("maskrcnn_mobilenet_v3_large_fpn", ["a", "b"], image_size=64,
+                         weights=str(tmp_path / "w.safetensors"))  # fmt: skip
     own, theirs = model.module.state_dict(), donor.module.state_dict()
     assert own["roi_heads.mask_predictor.mask_fcn_logits.weight"].shape[0] == 3  # 2 classes + background
     assert torch.equal(own["roi_heads.mask_head.0.0.weight"], theirs["roi_heads.mask_head.0.0.weight"])
