@@ -128,6 +128,41 @@ def encode_rle(mask: np.ndarray) -> dict[str, Any]:
     return rle
 
 
+def encode_rle_region(region: np.ndarray, offset: tuple[int, int], size: tuple[int, int]) -> dict[str, Any]:
+    """The compressed RLE of a ``size`` = ``(W, H)`` mask that is False outside ``region``, whose
+    top-left pixel is at ``offset`` = ``(x, y)``: the bytes :func:`encode_rle` gives for the whole
+    mask, at the cost of the region's columns (``H x`` its width) instead of ``H x W``.
+
+    Example:
+        >>> full = np.zeros((4, 6), bool); full[1:3, 2:4] = True
+        >>> encode_rle_region(full[1:3, 2:4], (2, 1), (6, 4)) == encode_rle(full)
+        True
+    """
+    from pycocotools import mask as mask_utils
+
+    w, h = size
+    x0, y0 = offset
+    rh, rw = region.shape[:2]
+    if min(x0, y0) < 0 or x0 + rw > w or y0 + rh > h:
+        raise ValueError(f"region {rw}x{rh} at {offset} does not fit a {w}x{h} mask")
+    cols = np.zeros((h, rw), np.uint8)
+    cols[y0 : y0 + rh] = region
+    seq = cols.ravel(order="F")
+    edges = np.flatnonzero(seq[1:] != seq[:-1]) + 1
+    runs = np.diff(np.concatenate([[0], edges, [len(seq)]])).astype(np.int64)
+    if len(seq) and seq[0]:
+        runs = np.concatenate([[0], runs])  # an RLE starts with a run of zeros
+    runs = runs if len(runs) else np.zeros(1, np.int64)
+    runs[0] += x0 * h
+    after = (w - x0 - rw) * h
+    if len(seq) and seq[-1]:  # the mask ends in the region: the zeros after it are a run of their own
+        runs = np.concatenate([runs, [after]]) if after else runs
+    else:
+        runs[-1] += after
+    rle: dict[str, Any] = mask_utils.frPyObjects({"size": [h, w], "counts": runs.tolist()}, h, w)
+    return rle
+
+
 def rle_segment(rle: dict[str, Any]) -> Segment:
     """A :class:`Segment` holding an already compressed RLE (``counts`` bytes or str)."""
     counts = rle["counts"]

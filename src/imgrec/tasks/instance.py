@@ -31,7 +31,7 @@ from imgrec.errors import UsageError
 from imgrec.tasks.base import Task, register_task
 from imgrec.tasks.boxes import batched_nms
 from imgrec.tasks.detect import DETECT, _class_filter
-from imgrec.tasks.upsample import box_mask, upsample
+from imgrec.tasks.upsample import box_region, upsample
 from imgrec.transforms.frame import Geometry
 
 
@@ -148,7 +148,7 @@ def _one(
     c: InstanceCandidates, geometry: Geometry, name: str | None, classes: Sequence[str],
     options: Mapping[str, Any], wanted: np.ndarray | None,
 ) -> Instances:  # fmt: skip
-    from imgrec.data.rle import encode_rle
+    from imgrec.data.rle import encode_rle, encode_rle_region
 
     scores, labels = np.asarray(c.scores, np.float32), np.asarray(c.labels, np.int64)
     keep = scores >= options["conf"]
@@ -163,13 +163,15 @@ def _one(
         m: np.ndarray = np.asarray(c.masks[k], np.float32)
         if c.mask_kind == "logits":
             m = (1.0 / (1.0 + np.exp(-m))).astype(np.float32)
-        if c.mask_frame == "box":
-            binary = box_mask(m, frame, geometry.original, options["threshold"])
+        if c.mask_frame == "box":  # only the box's pixels are resampled and encoded
+            region, at = box_region(m, frame, geometry.original, options["threshold"])
+            rle, area = encode_rle_region(region, at, geometry.original), int(region.sum())
         else:
             binary = upsample(m, geometry) >= options["threshold"]
+            rle, area = encode_rle(binary), int(binary.sum())
         lab = int(labels[k])
         found.append(Instance(tuple(float(v) for v in box), classes[lab], float(scores[k]), lab,  # type: ignore[arg-type]
-                              encode_rle(binary), int(binary.sum())))  # fmt: skip
+                              rle, area))  # fmt: skip
     return Instances(tuple(found), geometry.original, name)
 
 

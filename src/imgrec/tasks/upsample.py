@@ -102,12 +102,13 @@ def argmax_upsampled(scores: np.ndarray, geometry: Geometry, classes: np.ndarray
     return index
 
 
-def box_mask(
+def box_region(
     prob: np.ndarray, box: np.ndarray | tuple[float, ...], size: tuple[int, int], threshold: float
-) -> np.ndarray:
-    """A mask predicted over its own box (Mask R-CNN's ``(m, m)`` map), pasted into the original's
-    ``(H, W)`` = ``size[::-1]`` pixels as a bool mask: bilinear (pixel centre to pixel centre),
-    then ``>= threshold``; only the box's pixels are resampled, everything outside it is False.
+) -> tuple[np.ndarray, tuple[int, int]]:
+    """A mask predicted over its own box (Mask R-CNN's ``(m, m)`` map) in the original's pixels:
+    bilinear (pixel centre to pixel centre) over the pixels whose centres lie in the box, then
+    ``>= threshold``. Returns that bool region and its top-left ``(x, y)``; the mask is False
+    everywhere else (:func:`imgrec.data.rle.encode_rle_region` encodes it without a full-size array).
 
     Args:
         prob: ``(m_h, m_w)`` probabilities covering the box.
@@ -116,22 +117,21 @@ def box_mask(
         threshold: the probability from which a pixel belongs to the object.
 
     Example:
-        >>> box_mask(np.ones((2, 2), np.float32), (1.0, 0.0, 3.0, 2.0), (4, 3), 0.5).astype(int).tolist()
-        [[0, 1, 1, 0], [0, 1, 1, 0], [0, 0, 0, 0]]
+        >>> region, at = box_region(np.ones((2, 2), np.float32), (1.0, 0.0, 3.0, 2.0), (4, 3), 0.5)
+        >>> region.astype(int).tolist(), at
+        ([[1, 1], [1, 1]], (1, 0))
     """
     import cv2
 
     w, h = size
     x1, y1, x2, y2 = (float(v) for v in box)
-    out = np.zeros((h, w), bool)
     rx0, ry0 = max(int(np.floor(x1 + 0.5)), 0), max(int(np.floor(y1 + 0.5)), 0)  # first pixel centre inside
     rx1, ry1 = min(int(np.ceil(x2 - 0.5)), w), min(int(np.ceil(y2 - 0.5)), h)
     if rx1 <= rx0 or ry1 <= ry0:
-        return out
+        return np.zeros((0, 0), bool), (min(rx0, w), min(ry0, h))
     src = np.ascontiguousarray(prob, np.float32)
     sx, sy = src.shape[1] / max(x2 - x1, 1e-6), src.shape[0] / max(y2 - y1, 1e-6)
     m = np.array([[sx, 0.0, (rx0 + 0.5 - x1) * sx - 0.5], [0.0, sy, (ry0 + 0.5 - y1) * sy - 0.5]], np.float64)
     region = cv2.warpAffine(src, m, (rx1 - rx0, ry1 - ry0), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
                             borderMode=cv2.BORDER_REPLICATE)  # fmt: skip
-    out[ry0:ry1, rx0:rx1] = region.reshape(ry1 - ry0, rx1 - rx0) >= threshold
-    return out
+    return region.reshape(ry1 - ry0, rx1 - rx0) >= threshold, (rx0, ry0)

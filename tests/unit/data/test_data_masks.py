@@ -129,3 +129,21 @@ def test_check_counts_pixels_and_flags_hostile_masks(tmp_path) -> None:
     assert report.pixel_counts["person"] == int((masks[4] == 1).sum() + (bad == 1).sum() + (masks[0][:-3] == 1).sum())
     assert report.class_counts["background"] == 4 and not report.ok  # 1 of 5 masks unreadable: an error
     assert {p["code"] for p in report.problems} >= {"mask_size_mismatch", "unknown_class"}
+
+
+def test_a_region_encodes_to_the_bytes_of_its_whole_mask() -> None:
+    """encode_rle_region (Mask R-CNN's pasted masks) == encode_rle of the full mask, for random
+    regions anywhere (edges, empty, full, one pixel wide), and a region that does not fit is refused."""
+    from imgrec.data.rle import encode_rle, encode_rle_region
+
+    rng = np.random.default_rng(0)
+    for _ in range(500):
+        h, w = (int(v) for v in rng.integers(1, 12, 2))
+        x0, y0 = int(rng.integers(0, w)), int(rng.integers(0, h))
+        rw, rh = int(rng.integers(0, w - x0 + 1)), int(rng.integers(0, h - y0 + 1))
+        region = rng.random((rh, rw)) < rng.choice([0.0, 0.3, 0.9, 1.0])
+        full = np.zeros((h, w), bool)
+        full[y0 : y0 + rh, x0 : x0 + rw] = region
+        assert encode_rle_region(region, (x0, y0), (w, h)) == encode_rle(full)
+    with pytest.raises(ValueError, match="does not fit"):
+        encode_rle_region(np.ones((2, 2), bool), (3, 0), (4, 4))
