@@ -194,3 +194,19 @@ def test_boxes_come_from_a_detector_only() -> None:
     classifier = SimpleNamespace(name="cnn-small-1", task=SimpleNamespace(name="classify"))
     with pytest.raises(UsageError, match="Boxes come from a detection run; cnn-small-1 is a classify model"):
         check_detector(classifier)
+
+
+def test_an_instance_segmenters_objects_are_box_prompts_too() -> None:
+    """A Mask R-CNN run can give SAM its boxes (SAM's masks are often finer than its 28 x 28 ones)."""
+    from types import SimpleNamespace
+
+    from imgrec.analyzers.segment.detect import check_detector, detection_prompts
+    from imgrec.data.rle import encode_rle
+    from imgrec.tasks.instance import Instance, Instances
+
+    check_detector(SimpleNamespace(name="mrcnn", task=SimpleNamespace(name="instance")))
+    rle = encode_rle(np.zeros((4, 4), bool))
+    objects = (Instance((1.0, 1.0, 3.0, 3.0), "cat", 0.9, 0, rle), Instance((2.0, 2.0, 2.0, 3.0), "dog", 0.5, 1, rle))
+    found = Instances(objects, (4, 4))
+    (prompt,) = detection_prompts(found)  # the empty box is left out
+    assert prompt.box == (1.0, 1.0, 3.0, 3.0) and prompt.label == "cat" and prompt.extra["detector_score"] == 0.9

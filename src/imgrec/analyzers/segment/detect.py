@@ -23,9 +23,10 @@ from imgrec.tasks.instance import Instances
 
 
 def detection_prompts(detections: Any) -> list[Prompt]:
-    """One box prompt per detection with a non-empty box, best score first."""
+    """One box prompt per detection (or instance segmenter's object) with a non-empty box, best score first."""
     out = []
-    for k, d in enumerate(detections.detections):
+    found = detections.instances if isinstance(detections, Instances) else detections.detections
+    for k, d in enumerate(found):
         x1, y1, x2, y2 = (float(v) for v in d.box)
         if x2 > x1 and y2 > y1:
             out.append(Prompt(box=(x1, y1, x2, y2), label=d.label, class_id=int(d.class_id),
@@ -34,9 +35,9 @@ def detection_prompts(detections: Any) -> list[Prompt]:
 
 
 def check_detector(detector: Any) -> None:
-    """The detector must be a detection run's Predictor."""
+    """The detector must be a detection (or instance segmentation: its boxes) run's Predictor."""
     task = getattr(getattr(detector, "task", None), "name", None)
-    if task != "detect":
+    if task not in ("detect", "instance"):
         name = getattr(detector, "name", detector)
         raise UsageError(f"Boxes come from a detection run; {name} is a {task} model. "
                          "Import or train a detector (imgrec import FILE --task detect ...) "
