@@ -1,8 +1,9 @@
 """``imgrec segment``: promptable segmentation with Segment Anything (SAM).
 
-- ``imgrec segment photo.jpg --points 320,240 [--points 100,100:0] [--box 10,10,200,300] --model sam
-  --weights sam_vit_b_01ec64.pth [--multimask]``: one mask for the points and box together (three
-  candidates with ``--multimask``); several ``--box`` without points: one mask per box.
+- ``imgrec segment photo.jpg --points 320,240 [--points 100,100:0] [--box 10,10,200,300] [--mask rough.png]
+  --model sam --weights sam_vit_b_01ec64.pth [--multimask]``: one mask for the points, box and rough
+  mask together (three candidates with ``--multimask``); several ``--box`` without points: one mask
+  per box. ``--mask``: a PNG in the image's pixels, nonzero = the object (SAM's mask prompt).
 - ``imgrec segment photos/ --boxes-from runs/<det-run> --model sam --weights FILE``: the detector's
   boxes as prompts; each mask keeps the detector's label and score.
 - ``imgrec segment photos/ --everything --model sam --weights FILE``: every object.
@@ -10,7 +11,8 @@
 Output: ``--format table|json`` (COCO RLE per mask), ``--save DIR`` overlays, ``--masks DIR`` index
 PNGs. Inputs are files, folders, globs, URLs and ``-`` like ``predict``; each input that can be
 segmented is, the others are error rows. Exit code 0; 66 when the only failures are missing
-inputs; 2 when they are all prompts that do not fit their image; 65 otherwise.
+inputs; 2 when they are all prompts that do not fit their image (a point outside it, a mask of
+another size); 65 otherwise (a corrupt --mask file: 65 before anything runs).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import dataclasses
 import sys
 from typing import Any
 
-from imgrec.analyzers.segment.prompts import OUTSIDE
+from imgrec.analyzers.segment.prompts import MISFITS
 from imgrec.cli.inputs import Fetching, Source, failures_exit_code, gather
 from imgrec.cli.instances_output import emit_instances, save_masks, save_overlays
 from imgrec.cli.output import add_max_pixels, console, error_console
@@ -46,6 +48,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "the background (L=0); repeat for more points")  # fmt: skip
     g.add_argument("--box", action="append", metavar="X1,Y1,X2,Y2", help="a box around the object; several boxes "
                    "(without points): one mask each")  # fmt: skip
+    g.add_argument("--mask", metavar="FILE", help="a rough mask of the object: a PNG of the image's size, nonzero "
+                   "pixels = the object (SAM's mask prompt); alone or with --points and one --box")  # fmt: skip
     g.add_argument("--multimask", action="store_true", help="SAM's three candidate masks per prompt, best IoU first")
     d = p.add_argument_group("boxes from a detection run")
     d.add_argument("--boxes-from", metavar="RUN", help="a detection run whose boxes are the prompts")
@@ -98,15 +102,16 @@ def _one(segment: Any, s: Source) -> Any:
 
 def _mode(args: argparse.Namespace) -> Any:
     """The function segmenting one input, for the one mode the flags ask for."""
-    prompts, everything, detect = bool(args.points or args.box), args.everything, args.boxes_from is not None
+    prompts = bool(args.points or args.box or args.mask)
+    everything, detect = args.everything, args.boxes_from is not None
     if prompts + everything + detect != 1:
-        raise UsageError("Say what to segment, one way: --points/--box (prompts), --boxes-from RUN (a detection "
-                         "run's boxes) or --everything.")  # fmt: skip
+        raise UsageError("Say what to segment, one way: --points/--box/--mask (prompts), --boxes-from RUN (a "
+                         "detection run's boxes) or --everything.")  # fmt: skip
     _refuse(args, not detect, ("conf", "iou", "classes"), "--boxes-from")
     _refuse(args, not everything, ("points_per_side", "pred_iou_thresh", "stability_score_thresh",
                                    "min_mask_region_area"), "--everything")  # fmt: skip
     if args.multimask and not prompts:
-        raise UsageError("--multimask goes with --points/--box prompts.")
+        raise UsageError("--multimask goes with --points/--box/--mask prompts.")
     if everything:
         return _everything(args)
     return _detect(args) if detect else _prompts(args)
@@ -123,10 +128,13 @@ def _prompts(args: argparse.Namespace) -> Any:
 
     points = tuple(parse_point(t) for t in args.points or [])
     boxes = [parse_box(t) for t in args.box or []]
-    if len(boxes) > 1 and points:
-        raise UsageError("Points and several boxes: give points with one --box (one prompt), or boxes alone "
+    if len(boxes) > 1 and (points or args.mask):
+        what = "Points" if points else "A mask"
+        raise UsageError(f"{what} and several boxes: give them with one --box (one prompt), or boxes alone "
                          "(one mask each).")  # fmt: skip
-    prompts = [Prompt(box=b) for b in boxes] if len(boxes) > 1 else [Prompt(points, boxes[0] if boxes else None)]
+    region = _read_mask(args) if args.mask else None
+    one = Prompt(points, boxes[0] if boxes else None, region=region)
+    prompts = [Prompt(box=b) for b in boxes] if len(boxes) > 1 else [one]
 
     def run(sam: Any, limits: Any) -> Any:
         def one(item: Any) -> Any:
@@ -136,6 +144,19 @@ def _prompts(args: argparse.Namespace) -> Any:
         return one
 
     return run
+
+
+def _read_mask(args: argparse.Namespace) -> Any:
+    """``--mask FILE`` through the safe mask decoder (lossless formats only): nonzero = the object."""
+    from imgrec.analyzers.segment.prompts import as_region
+    from imgrec.cli.predict_cmd import decode_limits
+    from imgrec.imaging.masks import load_mask
+
+    region = as_region(load_mask(args.mask, limits=decode_limits(args)).values)
+    if region is None or not region.any():
+        raise UsageError(f"--mask {args.mask} has no nonzero pixel: nothing marks the object. Expected a mask of "
+                         "the image's size whose nonzero pixels cover the object roughly.")  # fmt: skip
+    return region
 
 
 def _detect(args: argparse.Namespace) -> Any:
@@ -174,4 +195,4 @@ def _everything(args: argparse.Namespace) -> Any:
 def _exit_code(results: list[Any], sources: list[Source]) -> int:
     code = failures_exit_code(results, sources)
     failed = [r for r in results if isinstance(r, ItemError)]
-    return EXIT_USAGE if code == EXIT_BAD_DATA and all(r.code == OUTSIDE for r in failed) else code
+    return EXIT_USAGE if code == EXIT_BAD_DATA and all(r.code in MISFITS for r in failed) else code

@@ -49,6 +49,7 @@ class Predictor:
         self.meta = dict(meta or {})
         self.run_dir = run_dir
         self._batch_size = batch_size
+        self._task: tuple[str | None, Task] | None = None
 
     @classmethod
     def from_run(
@@ -105,8 +106,11 @@ class Predictor:
 
     @property
     def task(self) -> Task:
-        """The run's task (``model.json``'s ``task``; classify for older runs)."""
-        return get_task(self.meta.get("task") or getattr(self.model, "task", None))
+        """The run's task (``model.json``'s ``task``; classify for older runs), looked up once per name."""
+        name = self.meta.get("task") or getattr(self.model, "task", None)
+        if self._task is None or self._task[0] != name:
+            self._task = (name, get_task(name))
+        return self._task[1]
 
     def prepare(self, item: ImageInput, limits: DecodeLimits = DEFAULT_LIMITS) -> np.ndarray:
         """One input as the model's prepared uint8 array, through the path training took.
@@ -204,7 +208,8 @@ class Predictor:
             where.append(i)
         if ready:
             names = [_name(chunk[i]) for i in where]
-            results = self.postprocess(self.forward(np.stack(ready)), geometries, names, opts)
+            batch = ready[0][None] if len(ready) == 1 else np.stack(ready)  # one image: a view, no copy
+            results = self.postprocess(self.forward(batch), geometries, names, opts)
             for i, result in zip(where, results, strict=True):
                 slots[i] = result
         return slots

@@ -11,8 +11,9 @@ what the file expects, as recorded at import in ``model.json`` under ``external`
 - ``background``: an output column (index 0 in TF's 1001-class files) that is not a class and is
   dropped before the rows are renormalized;
 - ``input_hw``: a detector's or segmenter's fixed input ``(height, width)`` when it is not
-  square (UltraFace: 240 x 320; MediaPipe's landscape selfie segmenter: 144 x 256): the square
-  prepared batch is resized to it before the run; the layout's decoder gives boxes in the square
+  square (UltraFace: 240 x 320; MediaPipe's landscape selfie segmenter: 144 x 256): a square
+  prepared batch is resized to it before the run (a segmenter's preprocessing prepares images at
+  that shape directly: ``Preprocessing.aspect``); the layout's decoder gives boxes in the square
   input's pixels (normalized outputs make that exact), and a mask of any ``(h, w)`` covers the
   square input with a scale per axis, so the geometry stays exact;
 - ``mask_layout``: a segmenter's output axes, ``"nhwc"``, ``"nchw"`` or ``"hw"`` (an index map
@@ -154,14 +155,19 @@ class _ExternalFile:
         self._embedder = None
 
     def _input(self, batch: np.ndarray) -> np.ndarray:
+        """A prepared batch in the file's input format. A file with a fixed non-square input takes
+        batches prepared at its shape (``Preprocessing.aspect``: no second resize) or square ones
+        (a detector's: resized to the file's ``input_hw`` here)."""
         s = self.preprocessing.size
         x = np.asarray(batch)
-        if x.dtype != np.uint8 or x.ndim != 4 or x.shape[1:] != (s, s, 3):
-            raise UsageError(f"Expected a prepared uint8 batch (N, {s}, {s}, 3); received {x.dtype} {x.shape}.")
-        if self.io.input_hw is not None and tuple(self.io.input_hw) != (s, s):
+        hw = (s, s) if self.io.input_hw is None else (int(self.io.input_hw[0]), int(self.io.input_hw[1]))
+        if x.dtype != np.uint8 or x.ndim != 4 or x.shape[1:] not in ((s, s, 3), (*hw, 3)):
+            shapes = f"(N, {s}, {s}, 3)" + ("" if hw == (s, s) else f" or (N, {hw[0]}, {hw[1]}, 3)")
+            raise UsageError(f"Expected a prepared uint8 batch {shapes}; received {x.dtype} {x.shape}.")
+        if x.shape[1:3] != hw:
             from imgrec.imaging.ops import resize
 
-            x = np.stack([resize(one, self.io.input_hw, self.preprocessing.interpolation) for one in x])
+            x = np.stack([resize(one, hw, self.preprocessing.interpolation) for one in x])
         return model_input(x, self.preprocessing, self.io, self.runtime.input.dtype)
 
     def _proto(self) -> Any:

@@ -189,7 +189,10 @@ class TFLiteRuntime:
             outs.append(_dequantized(self.interp.get_tensor(self._out["index"]), self._out["quantization"]))
             if self.embedding:
                 embs.append(self._tensor(int(self.embedding)).reshape(-1))
-        out = np.concatenate(outs) if outs else np.zeros((0, *self._out["shape"][1:]), np.float32)
+        if len(outs) == 1:  # one image: its output as it is (get_tensor copied it; concatenate would again)
+            out = outs[0]
+        else:
+            out = np.concatenate(outs) if outs else np.zeros((0, *self._out["shape"][1:]), np.float32)
         return out, (np.stack(embs) if self.embedding and embs else None)
 
     def final_op(self) -> str:

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -65,7 +66,7 @@ class Segmentation:
         path: where the image came from.
         probabilities: ``(C, h, w)`` float32 class probabilities at the model's resolution, or
             None (index-map models).
-        scores: per class present, the mean probability of its pixels (at the model's resolution).
+        geometry: where the image lay in the model input (maps ``probabilities`` back).
     """
 
     mask: np.ndarray
@@ -73,8 +74,13 @@ class Segmentation:
     image_size: tuple[int, int]
     path: str | None = None
     probabilities: np.ndarray | None = field(default=None, repr=False, compare=False)
-    scores: dict[str, float] = field(default_factory=dict, compare=False)
     geometry: Geometry | None = field(default=None, repr=False, compare=False)
+
+    @cached_property
+    def scores(self) -> dict[str, float]:
+        """Per class present, the mean probability of its pixels (at the model's resolution);
+        empty for index-map models. Computed on first read (a mask alone does not pay for it)."""
+        return _scores(self.probabilities, self.classes)
 
     def present(self) -> list[int]:
         """Class indices that cover at least one pixel."""
@@ -165,7 +171,7 @@ def segmentation(
         mask, proba = _from_scores(values, geometry, kind, len(classes), wanted)
     if wanted is not None:
         mask = np.where(np.isin(mask, wanted), mask, 0).astype(mask.dtype)
-    return Segmentation(mask, tuple(classes), geometry.original, name, proba, _scores(proba, classes), geometry)
+    return Segmentation(mask, tuple(classes), geometry.original, name, proba, geometry)
 
 
 def _from_index(values: np.ndarray, geometry: Geometry, n: int) -> np.ndarray:
@@ -187,7 +193,10 @@ def _from_sigmoid(
     full = upsample(p, geometry)
     mask = np.empty(full.shape, np.uint8)
     np.greater_equal(full, np.float32(threshold), out=mask.view(bool))
-    return mask, np.stack([1.0 - p, p]).astype(np.float32)
+    proba = np.empty((2, *p.shape), np.float32)  # [1 - p, p], written in place (no stacked temporaries)
+    np.subtract(np.float32(1.0), p, out=proba[0])
+    proba[1] = p
+    return mask, proba
 
 
 def _from_scores(

@@ -127,37 +127,72 @@ def _gather(
     return out
 
 
+def input_shape(size: int, aspect: float = 1.0) -> tuple[int, int]:
+    """``(height, width)`` of a model input of longer side ``size`` and ``aspect`` = width / height.
+
+    Example:
+        >>> input_shape(256), input_shape(256, 256 / 144), input_shape(256, 144 / 256)
+        ((256, 256), (144, 256), (256, 144))
+    """
+    if aspect == 1.0:
+        return size, size
+    if aspect > 1.0:
+        return max(1, round(size / aspect)), size
+    return size, max(1, round(size * aspect))
+
+
 def place(
     img: np.ndarray, size: int, mode: str, *, crop_pct: float = 1.0, interpolation: str = "bilinear",
     pad_value: int = 114, anchor: str = "center", aspect: float = 1.0,
 ) -> tuple[np.ndarray, tuple[float, float], tuple[float, float]]:  # fmt: skip
-    """Resize/crop/pad ``img`` into ``size x size``; returns the array, its scale and offset.
+    """Resize/crop/pad ``img`` into the model input; returns the array, its scale and offset.
 
-    ``aspect`` (letterbox): width / height of the model's own input when the square is resized
-    to a non-square one inside the model (MediaPipe's 256 x 144: 16/9); the image is placed that
-    much taller in the square, so it keeps its proportions in the model's input.
+    The input is ``size x size``, or with ``aspect`` (width / height of a file's fixed non-square
+    input: MediaPipe's 256 x 144 is 16/9) the file's own shape (:func:`input_shape`), so the image
+    is resized once, straight to what the model takes. Scale and offset always refer to the
+    ``size x size`` square that input stands for (each axis of a non-square input covers it with
+    its own scale), which is what every map and box decoder works in.
     """
     h, w = img.shape[:2]
+    th, tw = input_shape(size, aspect)
     if mode == "stretch":
-        return resize(img, (size, size), interpolation), (size / w, size / h), (0.0, 0.0)
+        return resize(img, (th, tw), interpolation), (size / w, size / h), (0.0, 0.0)
     if mode == "letterbox":
-        return _letterbox(img, size, interpolation, pad_value, anchor, aspect)
-    side = max(size, round(size / crop_pct))
-    scaled = resize_shorter(img, side, interpolation)
+        out, scale, offset = _letterbox(img, (th, tw), interpolation, pad_value, anchor)
+    else:
+        out, scale, offset = _crop(img, (th, tw), crop_pct, interpolation)
+    if (th, tw) == (size, size):
+        return out, scale, offset
+    fx, fy = size / tw, size / th
+    return out, (scale[0] * fx, scale[1] * fy), (offset[0] * fx, offset[1] * fy)
+
+
+def _crop(
+    img: np.ndarray, shape: tuple[int, int], crop_pct: float, interpolation: str
+) -> tuple[np.ndarray, tuple[float, float], tuple[float, float]]:
+    """Resize the shorter side (relative to ``shape``) to ``shape / crop_pct``, then centre-crop ``shape``."""
+    h, w = img.shape[:2]
+    th, tw = shape
+    if th == tw:
+        scaled = resize_shorter(img, max(th, round(th / crop_pct)), interpolation)
+    else:
+        ratio = max(th / h, tw / w) / crop_pct
+        scaled = resize(img, (max(th, round(h * ratio)), max(tw, round(w * ratio))), interpolation)
     nh, nw = scaled.shape[:2]
-    offset = (-float((nw - size) // 2), -float((nh - size) // 2))
-    return center_crop(scaled, (size, size)), (nw / w, nh / h), offset
+    offset = (-float((nw - tw) // 2), -float((nh - th) // 2))
+    return center_crop(scaled, (th, tw)), (nw / w, nh / h), offset
 
 
 def _letterbox(
-    img: np.ndarray, size: int, interpolation: str, pad_value: int, anchor: str, aspect: float = 1.0
+    img: np.ndarray, shape: tuple[int, int], interpolation: str, pad_value: int, anchor: str
 ) -> tuple[np.ndarray, tuple[float, float], tuple[float, float]]:
     h, w = img.shape[:2]
-    ratio = min(size / w, size / (h * aspect))
-    nw, nh = max(1, min(size, round(w * ratio))), max(1, min(size, round(h * ratio * aspect)))
+    th, tw = shape
+    ratio = min(tw / w, th / h)
+    nw, nh = max(1, min(tw, round(w * ratio))), max(1, min(th, round(h * ratio)))
     scaled = resize(img, (nh, nw), interpolation)
-    left, top = ((size - nw) // 2, (size - nh) // 2) if anchor == "center" else (0, 0)
-    out = np.full((size, size, 3), pad_value, np.uint8)
+    left, top = ((tw - nw) // 2, (th - nh) // 2) if anchor == "center" else (0, 0)
+    out = np.full((th, tw, 3), pad_value, np.uint8)
     out[top : top + nh, left : left + nw] = scaled
     return out, (nw / w, nh / h), (float(left), float(top))
 

@@ -13,7 +13,7 @@ import numpy as np
 from imgrec.errors import ModelFileError
 from imgrec.imaging.decode import DEFAULT_LIMITS, DecodeLimits, decode_sized, read_bytes
 from imgrec.imaging.ops import INTERPOLATIONS, to_gray
-from imgrec.transforms.frame import PAD_ANCHORS, RESIZE_MODES, Geometry, compose, place
+from imgrec.transforms.frame import PAD_ANCHORS, RESIZE_MODES, Geometry, compose, input_shape, place
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -23,9 +23,9 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 class Preprocessing:
     """How a decoded RGB image becomes a model input; recorded in every artifact.
 
-    ``prepare`` does the geometric part and returns uint8 ``(size, size, 3)``; models take
-    batches of those and apply ``mean``/``std`` (on 0..1 values) themselves, so every
-    backend receives the same array.
+    ``prepare`` does the geometric part and returns uint8 ``(size, size, 3)`` (the file's own
+    :attr:`input_hw` when ``aspect`` is not 1); models take batches of those and apply
+    ``mean``/``std`` (on 0..1 values) themselves, so every backend receives the same array.
 
     Attributes:
         size: model input side in pixels (square).
@@ -41,9 +41,9 @@ class Preprocessing:
         pad_value: letterbox padding gray level.
         pad_anchor: letterbox placement: "center", or "topleft" (YOLOX's convention).
         aspect: width / height of the model's own input when the file takes a fixed non-square
-            input (MediaPipe's landscape segmenter: 256 / 144) and the square is resized to it
-            inside the model: letterbox then keeps the image's proportions in that input
-            (1.0: a square input; recorded only when it is not 1).
+            input (MediaPipe's landscape segmenter: 256 / 144): the image is prepared straight at
+            that shape (:attr:`input_hw`, one resize), its geometry still given in the
+            ``size x size`` square (1.0: a square input; recorded only when it is not 1).
 
     Example:
         >>> import numpy as np
@@ -67,6 +67,11 @@ class Preprocessing:
     def mode(self) -> str:
         """The resize mode in effect (``crop_pct <= 0`` with "crop" means "stretch")."""
         return "stretch" if self.resize_mode == "crop" and self.crop_pct <= 0 else self.resize_mode
+
+    @property
+    def input_hw(self) -> tuple[int, int]:
+        """``(height, width)`` of a prepared image: ``(size, size)``, or the non-square shape ``aspect`` gives."""
+        return input_shape(self.size, self.aspect)
 
     @property
     def min_side(self) -> int:
@@ -120,7 +125,7 @@ class Preprocessing:
     def prepare_batch(self, images: list[np.ndarray]) -> np.ndarray:
         """Prepare several images into one ``(N, size, size, 3)`` uint8 array."""
         if not images:
-            return np.zeros((0, self.size, self.size, 3), np.uint8)
+            return np.zeros((0, *self.input_hw, 3), np.uint8)
         return np.stack([self.prepare(i) for i in images])
 
     def to_dict(self) -> dict[str, Any]:

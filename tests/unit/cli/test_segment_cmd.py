@@ -7,7 +7,9 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 from tests.conftest import shared_data_path
 from tests.sam_helpers import save_tiny_sam
 
@@ -145,3 +147,54 @@ def test_boxes_from_an_imported_yolox_run(photos, weights, yolox_run, capsys) ->
     assert "bowl" in {i["label"] for i in row["instances"]}
     code, _, err = run(capsys, photo, "--boxes-from", yolox_run, "--classes", "unicorn", "--weights", weights)
     assert code == 2 and "Unknown class(es) 'unicorn'" in err
+
+
+def _png(path: Path, mask: np.ndarray) -> Path:
+    Image.fromarray(mask).save(path)
+    return path
+
+
+def test_mask_prompt_from_a_png_is_the_python_apis(photos, weights, tmp_path, capsys) -> None:
+    from imgrec.analyzers.segment import load_sam
+
+    photo = photos / "000000000009.jpg"
+    rough = np.zeros((480, 640), np.uint8)
+    rough[100:300, 200:400] = 1  # an 8-bit gray PNG: nonzero = the object
+    mask = _png(tmp_path / "rough.png", rough)
+    code, out, err = run(capsys, photo, "--points", "320,240", "--mask", mask, "--weights", weights, "--format", "json")
+    assert code == 0, err
+    (row,) = json.loads(out)
+    sam = load_sam(weights)
+    sam.set_image(photo)
+    expected = sam.predict(points=[(320, 240)], mask=rough != 0).to_dict()["instances"]
+    assert [i["mask"] for i in row["instances"]] == [i["mask"] for i in expected]
+    assert [i["score"] for i in row["instances"]] == [i["score"] for i in expected]
+    code, out, err = run(capsys, photo, "--mask", mask, "--weights", weights, "--format", "json")  # a mask alone
+    assert code == 0 and len(json.loads(out)[0]["instances"]) == 1, err
+
+
+def test_wrong_size_empty_corrupt_and_lossy_masks_are_refused(photos, weights, tmp_path, capsys) -> None:
+    photo = photos / "000000000009.jpg"
+    small = _png(tmp_path / "small.png", np.ones((240, 320), np.uint8))
+    code, out, _ = run(capsys, photo, "--points", "5,5", "--mask", small, "--weights", weights, "--format", "json")
+    (row,) = json.loads(out)
+    assert code == 2 and row["error"]["code"] == "mask_size_mismatch"
+    assert "The mask is 320x240 but the image is 640x480" in row["error"]["message"]
+    good = _png(tmp_path / "good.png", np.ones((480, 640), np.uint8))
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(good.read_bytes()[:60])
+    Image.fromarray(np.full((480, 640, 3), 255, np.uint8)).save(tmp_path / "lossy.jpg")
+    cases = [
+        (small.with_name("empty.png"), 2, "has no nonzero pixel"),
+        (broken, 65, "broken.png"),
+        (tmp_path / "lossy.jpg", 65, "stored losslessly"),
+        (tmp_path / "missing.png", 66, "missing.png"),
+    ]
+    _png(tmp_path / "empty.png", np.zeros((480, 640), np.uint8))
+    for path, expected, message in cases:
+        code, _, err = run(capsys, photo, "--points", "5,5", "--mask", path, "--weights", weights)
+        assert code == expected and message in err.replace("\n", " "), (path.name, err)
+    for extra, message in [(["--everything"], "Say what to segment"),
+                           (["--box", "0,0,5,5", "--box", "1,1,9,9"], "A mask and several boxes")]:  # fmt: skip
+        code, _, err = run(capsys, photo, "--mask", good, "--weights", weights, *extra)
+        assert code == 2 and message in err.replace("\n", " "), (extra, err)

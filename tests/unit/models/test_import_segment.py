@@ -84,8 +84,15 @@ def test_non_square_input_keeps_its_height_and_width(tmp_path):
                    classes="background,fg", resize_mode="letterbox")  # fmt: skip
     assert meta["external"]["input_hw"] == [6, 10]
     assert meta["preprocessing"]["size"] == 10 and meta["preprocessing"]["aspect"] == pytest.approx(10 / 6)
-    (seg,) = Predictor.from_run(tmp_path / "run").predict(np.full((30, 50, 3), 200, np.uint8))
+    predictor = Predictor.from_run(tmp_path / "run")
+    (seg,) = predictor.predict(np.full((30, 50, 3), 200, np.uint8))
     assert seg.mask.shape == (30, 50) and seg.probabilities is not None
+    # prepared straight at the file's 6 x 10 (one resize); square batches are still taken (resized here)
+    assert predictor.prepare(np.full((30, 50, 3), 200, np.uint8)).shape == (6, 10, 3)
+    for shape in [(2, 6, 10, 3), (2, 10, 10, 3)]:
+        assert [r.values.shape for r in predictor.forward(np.zeros(shape, np.uint8))] == [(1, 6, 10)] * 2
+    with pytest.raises(UsageError, match=r"\(N, 10, 10, 3\) or \(N, 6, 10, 3\); received uint8 \(1, 10, 6, 3\)"):
+        predictor.forward(np.zeros((1, 10, 6, 3), np.uint8))
 
 
 SELFIE = [("selfie_segmentation.tflite", (256, 256)), ("selfie_segmentation_landscape.tflite", (144, 256)),

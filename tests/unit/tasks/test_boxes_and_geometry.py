@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 
+import cv2
 import numpy as np
 import pytest
 from PIL import Image
@@ -91,3 +92,27 @@ def test_boxes_map_to_full_resolution_when_a_jpeg_is_decoded_at_reduced_scale():
     assert g.original == (1600, 1200)  # not the 1/8-scale size the decoder used
     np.testing.assert_allclose(g.to_original(np.array([[0, 12, 100, 87]])), [[0, 0, 1600, 1200]], atol=0.5)
     assert arr[:12].mean() == 114 and abs(arr[13:86].mean() - 90) < 3
+
+
+@pytest.mark.parametrize("mode", ["crop", "letterbox", "stretch"])
+def test_a_non_square_input_is_prepared_at_its_own_shape_in_one_resize(mode):
+    """aspect = 256 / 144 (MediaPipe's landscape file): the image goes straight to 144 x 256, and the
+    geometry still maps the square the input stands for (what masks and boxes are decoded in)."""
+    prep = Preprocessing(size=256, resize_mode=mode, aspect=256 / 144, interpolation="cv2-linear")
+    img = np.random.default_rng(0).integers(0, 256, (300, 400, 3), dtype=np.uint8)
+    arr, g = prep.prepare_framed(img)
+    assert arr.shape == (144, 256, 3) == (*prep.input_hw, 3) and g.size == 256
+    if mode == "stretch":  # exactly one cv2 resize (not a square one, then a second to 144 x 256)
+        np.testing.assert_array_equal(arr, cv2.resize(img, (256, 144), interpolation=cv2.INTER_LINEAR))
+        assert g.scale == (256 / 400, 256 / 300) and g.offset == (0.0, 0.0)
+    to_square = np.array([256 / 256, 256 / 144, 256 / 256, 256 / 144])
+    corners = g.to_input(np.array([[0, 0, 400, 300]]))[0] / to_square  # in the 144 x 256 array's pixels
+    if mode == "letterbox":  # 300 x 400 in 144 x 256: height fills (192 x 144), centred
+        np.testing.assert_allclose(corners, [32, 0, 224, 144], atol=1e-3)
+        assert arr[:, :31].max() == 114 and arr[:, 225:].max() == 114
+    elif mode == "crop":  # width fills (256 x 192), height cut evenly
+        np.testing.assert_allclose(corners, [0, -24, 256, 168], atol=1e-3)
+    b = np.array([[10.0, 20.0, 100.0, 80.0]])
+    np.testing.assert_allclose(g.to_original(g.to_input(b)), b, atol=1e-3)
+    portrait = Preprocessing(size=256, resize_mode=mode, aspect=144 / 256)
+    assert portrait.prepare(img).shape == (256, 144, 3) and portrait.prepare_batch([]).shape == (0, 256, 144, 3)

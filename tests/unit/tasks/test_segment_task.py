@@ -75,6 +75,9 @@ def test_sigmoid_channel_threshold() -> None:
     p[0, :, 2:] = 0.7
     (seg,) = SEGMENT.postprocess([p], [g], [None], ["background", "person"], SEGMENT.options())
     assert seg.mask[:, :3].max() == 0 and seg.mask[:, 5:].min() == 1
+    np.testing.assert_array_equal(seg.probabilities, np.stack([1.0 - p[0], p[0]]))
+    assert "scores" not in vars(seg)  # computed on first read, not for every mask
+    assert seg.scores == pytest.approx({"background": 1.0, "person": 0.7})
     (strict,) = SEGMENT.postprocess([p], [g], [None], ["background", "person"], SEGMENT.options(threshold=0.8))
     assert strict.mask.max() == 0
     logits = SegmentOutput(np.log(p / (1 - p + 1e-9) + 1e-9), kind="logits")

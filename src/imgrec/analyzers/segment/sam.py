@@ -21,6 +21,8 @@ Example:
     >>> # found = sam.predict(points=[(320, 240)])               # Instances, one mask
     >>> # found = sam.predict(points=[(320, 240), (40, 40)], labels=[1, 0], multimask=True)
     >>> # better = sam.predict(points=[(320, 240)], mask_input=sam.logits[0])   # refine
+    >>> # rough = load_mask("rough.png").values != 0                         # (H, W), the image's pixels
+    >>> # found = sam.predict(points=[(320, 240)], mask=rough)                 # a rough mask as prompt
     >>> # found.instances[0].mask().shape == image height, width
 """
 
@@ -35,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from imgrec.analyzers.segment.prompts import Prompt, make_prompts
+from imgrec.analyzers.segment.prompts import Prompt, as_region, make_prompts, mask_logits
 from imgrec.errors import UsageError
 from imgrec.imaging import DEFAULT_LIMITS, DecodeLimits
 from imgrec.tasks.instance import Instance, Instances
@@ -178,7 +180,7 @@ class SamSegmenter:
 
     def predict(
         self, points: Any = None, labels: Any = None, *, box: Any = None, boxes: Any = None,
-        mask_input: Any = None, multimask: bool = False,
+        mask: Any = None, mask_input: Any = None, multimask: bool = False,
     ) -> Instances:  # fmt: skip
         """Masks for prompts on the current image (see :meth:`segment`).
 
@@ -187,10 +189,28 @@ class SamSegmenter:
             labels: per point, 1 = on the object (default), 0 = background.
             box: ``(x1, y1, x2, y2)`` around the object (with the points: the same prompt).
             boxes: several boxes, one prompt (and one mask) each.
+            mask: a rough mask of the object, ``(H, W)`` in the original image's pixels (nonzero =
+                the object), alone or with the points and box; SAM gets :meth:`mask_input` of it.
             mask_input: a previous mask's low-resolution logits (``self.logits[k]``) to refine.
             multimask: SAM's three candidates per prompt (an ambiguous point) instead of one.
         """
-        return self.segment(make_prompts(points, labels, box, boxes, mask_input), multimask=multimask)
+        prompts = make_prompts(points, labels, box, boxes, mask_input, mask)
+        return self.segment(prompts, multimask=multimask)
+
+    def mask_input(self, mask: Any) -> np.ndarray:
+        """A rough mask of the object on the current image, ``(H, W)`` in its pixels (nonzero = the
+        object), as SAM's mask prompt: ``(1, s, s)`` float32 logits over the padded input (256 x 256
+        for SAM's 1024), the form ``SamPredictor.predict(mask_input=...)`` takes (see
+        :func:`~imgrec.analyzers.segment.prompts.mask_logits`).
+
+        Raises:
+            UsageError: no image is set, or the mask's size is not the image's.
+        """
+        if self.image is None:
+            raise UsageError("No image set: call set_image(image) before building a mask prompt for it.")
+        prompt = Prompt(region=as_region(mask))
+        prompt.check(self.image.original)
+        return self._region_prompt(prompt.region)  # type: ignore[arg-type]
 
     def segment(self, prompts: Sequence[Prompt], *, multimask: bool = False, image: Any = None) -> Instances:
         """One mask per prompt (three with ``multimask``, best IoU first), in prompt order.
@@ -233,8 +253,8 @@ class SamSegmenter:
             points = (torch.as_tensor(xy, dtype=torch.float32), torch.as_tensor(lab, dtype=torch.int64))
         if prompts[0].box is not None:
             boxes = torch.as_tensor(g.to_input(np.array([p.box for p in prompts])), dtype=torch.float32)
-        if prompts[0].mask is not None:
-            masks = torch.as_tensor(np.stack([self._mask_prompt(p.mask) for p in prompts]))
+        if prompts[0].signature[2]:  # a mask: a previous prediction's logits, or a rough mask's
+            masks = torch.as_tensor(np.stack([self._mask_of(p) for p in prompts]))
         with torch.inference_mode():
             sparse, dense = m.prompt_encoder(points=points, boxes=boxes, masks=masks)
             low, iou = m.mask_decoder(image_embeddings=self._predictor.features,
@@ -250,6 +270,13 @@ class SamSegmenter:
             raise UsageError(f"mask_input is a previous prediction's low-resolution logits, ({side}, {side}) for this "
                              f"model (SamSegmenter.logits[k]); received shape {np.shape(mask)}.")  # fmt: skip
         return arr[None]
+
+    def _mask_of(self, prompt: Prompt) -> np.ndarray:
+        return self._mask_prompt(prompt.mask) if prompt.mask is not None else self._region_prompt(prompt.region)
+
+    def _region_prompt(self, region: Any) -> np.ndarray:
+        side = 4 * int(self.model.prompt_encoder.image_embedding_size[0])
+        return mask_logits(region, self.image.geometry, side)[None]  # type: ignore[union-attr]
 
     def everything(self, image: Any = None, **options: Any) -> Instances:
         """Every object: SAM's automatic mask generator on a grid of points (see
