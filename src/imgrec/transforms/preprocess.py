@@ -123,7 +123,7 @@ class Preprocessing:
         return self.decode_framed(read_bytes(path, limits), limits=limits, name=str(path))
 
     def prepare_batch(self, images: list[np.ndarray]) -> np.ndarray:
-        """Prepare several images into one ``(N, size, size, 3)`` uint8 array."""
+        """Prepare several images into one ``(N, size, size, 3)`` uint8 array (``(N, *input_hw, 3)``)."""
         if not images:
             return np.zeros((0, *self.input_hw, 3), np.uint8)
         return np.stack([self.prepare(i) for i in images])
