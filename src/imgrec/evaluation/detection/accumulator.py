@@ -41,6 +41,23 @@ from imgrec.tasks.detect import Detections
 GT_COLUMNS, DT_COLUMNS = 8, 7  # image, x1, y1, x2, y2, label, crowd, area | image, x1, y1, x2, y2, score, label
 
 
+def check_new_image(
+    seen: set[str], image_id: str, image_size: tuple[int, int], result_size: tuple[int, int], what: str
+) -> tuple[str, tuple[int, int]]:
+    """An accumulator's checks of a new image: an id not ``seen`` yet, a positive ``(width,
+    height)``, and a result (``what``: "detections", "instances") in that image's pixels."""
+    key = str(image_id)
+    if key in seen:
+        raise UsageError(f"Image {key!r} was added twice; each image_id must be unique.")
+    w, h = (int(v) for v in image_size)
+    if w <= 0 or h <= 0:
+        raise UsageError(f"image_size must be (width, height) > 0; received {tuple(image_size)} for {key!r}.")
+    if tuple(result_size) not in ((0, 0), (w, h)):
+        raise UsageError(f"The {what} of {key!r} are for a {result_size} image but image_size is "
+                         f"{(w, h)}; give both in the same image's pixels.")  # fmt: skip
+    return key, (w, h)
+
+
 class DetectionAccumulator:
     """COCO box metrics over a stream of images (see the module docstring).
 
@@ -98,15 +115,7 @@ class DetectionAccumulator:
         self._count_errors(gt, dt)
 
     def _new_image(self, image_id: str, image_size: tuple[int, int], pred: Detections) -> int:
-        key = str(image_id)
-        if key in self._seen:
-            raise UsageError(f"Image {key!r} was added twice; each image_id must be unique.")
-        w, h = (int(v) for v in image_size)
-        if w <= 0 or h <= 0:
-            raise UsageError(f"image_size must be (width, height) > 0; received {tuple(image_size)} for {key!r}.")
-        if tuple(pred.image_size) not in ((0, 0), (w, h)):
-            raise UsageError(f"The detections of {key!r} are for a {pred.image_size} image but image_size is "
-                             f"{(w, h)}; give both in the same image's pixels.")  # fmt: skip
+        key, (w, h) = check_new_image(self._seen, image_id, image_size, pred.image_size, "detections")
         self._seen.add(key)
         self._ids.append(key)
         self._sizes.append((w, h))

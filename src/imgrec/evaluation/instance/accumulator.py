@@ -36,6 +36,7 @@ import numpy as np
 
 from imgrec.errors import UsageError
 from imgrec.evaluation.detection import coco
+from imgrec.evaluation.detection.accumulator import check_new_image
 from imgrec.tasks.instance import Instances
 
 GT_COLUMNS, DT_COLUMNS = 4, 4  # image, label, crowd, area | image, score, label, area
@@ -113,16 +114,7 @@ class MaskAccumulator:
         self._dt_counts += [r["counts"] for r in dt_rles]
 
     def _check_image(self, image_id: str, image_size: tuple[int, int], pred: Instances) -> tuple[str, tuple[int, int]]:
-        key = str(image_id)
-        if key in self._seen:
-            raise UsageError(f"Image {key!r} was added twice; each image_id must be unique.")
-        w, h = (int(v) for v in image_size)
-        if w <= 0 or h <= 0:
-            raise UsageError(f"image_size must be (width, height) > 0; received {tuple(image_size)} for {key!r}.")
-        if tuple(pred.image_size) not in ((0, 0), (w, h)):
-            raise UsageError(f"The instances of {key!r} are for a {pred.image_size} image but image_size is "
-                             f"{(w, h)}; give both in the same image's pixels.")  # fmt: skip
-        return key, (w, h)
+        return check_new_image(self._seen, image_id, image_size, pred.image_size, "instances")
 
     def _ground_truth(
         self, gt_labels: np.ndarray, gt_crowd: np.ndarray, gt_masks: Sequence[Rle | None],
