@@ -152,7 +152,6 @@ def encode_rle_region(region: np.ndarray, offset: tuple[int, int], size: tuple[i
     runs = np.diff(np.concatenate([[0], edges, [len(seq)]])).astype(np.int64)
     if len(seq) and seq[0]:
         runs = np.concatenate([[0], runs])  # an RLE starts with a run of zeros
-    runs = runs if len(runs) else np.zeros(1, np.int64)
     runs[0] += x0 * h
     after = (w - x0 - rw) * h
     if len(seq) and seq[-1]:  # the mask ends in the region: the zeros after it are a run of their own
