@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import time
 from pathlib import Path
 
@@ -22,6 +23,9 @@ import torch
 
 from imgrec.analyzers.segment import SamSegmenter
 from imgrec.models.sam import STANDARD, SamConfig, build_sam
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import print_machine
 
 PHOTO = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "coco128" / "images" / "train2017"
 TINY = SamConfig(embed_dim=64, depth=2, num_heads=2, global_attn_indexes=(1,), img_size=256, window_size=4,
@@ -63,6 +67,7 @@ def main() -> None:
     parser.add_argument("--prompts", type=int, default=20, help="point prompts timed per setting")
     parser.add_argument("--skip-vit-b", action="store_true")
     args = parser.parse_args()
+    print_machine()
     image = PHOTO / "000000000009.jpg"
     rows = [["model", "threads", "embedding ms", "point ms", "16 boxes ms/prompt"]]
     configs = [("tiny (test)", TINY)] + ([] if args.skip_vit_b else [("vit_b (random)", STANDARD["vit_b"])])

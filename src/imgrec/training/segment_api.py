@@ -13,6 +13,7 @@ from typing import Any
 
 from imgrec.config import TrainConfig
 from imgrec.data import ImageDataset
+from imgrec.data.mask_scan import scan_mask_classes
 from imgrec.errors import ConfigError, DatasetError
 from imgrec.evaluation import evaluate_segmentation, write_segmentation_report
 from imgrec.inference import Predictor
@@ -85,6 +86,7 @@ def save_run(
     history: Any, seconds: float,
 ) -> dict[str, Any]:  # fmt: skip
     """model.json (with the figures and the kept epoch), metrics.json and the report."""
+    scan_mask_classes(ds)  # a split from a manifest (a resumed run's, --splits) decoded none of them
     keys = ("miou", "pixel_accuracy", "mean_dice", "boundary_f1")
     summary = {split: {k: r.metrics.get(k) for k in keys} for split, r in results.items()}
     monitor = _monitor(cfg)

@@ -103,6 +103,8 @@ def test_a_short_run_resumes_and_extends(masks_dir: Path, tmp_path: Path) -> Non
     assert [r["epoch"] for r in longer.history.epochs] == [1, 2]
     meta = json.loads((tmp_path / "run" / "model.json").read_text())
     assert meta["training"]["kept_weights"]["of"] == 2 and meta["data"]["splits"] == first.meta["data"]["splits"]
+    counts = first.meta["data"]["class_counts"]
+    assert sum(counts.values()) > 0 and meta["data"]["class_counts"] == counts  # the resumed run decodes them too
     assert longer.history.epochs[1]["train_loss"] < longer.history.epochs[0]["train_loss"]
     kept = meta["training"]["kept_weights"]["epoch"]
     assert ((tmp_path / "run" / "weights.safetensors").read_bytes() == weights) == (kept == 1)
