@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import logging
-import re
-import shutil
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,13 +14,14 @@ import numpy as np
 from imgrec.config import DataConfig, TrainConfig
 from imgrec.data import ImageDataset, load_dataset, load_splits, split_dataset, validate_trainable
 from imgrec.data.prepared import PreparedImages
-from imgrec.errors import ConfigError, DatasetError, MissingInputError, OutputError
+from imgrec.errors import ConfigError, DatasetError
 from imgrec.evaluation import evaluate_classifier, write_report
 from imgrec.imaging import image_size
 from imgrec.inference import Predictor
 from imgrec.models import Classifier, create_model, get_model_spec, read_meta, save_model
 from imgrec.training.callbacks import Callback
 from imgrec.training.resume import RUN_CONFIG, plan_resume, read_run_config, write_run_config
+from imgrec.training.run_dir import next_run_dir, open_run_dir
 from imgrec.training.selection import kept_weights
 from imgrec.transforms.augment import create_augmenter
 from imgrec.types import History
@@ -93,7 +91,7 @@ def train(
     _check_classes(ds)
     parts = _splits(ds, splits, dcfg, out if resume else None)
     model = _build_model(cfg, ds, parts.train, resume)  # a wrong name, option or size fails before any folder
-    with _run_dir(out, cfg.model, runs_root, resume) as run_dir:
+    with open_run_dir(out, cfg.model, runs_root, resume) as run_dir:
         write_run_config(run_dir, _source(data), cfg, dcfg, cycles)
         parts.save(run_dir / "splits.json")
         images = _scan_splits(model, parts, dcfg)  # bounded memory: cached when a split fits, else streamed
@@ -155,82 +153,6 @@ def _check_classes(ds: ImageDataset) -> None:
         raise DatasetError(f"These classes have no images: {', '.join(empty)}. Add images or remove the folders.")
 
 
-@contextmanager
-def _run_dir(out: str | Path | None, model: str, runs_root: str | Path, resume: bool) -> Iterator[Path]:
-    """Create (or reopen, to resume) the run directory; a failed start leaves nothing behind.
-
-    On any exception before training has written a checkpoint (or model.json), what this
-    call created is removed: the new folder (and parents it made, when empty), or the files in
-    a user-given folder that was empty. A folder that held anything before is never touched,
-    nor is a resumed run.
-    """
-    run = _check_run_dir(out, model, runs_root, resume)
-    made = _missing_parts(run)
-    was_empty = run.is_dir() and not any(run.iterdir())
-    _mkdir(run)
-    try:
-        yield run
-    except BaseException:
-        if not resume and not _started(run):
-            _remove_start(run, made, was_empty)
-        raise
-
-
-def _check_run_dir(out: str | Path | None, model: str, runs_root: str | Path, resume: bool) -> Path:
-    run = Path(out) if out is not None else next_run_dir(runs_root, model)
-    if resume and not (run / "checkpoints").is_dir():
-        raise MissingInputError(f"Nothing to resume in {run}: it has no checkpoints/ folder.")
-    if not resume and (run / "model.json").exists():
-        raise OutputError(f"{run} already holds a finished run; choose another --out or delete it.")
-    return run
-
-
-def _missing_parts(run: Path) -> list[Path]:
-    """``run`` and its parents that do not exist yet, deepest first."""
-    missing = []
-    for p in (run, *run.parents):
-        if p.exists():
-            break
-        missing.append(p)
-    return missing
-
-
-def _mkdir(run: Path) -> None:
-    try:
-        run.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise OutputError(f"Cannot create the run directory {run}: {exc.strerror or exc}") from None
-
-
-def _started(run: Path) -> bool:
-    return (run / "model.json").exists() or (run / "checkpoints" / "last.safetensors").exists()
-
-
-def _remove_start(run: Path, made: list[Path], was_empty: bool) -> None:
-    """Undo a failed start: only what this call created."""
-    if made:
-        shutil.rmtree(made[0], ignore_errors=True)
-        for parent in made[1:]:  # runs/ itself, when this call made it and nothing else is in it
-            try:
-                parent.rmdir()
-            except OSError:
-                break
-    elif was_empty:
-        for child in run.iterdir():
-            shutil.rmtree(child, ignore_errors=True) if child.is_dir() else child.unlink(missing_ok=True)
-
-
-def next_run_dir(root: str | Path, model: str) -> Path:
-    """``root/<model>-<n>`` with the first n not taken yet."""
-    base = Path(root)
-    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", model)
-    taken = {p.name for p in base.glob(f"{safe}-*")} if base.is_dir() else set()
-    n = 1
-    while f"{safe}-{n}" in taken:
-        n += 1
-    return base / f"{safe}-{n}"
-
-
 def _data_task(dcfg: DataConfig, model_task: str) -> str | None:
     """The task to read the data with: the configured one, else ``segment`` for a segmenter and
     ``instance`` for an instance segmenter (COCO is read with its masks), else the format's own."""
@@ -253,7 +175,7 @@ def _train_task(
     model = steps.build(cfg, ds, resume)  # a wrong name, option or size fails before any folder
     if task in ("segment", "instance") and dcfg.task is None:
         dcfg = dcfg.replace(task=task)  # config.json: evaluate, export and resume read the masks again
-    with _run_dir(out, cfg.model, runs_root, resume) as run_dir:
+    with open_run_dir(out, cfg.model, runs_root, resume) as run_dir:
         write_run_config(run_dir, _source(data), cfg, dcfg, cycles)
         parts.save(run_dir / "splits.json")
         history, results, seconds = steps.fit_and_evaluate(model, parts, cfg, run_dir, callbacks, resume, cycles)
