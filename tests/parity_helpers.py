@@ -15,10 +15,14 @@ def settle_batchnorm(module: Any, inputs: Any) -> None:
     activations layer after layer: every detector cell then scores its prior (about 0.01) up to
     float noise, and torch and ONNX Runtime break those near-ties differently. With statistics
     of real activations the scores spread, so two backends can be compared detection by detection.
+    torchvision's ``FrozenBatchNorm2d`` (the MobileNetV3 Mask R-CNN's backbone has them even
+    untrained) get the statistics of their input in the same pass.
     """
     import torch
 
     norms = [m for m in module.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    frozen = [m for m in module.modules() if type(m).__name__ == "FrozenBatchNorm2d"]
+    hooks = [m.register_forward_pre_hook(_input_statistics) for m in frozen]
     saved = [m.momentum for m in norms]
     for m in norms:
         m.momentum = 1.0
@@ -28,6 +32,15 @@ def settle_batchnorm(module: Any, inputs: Any) -> None:
     module.eval()
     for m, momentum in zip(norms, saved, strict=True):
         m.momentum = momentum
+    for hook in hooks:
+        hook.remove()
+
+
+def _input_statistics(layer: Any, args: tuple[Any, ...]) -> None:
+    """A FrozenBatchNorm2d's running mean and variance set to those of its input, before it runs."""
+    x = args[0]
+    layer.running_mean.copy_(x.mean(dim=(0, 2, 3)))
+    layer.running_var.copy_(x.var(dim=(0, 2, 3)))
 
 
 def random_batch(n: int, size: int, seed: int = 0) -> np.ndarray:

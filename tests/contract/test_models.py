@@ -207,7 +207,7 @@ def _exported_detector(name: str, folder: Path) -> Exported:
     model = create_model(name, CLASSES, image_size=size)
     _spread_scores(model, random_batch(4, size, seed=5))
     used = trace_to_onnx(model, folder / "raw.onnx", 17)
-    meta = onnx_export.metadata(model, {"exporter": used, "task": "detect", **graph_description(model)})
+    meta = onnx_export.metadata(model, {"exporter": used, "task": model.task, **graph_description(model)})
     onnx_export.write_with_metadata(folder / "raw.onnx", folder / "model.onnx", meta)
     return Exported(name, model, load_onnx_detector_file(folder / "model.onnx"), None)
 

@@ -18,8 +18,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="export a trained run to ONNX (fp32, optionally static int8), checked against the source",
         description="Writes RUN/model.onnx (input: prepared uint8 NHWC images; output: probabilities, or boxes "
         "and scores for detectors) and, with --int8, RUN/model.int8.onnx. Each file is compared with its source "
-        "on real images (classifiers: top-1 agreement, accuracy drop; detectors: COCO mAP; segmenters: mIoU) and "
-        "kept only when it passes; the figures go to model.json under 'exports'.",
+        "on real images (classifiers: top-1 agreement, accuracy drop; detectors: COCO mAP; instance segmenters: "
+        "mask and box mAP; segmenters: mIoU) and kept only when it passes; the figures go to model.json under "
+        "'exports'.",
     )
     p.add_argument("run", help="run directory (runs/<model>-<n>)")
     p.add_argument("--format", choices=("onnx",), default="onnx", help="export format")
@@ -93,6 +94,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 def export_table(report: Any) -> Any:
     """One column per exported file, one row per figure (narrow enough for a terminal)."""
     files = report.files
+    if files and hasattr(files[0].parity, "reference_mask_map"):
+        return _instance_export_table(report)
     if files and hasattr(files[0].parity, "reference_map"):
         return _detection_export_table(report)
     if files and hasattr(files[0].parity, "reference_miou"):
@@ -130,6 +133,24 @@ def _segmentation_export_table(report: Any) -> Any:
         ("pixel acc. (reference)", lambda f: round(f.parity.reference_pixel_accuracy, 4)),
         ("pixel acc.", lambda f: round(f.parity.candidate_pixel_accuracy, 4)),
         ("drop (points)", lambda f: round(f.parity.miou_drop, 2)),
+        ("ms/image (reference)", lambda f: round(f.parity.reference_ms, 2)),
+        ("ms/image", lambda f: round(f.parity.candidate_ms, 2)),
+        ("gate passed", lambda f: f.gate),
+    ]
+    return _figures_table(report, report.files, figures)
+
+
+def _instance_export_table(report: Any) -> Any:
+    figures: list[tuple[str, Any]] = [
+        ("size MB", lambda f: round(f.size_bytes / 1e6, 3)),
+        ("compared with", lambda f: f.reference),
+        ("images", lambda f: f.parity.images),
+        ("mask mAP (reference)", lambda f: round(f.parity.reference_mask_map, 4)),
+        ("mask mAP", lambda f: round(f.parity.candidate_mask_map, 4)),
+        ("mask drop (points)", lambda f: round(f.parity.mask_map_drop, 2)),
+        ("box mAP (reference)", lambda f: round(f.parity.reference_map, 4)),
+        ("box mAP", lambda f: round(f.parity.candidate_map, 4)),
+        ("box drop (points)", lambda f: round(f.parity.map_drop, 2)),
         ("ms/image (reference)", lambda f: round(f.parity.reference_ms, 2)),
         ("ms/image", lambda f: round(f.parity.candidate_ms, 2)),
         ("gate passed", lambda f: f.gate),

@@ -125,7 +125,8 @@ def export_run(
 
     Raises:
         UsageError: bad options, or a model that cannot be exported (classical features), or
-            ``int8`` for a detector without a meaningful int8 form (torchvision's).
+            ``int8`` for a detector without a meaningful int8 form (torchvision's, Mask R-CNN),
+            or for a segmenter.
         ModelFileError: an export failed its gate (the message has the figures).
 
     Example:
@@ -136,14 +137,10 @@ def export_run(
     _check_options(format, samples, calibration_size, min_agreement, max_drop)
     _check_points("max_map_drop", max_map_drop)
     refuse_unexportable(run, read_meta(run))
-    if read_meta(run).get("task") == "detect":
+    if read_meta(run).get("task") in ("detect", "instance"):
         return _export_detection_run(run, int8, data, calibration, calibration_size, max_map_drop, opset)
     if read_meta(run).get("task") == "segment":
         return _export_segmentation_run(run, int8, data, opset)
-    if read_meta(run).get("task") == "instance":
-        raise UsageError(f"{run} is an instance segmenter (Mask R-CNN): ONNX export is not implemented for instance "
-                         "segmentation yet. predict, evaluate and serve use the run's own weights.",
-                         code="not_exportable")  # fmt: skip
     model, meta = _classifier(run)
     if model.family == "probe" and int8:
         raise UsageError(f"{run} is a linear probe: its backbone keeps its own precision; export without --int8.")
@@ -162,15 +159,16 @@ def _export_detection_run(
     run: Path, int8: bool, data: str | Path | None, calibration: str | Path | None, calibration_size: int,
     max_map_drop: float, opset: int,
 ) -> ExportReport:  # fmt: skip
-    """model.onnx (mAP within 0.5 points of torch) and, with ``int8``, model.int8.onnx (mAP drop
-    against model.onnx at most ``max_map_drop``); every input is read before anything is written."""
+    """model.onnx (mAP within 0.5 points of torch; instance segmenters: mask and box mAP) and,
+    with ``int8``, model.int8.onnx (mAP drop against model.onnx at most ``max_map_drop``); every
+    input is read before anything is written."""
     from imgrec.export.detect_export import MAX_MAP_DROP, check_dataset, export_detector
     from imgrec.export.detect_int8 import calibration_images, export_detector_int8, refuse_int8
 
     model, meta = load_model(run)
     if int8:
         refuse_int8(run, model)
-    check = check_dataset(run, data)
+    check = check_dataset(run, data, model.task)
     calib = calibration_images(run, model, calibration, calibration_size) if int8 else None
     files = [export_detector(run, model, check, MAX_MAP_DROP, opset)]
     if calib is not None:

@@ -47,6 +47,14 @@ def int8_refusal(model: Any) -> str | None:
     """Why the detector has no meaningful int8 export (None: it has one)."""
     if is_dense(model):
         return None
+    if model.task == "instance":
+        return (
+            f"{model.name} is an instance segmenter (Mask R-CNN): int8 export is not implemented for instance "
+            "segmentation. Its graph holds torchvision's proposal decoding, RoIAlign and NMS between its layers, "
+            "which static int8 puts on an 8-bit grid (see torchvision detectors: all scores collapse to one "
+            "value), and the mask head's probabilities would follow. Export this run without --int8 "
+            "(model.onnx, fp32)."
+        )
     return (
         f"{model.name} is a torchvision detector: its ONNX graph holds torchvision's postprocessing "
         "(anchor/proposal decoding, RoIAlign, NMS, TopK) between its layers, and static int8 quantization "

@@ -262,10 +262,7 @@ def _load_model_file(path: Path, threads: int | None) -> tuple[Model, dict[str, 
         session = onnx_backend.open_session(path, threads)
         found = onnx_backend.read_metadata(session)
         if "classes" in found:
-            from imgrec.models.onnx_detect import is_detector, load_onnx_detector_file
-
-            load = load_onnx_detector_file if is_detector(found) else onnx_backend.load_onnx_file
-            model: Model = load(path, threads, session=session)
+            model: Model = onnx_backend.load_task_file(path, found.get("task"), threads, session=session)
             meta = {"model": model.name, "family": model.family, "classes": model.classes, "task": model.task,
                     "preprocessing": model.preprocessing.to_dict(), "files": {"onnx": path.name}}  # fmt: skip
             return model, meta

@@ -287,16 +287,7 @@ def load_onnx(run_dir: Path, meta: dict[str, Any], int8: bool = False, threads: 
     path = run / default
     if not path.is_file():
         raise MissingInputError(f"{run} has no {path.name}; create it with `imgrec export {run} --format onnx`.")
-    if meta.get("task") in ("detect", "detection"):
-        from imgrec.models.onnx_detect import load_onnx_detector_file
-
-        model: Any = load_onnx_detector_file(path, threads)
-    elif meta.get("task") in ("segment", "segmentation"):
-        from imgrec.models.onnx_segment import load_onnx_segmenter_file
-
-        model = load_onnx_segmenter_file(path, threads)
-    else:
-        model = load_onnx_file(path, threads)
+    model = load_task_file(path, meta.get("task"), threads)
     if model.classes != [str(c) for c in meta["classes"]] or model.preprocessing != Preprocessing.from_dict(
         meta["preprocessing"]
     ):
@@ -305,6 +296,24 @@ def load_onnx(run_dir: Path, meta: dict[str, Any], int8: bool = False, threads: 
             f"(file: {model.classes}, run: {meta['classes']}). Re-export with `imgrec export {run}`."
         )
     return model
+
+
+def load_task_file(path: str | Path, task: Any, threads: int | None = None, session: Any = None) -> Any:
+    """An ``imgrec export`` file through the loader of ``task`` (a run's, or the file's own
+    ``imgrec.task``; None or ``classify``: a classifier). A file of another task is refused.
+
+    Raises:
+        ModelFileError: the file is corrupt, foreign, or an export of another task.
+    """
+    if task in ("detect", "detection", "instance"):
+        from imgrec.models.onnx_detect import load_onnx_detector_file
+
+        return load_onnx_detector_file(path, threads, session, task="instance" if task == "instance" else "detect")
+    if task in ("segment", "segmentation"):
+        from imgrec.models.onnx_segment import load_onnx_segmenter_file
+
+        return load_onnx_segmenter_file(path, threads, session)
+    return load_onnx_file(path, threads, session)
 
 
 def onnx_files(run_dir: str | Path) -> dict[str, Path]:
