@@ -31,11 +31,16 @@ DETECTIONS_PER_IMAGE = 100  # COCO's max_det: each kept object costs a mask
 
 def _maskrcnn_mobilenet(*, num_classes: int, weights: Any = None, weights_backbone: Any = None, **kwargs: Any) -> Any:
     """Mask R-CNN on MobileNetV3-Large FPN, with ``fasterrcnn_mobilenet_v3_large_fpn``'s anchors."""
+    from torch import nn
     from torchvision.models.detection.anchor_utils import AnchorGenerator
     from torchvision.models.detection.backbone_utils import mobilenet_backbone
     from torchvision.models.detection.mask_rcnn import MaskRCNN
 
-    backbone = mobilenet_backbone(backbone_name="mobilenet_v3_large", weights=None, fpn=True, trainable_layers=6)
+    # Built untrained like torchvision's own builders without weights (then loaded, as they are):
+    # trainable BatchNorm, every layer trainable. mobilenet_backbone's default, FrozenBatchNorm2d,
+    # is for a pretrained body; on a fresh one it freezes 46 identity layers.
+    backbone = mobilenet_backbone(backbone_name="mobilenet_v3_large", weights=None, fpn=True, trainable_layers=6,
+                                  norm_layer=nn.BatchNorm2d)  # fmt: skip
     sizes = ((32, 64, 128, 256, 512),) * 3
     anchors = AnchorGenerator(sizes, ((0.5, 1.0, 2.0),) * len(sizes))
     return MaskRCNN(backbone, num_classes, rpn_anchor_generator=anchors, **kwargs)

@@ -19,7 +19,8 @@ def test_a_faster_rcnn_file_fills_backbone_rpn_and_box_head(tmp_path) -> None:
 
     torch.manual_seed(1)
     donor = create_model("fasterrcnn_mobilenet_v3_large_fpn", ["a", "b"], image_size=64)
-    state = {k: v.contiguous() for k, v in donor.module.state_dict().items()}
+    # torchvision's COCO file was trained with FrozenBatchNorm2d: no num_batches_tracked buffers
+    state = {k: v.contiguous() for k, v in donor.module.state_dict().items() if not k.endswith("num_batches_tracked")}
     save_file(state, str(tmp_path / "faster.safetensors"))
     torch.manual_seed(2)
     model = create_model("maskrcnn_mobilenet_v3_large_fpn", ["a", "b"], image_size=64,
@@ -29,6 +30,17 @@ def test_a_faster_rcnn_file_fills_backbone_rpn_and_box_head(tmp_path) -> None:
         assert torch.equal(own[key], state[key]), key
     assert not any(k.startswith("roi_heads.mask_") for k in state)
     assert "roi_heads.mask_predictor.mask_fcn_logits.weight" in own
+
+
+def test_an_untrained_mobilenet_body_trains_its_batchnorm_like_torchvisions() -> None:
+    """As torchvision's builders without weights: BatchNorm2d everywhere (mobilenet_backbone's
+    default FrozenBatchNorm2d would freeze 46 identity layers of a fresh body) and every layer trainable."""
+    from torchvision.ops.misc import FrozenBatchNorm2d
+
+    model = create_model("maskrcnn_mobilenet_v3_large_fpn", ["a", "b"], image_size=64)
+    kinds = [type(m) for m in model.module.backbone.modules()]
+    assert FrozenBatchNorm2d not in kinds and kinds.count(torch.nn.BatchNorm2d) == 46
+    assert all(p.requires_grad for p in model.module.backbone.parameters())
 
 
 def test_another_class_count_keeps_a_fresh_head(tmp_path) -> None:
