@@ -84,11 +84,14 @@ def _one(ds: ImageDataset, prep: FramingPreparer, i: int, masks: bool) -> tuple[
     image, geometry = ds.load_framed(i, prep)
     if not masks:
         return image, geometry, None
-    mask = ds.load_mask(i)
-    if (mask.shape[1], mask.shape[0]) != tuple(geometry.original):
+    assert ds.masks is not None
+    stated = ds.masks[i].render_size  # objects to render: their size is compared before rendering
+    mask = ds.load_mask(i) if stated is None else None
+    mw, mh = (mask.shape[1], mask.shape[0]) if mask is not None else stated or (0, 0)
+    if (mw, mh) != tuple(geometry.original):
         from imgrec.errors import DataError
 
         w, h = geometry.original
-        raise DataError(f"mask_size_mismatch: the mask is {mask.shape[1]}x{mask.shape[0]} but the image is {w}x{h} "
+        raise DataError(f"mask_size_mismatch: the mask is {mw}x{mh} but the image is {w}x{h} "
                         "(imgrec data check lists such masks).")  # fmt: skip
-    return image, geometry, mask
+    return image, geometry, ds.load_mask(i) if mask is None else mask
