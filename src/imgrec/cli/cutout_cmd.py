@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from imgrec.cli.detect_output import safe_stem
+from imgrec.cli.detect_output import OutputNames
 from imgrec.cli.inputs import Fetching, gather
 from imgrec.cli.output import add_max_pixels, console, shorten_path, table
 from imgrec.errors import UsageError
@@ -78,7 +78,7 @@ def cmd_cutout(args: argparse.Namespace) -> int:
     sources = gather(args.inputs, how)
     results = predict_sources(predictor, sources, args, limits, options)
     items = {s.name: s.item for s in sources if s.item is not None}
-    rows = [_write(r, items, Path(args.out), n, options, args) for n, r in enumerate(results)]
+    rows = _write_all(results, items, options, args)
     cols = ["path", "cutout", "subject", "error"]
     if all(r[-1] is None for r in rows):
         cols, rows = cols[:-1], [r[:-1] for r in rows]
@@ -89,12 +89,21 @@ def cmd_cutout(args: argparse.Namespace) -> int:
     return _report_failures(results, sources)
 
 
-def _write(
-    r: Any, items: dict[str, Any], out: Path, n: int, options: dict[str, Any], args: argparse.Namespace
-) -> list[Any]:
-    """Write one cut-out; the row says where, and the share of the image kept."""
-    if isinstance(r, ItemError):
-        return [r.path, None, None, f"{r.code}: {r.message}"]
+def _write_all(results: list[Any], items: dict[str, Any], options: dict[str, Any], args: argparse.Namespace
+               ) -> list[list[Any]]:  # fmt: skip
+    """Write every cut-out, under unique names (``a/x.jpg``, ``b/x.jpg``: ``x.png``, ``x-2.png``); a row each."""
+    out, names = Path(args.out), OutputNames()
+    rows: list[list[Any]] = []
+    for n, r in enumerate(results):
+        if isinstance(r, ItemError):
+            rows.append([r.path, None, None, f"{r.code}: {r.message}"])
+        else:
+            rows.append(_write(r, items, out / f"{names(str(r.path), n)}.png", options, args))
+    return rows
+
+
+def _write(r: Any, items: dict[str, Any], target: Path, options: dict[str, Any], args: argparse.Namespace) -> list[Any]:
+    """Write one cut-out to ``target``; the row says where, and the share of the image kept."""
     import io
 
     from PIL import Image
@@ -105,7 +114,6 @@ def _write(
 
     rgba = cutout(full_image(r, items), r, classes=options.get("classes") or None, feather=args.feather,
                   threshold=args.threshold)  # fmt: skip
-    target = out / f"{safe_stem(str(r.path), n)}.png"
     buf = io.BytesIO()
     Image.fromarray(rgba, "RGBA").save(buf, "PNG")
     write_bytes_atomic(target, buf.getvalue())

@@ -8,7 +8,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from imgrec.cli.detect_output import safe_stem
+from imgrec.cli.detect_output import OutputNames
 from imgrec.cli.output import shorten_path, table, to_csv, to_json, write_text
 from imgrec.errors import UsageError
 from imgrec.tasks.segment import Segmentation
@@ -87,14 +87,15 @@ def save_masks(results: list[Any], folder: str, console: Any) -> None:
 
 
 def write_each(results: list[Any], kind: type, folder: Path, suffix: str, encode: Any) -> int:
-    """Write ``encode(r)`` for every result of type ``kind`` as ``folder/<name><suffix>``; the count."""
+    """Write ``encode(r)`` for every result of type ``kind`` as ``folder/<name><suffix>`` (names made
+    unique: ``x``, ``x-2``, ...); the count."""
     from imgrec.files import write_bytes_atomic
 
-    written = 0
+    written, names = 0, OutputNames()
     for r in results:
         path = getattr(r, "path", None) if isinstance(r, kind) else None
         if path is not None:
-            write_bytes_atomic(folder / f"{safe_stem(path, written)}{suffix}", encode(r))
+            write_bytes_atomic(folder / f"{names(path, written)}{suffix}", encode(r))
             written += 1
     return written
 

@@ -74,6 +74,21 @@ def test_predict_table_csv_save_and_masks(capsys, runs, tmp_path):
     assert int(next(r for r in rows if r["label"] == "person")["pixels"]) == int((mask == 1).sum())
 
 
+def test_inputs_of_the_same_name_do_not_overwrite_each_others_outputs(capsys, runs, tmp_path):
+    import shutil
+
+    for sub, name in (("a", "face.jpg"), ("b", "owl.jpg")):
+        (tmp_path / "in" / sub).mkdir(parents=True)
+        shutil.copy(photo(name), tmp_path / "in" / sub / "x.jpg")
+    sizes = {"x": (355, 512), "x-2": Image.open(photo("owl.jpg")).size[::-1]}
+    code, out, err = _cli(capsys, "predict", runs["selfie"], tmp_path / "in", "--masks", tmp_path / "mk")
+    assert code == 0 and "wrote 2 mask" in out, out + err
+    assert {p.stem: np.asarray(Image.open(p)).shape for p in (tmp_path / "mk").iterdir()} == sizes
+    code, out, err = _cli(capsys, "cutout", tmp_path / "in", "--out", tmp_path / "cut", "--model", runs["selfie"])
+    assert code == 0 and "x-2.png" in out, out + err
+    assert {p.stem: np.asarray(Image.open(p)).shape[:2] for p in (tmp_path / "cut").iterdir()} == sizes
+
+
 def test_predict_options_of_other_tasks_are_refused(capsys, runs):
     image = photo("face.jpg")
     for flags, word in ((["--conf", "0.3"], "--conf"), (["--top-k", "3"], "--top-k"), (["--classes", "unicorn"],
