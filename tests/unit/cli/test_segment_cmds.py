@@ -87,6 +87,9 @@ def test_inputs_of_the_same_name_do_not_overwrite_each_others_outputs(capsys, ru
     code, out, err = _cli(capsys, "cutout", tmp_path / "in", "--out", tmp_path / "cut", "--model", runs["selfie"])
     assert code == 0 and "x-2.png" in out, out + err
     assert {p.stem: np.asarray(Image.open(p)).shape[:2] for p in (tmp_path / "cut").iterdir()} == sizes
+    (tmp_path / "taken.json").write_text("{}")
+    code, _, err = _cli(capsys, "predict", runs["selfie"], photo("face.jpg"), "--masks", tmp_path / "taken.json")
+    assert code == 73 and "taken.json is a file; expected a folder there" in err.replace("\n", " "), err
 
 
 def test_predict_options_of_other_tasks_are_refused(capsys, runs):
