@@ -37,7 +37,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--threshold", type=float, default=0.5,
                    help="probability that counts as subject; alpha is 0.5 there (default 0.5)")
     p.add_argument("--feather", type=float, default=2.0,
-                   help="edge softness in pixels for models without probabilities; 0: hard edges (default 2)")
+                   help="edge softness in pixels for models without probabilities, 0 to 100; 0: hard edges (default 2)")
     p.add_argument("--classes", help="keep these classes, comma-separated (default: every class but background)")
     p.add_argument("--batch-size", type=int, default=None, help="images per model call (default 8)")
     p.add_argument("--threads", type=int, help="CPU threads for the model math (default: one per physical core)")
@@ -67,9 +67,9 @@ def segment_predictor(args: argparse.Namespace) -> Any:
 
 def cmd_cutout(args: argparse.Namespace) -> int:
     from imgrec.cli.predict_cmd import _report_failures, decode_limits, predict_sources
+    from imgrec.tasks.segment_draw import check_feather
 
-    if args.feather < 0:
-        raise UsageError(f"--feather must be >= 0 pixels; received {args.feather}.")
+    check_feather(args.feather)  # before the model loads
     predictor = segment_predictor(args)
     classes = [c.strip() for c in args.classes.split(",") if c.strip()] if args.classes else None
     options = predictor.options(threshold=args.threshold, classes=classes)
