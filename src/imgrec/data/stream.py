@@ -24,6 +24,9 @@ from typing import Any
 import numpy as np
 
 from imgrec.data.dataset import FramingPreparer, ImageDataset, or_error
+from imgrec.errors import DatasetError
+
+NOTHING_READABLE = "nothing_readable"  # the code of the DatasetError of a dataset none of whose items could be read
 
 
 @dataclass
@@ -95,3 +98,10 @@ def _one(ds: ImageDataset, prep: FramingPreparer, i: int, masks: bool) -> tuple[
         raise DataError(f"mask_size_mismatch: the mask is {mw}x{mh} but the image is {w}x{h} "
                         "(imgrec data check lists such masks).")  # fmt: skip
     return image, geometry, ds.load_mask(i) if mask is None else mask
+
+
+def nothing_readable(ds: ImageDataset, bad: Sequence[tuple[str, str]]) -> DatasetError:
+    """The error for ``ds`` when none of its items could be read (``bad``: ``(source, message)``)."""
+    first = f" (the first: {bad[0][0]}: {bad[0][1].rstrip('.')})" if bad else ""
+    return DatasetError(f"No image of {ds.name!r} could be read: {len(bad)} of {len(ds)} failed{first}.",
+                        code=NOTHING_READABLE)  # fmt: skip
