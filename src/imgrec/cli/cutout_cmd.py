@@ -19,6 +19,7 @@ from imgrec.cli.detect_output import OutputNames
 from imgrec.cli.inputs import Fetching, gather
 from imgrec.cli.output import add_max_pixels, console, shorten_path, table
 from imgrec.errors import UsageError
+from imgrec.imaging import DecodeLimits
 from imgrec.types import ItemError
 
 
@@ -78,7 +79,7 @@ def cmd_cutout(args: argparse.Namespace) -> int:
     sources = gather(args.inputs, how)
     results = predict_sources(predictor, sources, args, limits, options)
     items = {s.name: s.item for s in sources if s.item is not None}
-    rows = _write_all(results, items, options, args)
+    rows = _write_all(results, items, options, args, limits)
     cols = ["path", "cutout", "subject", "error"]
     if all(r[-1] is None for r in rows):
         cols, rows = cols[:-1], [r[:-1] for r in rows]
@@ -89,8 +90,8 @@ def cmd_cutout(args: argparse.Namespace) -> int:
     return _report_failures(results, sources)
 
 
-def _write_all(results: list[Any], items: dict[str, Any], options: dict[str, Any], args: argparse.Namespace
-               ) -> list[list[Any]]:  # fmt: skip
+def _write_all(results: list[Any], items: dict[str, Any], options: dict[str, Any], args: argparse.Namespace,
+               limits: DecodeLimits) -> list[list[Any]]:  # fmt: skip
     """Write every cut-out, under unique names (``a/x.jpg``, ``b/x.jpg``: ``x.png``, ``x-2.png``); a row each."""
     out, names = Path(args.out), OutputNames()
     rows: list[list[Any]] = []
@@ -98,11 +99,14 @@ def _write_all(results: list[Any], items: dict[str, Any], options: dict[str, Any
         if isinstance(r, ItemError):
             rows.append([r.path, None, None, f"{r.code}: {r.message}"])
         else:
-            rows.append(_write(r, items, out / f"{names(str(r.path), n)}.png", options, args))
+            rows.append(_write(r, items, out / f"{names(str(r.path), n)}.png", options, args, limits))
     return rows
 
 
-def _write(r: Any, items: dict[str, Any], target: Path, options: dict[str, Any], args: argparse.Namespace) -> list[Any]:
+def _write(
+    r: Any, items: dict[str, Any], target: Path, options: dict[str, Any], args: argparse.Namespace,
+    limits: DecodeLimits,
+) -> list[Any]:
     """Write one cut-out to ``target``; the row says where, and the share of the image kept."""
     import io
 
@@ -112,7 +116,7 @@ def _write(r: Any, items: dict[str, Any], target: Path, options: dict[str, Any],
     from imgrec.files import write_bytes_atomic
     from imgrec.tasks.segment_draw import cutout
 
-    rgba = cutout(full_image(r, items), r, classes=options.get("classes") or None, feather=args.feather,
+    rgba = cutout(full_image(r, items, limits), r, classes=options.get("classes") or None, feather=args.feather,
                   threshold=args.threshold)  # fmt: skip
     buf = io.BytesIO()
     Image.fromarray(rgba, "RGBA").save(buf, "PNG")

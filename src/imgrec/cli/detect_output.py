@@ -7,6 +7,7 @@ from typing import Any
 
 from imgrec.cli.output import shorten_path, table, to_csv, to_json, write_text
 from imgrec.errors import UsageError
+from imgrec.imaging import DecodeLimits
 from imgrec.tasks.boxes import xyxy_to_xywh
 from imgrec.tasks.detect import Detections
 from imgrec.tasks.instance import Instances
@@ -63,15 +64,18 @@ def task_options(task: str, args: argparse.Namespace) -> dict[str, Any]:
     return {"top_k": args.top_k, "threshold": args.threshold}
 
 
-def save_annotated(results: list[Any], items: dict[str, Any], folder: str, console: Any) -> None:
-    """Write every image that was predicted with its boxes drawn, as ``DIR/<name>.jpg``."""
+def save_annotated(
+    results: list[Any], items: dict[str, Any], folder: str, console: Any, limits: DecodeLimits | None = None
+) -> None:
+    """Write every image that was predicted with its boxes drawn, as ``DIR/<name>.jpg`` (decoded within
+    ``limits``, the prediction's own; None: the defaults)."""
     import io
     from pathlib import Path
 
     from PIL import Image
 
     from imgrec.files import write_bytes_atomic
-    from imgrec.imaging import decode, load_image
+    from imgrec.imaging import DEFAULT_LIMITS, decode, load_image
     from imgrec.tasks.detect_draw import draw_detections
 
     out, written, names = Path(folder), 0, OutputNames()
@@ -79,7 +83,8 @@ def save_annotated(results: list[Any], items: dict[str, Any], folder: str, conso
         if not isinstance(r, Detections) or r.path is None:
             continue
         item = items.get(r.path, r.path)
-        image = decode(item) if isinstance(item, bytes) else load_image(item)
+        lim = limits or DEFAULT_LIMITS
+        image = decode(item, limits=lim) if isinstance(item, bytes) else load_image(item, limits=lim)
         buf = io.BytesIO()
         Image.fromarray(draw_detections(image, r)).save(buf, "JPEG", quality=90)
         write_bytes_atomic(out / f"{names(r.path, written)}.jpg", buf.getvalue())
