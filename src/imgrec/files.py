@@ -43,8 +43,16 @@ def write_bytes_atomic(path: str | Path, payload: bytes, *, what: str = "") -> P
     except OSError as exc:
         if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
-        raise OutputError(f"Cannot write {what or path}: {exc.strerror or exc}") from None
+        raise OutputError(f"Cannot write {what or path}: {_why(path, exc)}") from None
     return path
+
+
+def _why(path: Path, exc: OSError) -> str:
+    """The reason a write failed; a file where a folder is needed is named (``out.json/x.png``)."""
+    blocker = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
+    if blocker is not None:
+        return f"{blocker} is a file; expected a folder there"
+    return str(exc.strerror or exc)
 
 
 def write_json_atomic(path: str | Path, data: Any, *, what: str = "") -> Path:

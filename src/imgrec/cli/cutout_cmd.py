@@ -15,10 +15,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from imgrec.cli.detect_output import safe_stem
+from imgrec.cli.detect_output import OutputNames
 from imgrec.cli.inputs import Fetching, gather
 from imgrec.cli.output import add_max_pixels, console, shorten_path, table
 from imgrec.errors import UsageError
+from imgrec.imaging import DecodeLimits
 from imgrec.types import ItemError
 
 
@@ -37,7 +38,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--threshold", type=float, default=0.5,
                    help="probability that counts as subject; alpha is 0.5 there (default 0.5)")
     p.add_argument("--feather", type=float, default=2.0,
-                   help="edge softness in pixels for models without probabilities; 0: hard edges (default 2)")
+                   help="edge softness in pixels for models without probabilities, 0 to 100; 0: hard edges (default 2)")
     p.add_argument("--classes", help="keep these classes, comma-separated (default: every class but background)")
     p.add_argument("--batch-size", type=int, default=None, help="images per model call (default 8)")
     p.add_argument("--threads", type=int, help="CPU threads for the model math (default: one per physical core)")
@@ -67,9 +68,9 @@ def segment_predictor(args: argparse.Namespace) -> Any:
 
 def cmd_cutout(args: argparse.Namespace) -> int:
     from imgrec.cli.predict_cmd import _report_failures, decode_limits, predict_sources
+    from imgrec.tasks.segment_draw import check_feather
 
-    if args.feather < 0:
-        raise UsageError(f"--feather must be >= 0 pixels; received {args.feather}.")
+    check_feather(args.feather)  # before the model loads
     predictor = segment_predictor(args)
     classes = [c.strip() for c in args.classes.split(",") if c.strip()] if args.classes else None
     options = predictor.options(threshold=args.threshold, classes=classes)
@@ -78,7 +79,7 @@ def cmd_cutout(args: argparse.Namespace) -> int:
     sources = gather(args.inputs, how)
     results = predict_sources(predictor, sources, args, limits, options)
     items = {s.name: s.item for s in sources if s.item is not None}
-    rows = [_write(r, items, Path(args.out), n, options, args) for n, r in enumerate(results)]
+    rows = _write_all(results, items, options, args, limits)
     cols = ["path", "cutout", "subject", "error"]
     if all(r[-1] is None for r in rows):
         cols, rows = cols[:-1], [r[:-1] for r in rows]
@@ -89,12 +90,24 @@ def cmd_cutout(args: argparse.Namespace) -> int:
     return _report_failures(results, sources)
 
 
+def _write_all(results: list[Any], items: dict[str, Any], options: dict[str, Any], args: argparse.Namespace,
+               limits: DecodeLimits) -> list[list[Any]]:  # fmt: skip
+    """Write every cut-out, under unique names (``a/x.jpg``, ``b/x.jpg``: ``x.png``, ``x-2.png``); a row each."""
+    out, names = Path(args.out), OutputNames()
+    rows: list[list[Any]] = []
+    for n, r in enumerate(results):
+        if isinstance(r, ItemError):
+            rows.append([r.path, None, None, f"{r.code}: {r.message}"])
+        else:
+            rows.append(_write(r, items, out / f"{names(str(r.path), n)}.png", options, args, limits))
+    return rows
+
+
 def _write(
-    r: Any, items: dict[str, Any], out: Path, n: int, options: dict[str, Any], args: argparse.Namespace
+    r: Any, items: dict[str, Any], target: Path, options: dict[str, Any], args: argparse.Namespace,
+    limits: DecodeLimits,
 ) -> list[Any]:
-    """Write one cut-out; the row says where, and the share of the image kept."""
-    if isinstance(r, ItemError):
-        return [r.path, None, None, f"{r.code}: {r.message}"]
+    """Write one cut-out to ``target``; the row says where, and the share of the image kept."""
     import io
 
     from PIL import Image
@@ -103,9 +116,8 @@ def _write(
     from imgrec.files import write_bytes_atomic
     from imgrec.tasks.segment_draw import cutout
 
-    rgba = cutout(full_image(r, items), r, classes=options.get("classes") or None, feather=args.feather,
+    rgba = cutout(full_image(r, items, limits), r, classes=options.get("classes") or None, feather=args.feather,
                   threshold=args.threshold)  # fmt: skip
-    target = out / f"{safe_stem(str(r.path), n)}.png"
     buf = io.BytesIO()
     Image.fromarray(rgba, "RGBA").save(buf, "PNG")
     write_bytes_atomic(target, buf.getvalue())

@@ -7,6 +7,7 @@ from typing import Any
 
 from imgrec.cli.output import shorten_path, table, to_csv, to_json, write_text
 from imgrec.errors import UsageError
+from imgrec.imaging import DecodeLimits
 from imgrec.tasks.boxes import xyxy_to_xywh
 from imgrec.tasks.detect import Detections
 from imgrec.tasks.instance import Instances
@@ -63,26 +64,30 @@ def task_options(task: str, args: argparse.Namespace) -> dict[str, Any]:
     return {"top_k": args.top_k, "threshold": args.threshold}
 
 
-def save_annotated(results: list[Any], items: dict[str, Any], folder: str, console: Any) -> None:
-    """Write every image that was predicted with its boxes drawn, as ``DIR/<name>.jpg``."""
+def save_annotated(
+    results: list[Any], items: dict[str, Any], folder: str, console: Any, limits: DecodeLimits | None = None
+) -> None:
+    """Write every image that was predicted with its boxes drawn, as ``DIR/<name>.jpg`` (decoded within
+    ``limits``, the prediction's own; None: the defaults)."""
     import io
     from pathlib import Path
 
     from PIL import Image
 
     from imgrec.files import write_bytes_atomic
-    from imgrec.imaging import decode, load_image
+    from imgrec.imaging import DEFAULT_LIMITS, decode, load_image
     from imgrec.tasks.detect_draw import draw_detections
 
-    out, written = Path(folder), 0
+    out, written, names = Path(folder), 0, OutputNames()
     for r in results:
         if not isinstance(r, Detections) or r.path is None:
             continue
         item = items.get(r.path, r.path)
-        image = decode(item) if isinstance(item, bytes) else load_image(item)
+        lim = limits or DEFAULT_LIMITS
+        image = decode(item, limits=lim) if isinstance(item, bytes) else load_image(item, limits=lim)
         buf = io.BytesIO()
         Image.fromarray(draw_detections(image, r)).save(buf, "JPEG", quality=90)
-        write_bytes_atomic(out / f"{safe_stem(r.path, written)}.jpg", buf.getvalue())
+        write_bytes_atomic(out / f"{names(r.path, written)}.jpg", buf.getvalue())
         written += 1
     console.print(f"wrote {written} annotated image(s) to {out}")
 
@@ -92,6 +97,30 @@ def safe_stem(name: str, n: int) -> str:
 
     stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", name.rstrip("/").rsplit("/", 1)[-1].rsplit(".", 1)[0])[:80]
     return stem or f"image-{n}"
+
+
+class OutputNames:
+    """File stems for the outputs of one command in one folder: each input's :func:`safe_stem`, made
+    unique (``x``, ``x-2``, ...), so inputs of the same name (``a/x.jpg``, ``b/x.jpg``, ``x.png``) do
+    not overwrite each other's output.
+
+    Example:
+        >>> names = OutputNames()
+        >>> [names(p, k) for k, p in enumerate(["a/x.jpg", "b/x.jpg", "X.png", "x-2.jpg"])]
+        ['x', 'x-2', 'X-3', 'x-2-2']
+    """
+
+    def __init__(self) -> None:
+        self.used: set[str] = set()
+
+    def __call__(self, name: str, n: int) -> str:
+        stem = safe_stem(name, n)
+        out, k = stem, 1
+        while out.lower() in self.used:  # lower: case-insensitive file systems
+            k += 1
+            out = f"{stem}-{k}"
+        self.used.add(out.lower())
+        return out
 
 
 def emit_detections(results: list[Any], args: argparse.Namespace, console: Any) -> None:

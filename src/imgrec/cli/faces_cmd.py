@@ -115,7 +115,7 @@ def cmd_detect(args: argparse.Namespace) -> int:
     emit_detections(results, args, console)
     if args.save:
         items = {s.name: s.item for s in sources if s.item is not None}
-        save_annotated(results, items, args.save, error_console)  # stderr: stdout may be the JSON
+        save_annotated(results, items, args.save, error_console, limits)  # stderr: stdout may be the JSON
     return _exit_code(results, sources)
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from imgrec.cli.output import shorten_path, table, to_csv, to_json, write_text
 from imgrec.cli.segment_output import full_image, jpeg_bytes, write_each
+from imgrec.imaging import DecodeLimits
 from imgrec.tasks.instance import Instances
 from imgrec.types import ItemError
 
@@ -59,11 +60,13 @@ def _rows(r: Any) -> list[list[Any]]:
     return out
 
 
-def save_overlays(results: list[Any], items: dict[str, Any], folder: str, console: Any) -> None:
+def save_overlays(
+    results: list[Any], items: dict[str, Any], folder: str, console: Any, limits: DecodeLimits | None = None
+) -> None:
     """Write every image with its masks tinted and boxes captioned, as ``DIR/<name>.jpg``."""
     from imgrec.tasks.segment_draw import draw_instances
 
-    draw = lambda r: jpeg_bytes(draw_instances(full_image(r, items), r))  # noqa: E731
+    draw = lambda r: jpeg_bytes(draw_instances(full_image(r, items, limits), r))  # noqa: E731
     written = write_each(results, Instances, Path(folder), ".jpg", draw)
     console.print(f"wrote {written} overlay(s) to {folder}")
 

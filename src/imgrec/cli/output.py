@@ -25,9 +25,20 @@ def add_max_pixels(parser: argparse.ArgumentParser) -> None:
     """``--max-pixels``: the one decode pixel limit, shared by ``predict`` and ``serve``."""
     parser.add_argument(
         "--max-pixels",
-        type=int,
+        type=pixel_count,
         help=f"refuse images over this many pixels, width x height (default {DEFAULT_LIMITS.max_pixels:_})",
     )
+
+
+def pixel_count(text: str) -> int:
+    """``--max-pixels``' value: a whole number >= 1 (0 or -1 refused every image as 'over -0.0 megapixels')."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of pixels >= 1, e.g. 100000000; received {text!r}")
+    return value
 
 
 def table(

@@ -109,22 +109,24 @@ def cmd_predict(args: argparse.Namespace) -> int:
     elif task == "detect":
         emit_detections(results, args, console)
         if args.save:
-            save_annotated(results, items, args.save, console)
+            save_annotated(results, items, args.save, console, limits)
     elif task in ("segment", "instance"):
-        _emit_masks(task, results, args, items)
+        _emit_masks(task, results, args, items, limits)
     else:
         _emit(results, args, min(args.top_k, len(predictor.classes)))
     return _report_failures(results, sources)
 
 
-def _emit_masks(task: str, results: list[Any], args: argparse.Namespace, items: dict[str, Any]) -> None:
+def _emit_masks(
+    task: str, results: list[Any], args: argparse.Namespace, items: dict[str, Any], limits: DecodeLimits
+) -> None:
     """Segment and instance runs: the table or JSON, then ``--save`` overlays and ``--masks`` PNGs."""
     from imgrec.cli import instances_output, segment_output
 
     out: Any = segment_output if task == "segment" else instances_output
     (out.emit_segmentation if task == "segment" else out.emit_instances)(results, args, console)
     if args.save:
-        out.save_overlays(results, items, args.save, console)
+        out.save_overlays(results, items, args.save, console, limits)
     if args.masks:
         out.save_masks(results, args.masks, console)
 

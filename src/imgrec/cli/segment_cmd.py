@@ -85,7 +85,7 @@ def cmd_segment(args: argparse.Namespace) -> int:
     emit_instances(results, args, console)
     items = {s.name: s.item for s in sources if s.item is not None}
     if args.save:
-        save_overlays(results, items, args.save, error_console)  # stderr: stdout may be the JSON
+        save_overlays(results, items, args.save, error_console, limits)  # stderr: stdout may be the JSON
     if args.masks:
         save_masks(results, args.masks, error_console)
     return _exit_code(results, sources)

@@ -8,9 +8,10 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from imgrec.cli.detect_output import safe_stem
+from imgrec.cli.detect_output import OutputNames
 from imgrec.cli.output import shorten_path, table, to_csv, to_json, write_text
 from imgrec.errors import UsageError
+from imgrec.imaging import DecodeLimits
 from imgrec.tasks.segment import Segmentation
 from imgrec.types import ItemError
 
@@ -71,11 +72,14 @@ def _csv_rows(r: Any) -> list[list[Any]]:
     return [[r.path, label, round(share, 6), pixels, None] for label, share, pixels in shares(r)]
 
 
-def save_overlays(results: list[Any], items: dict[str, Any], folder: str, console: Any) -> None:
-    """Write every segmented image with its classes tinted, as ``DIR/<name>.jpg``."""
+def save_overlays(
+    results: list[Any], items: dict[str, Any], folder: str, console: Any, limits: DecodeLimits | None = None
+) -> None:
+    """Write every segmented image with its classes tinted, as ``DIR/<name>.jpg`` (decoded within
+    ``limits``, the prediction's own)."""
     from imgrec.tasks.segment_draw import draw_segmentation
 
-    draw = lambda r: jpeg_bytes(draw_segmentation(full_image(r, items), r))  # noqa: E731
+    draw = lambda r: jpeg_bytes(draw_segmentation(full_image(r, items, limits), r))  # noqa: E731
     written = write_each(results, Segmentation, Path(folder), ".jpg", draw)
     console.print(f"wrote {written} overlay(s) to {folder}")
 
@@ -87,24 +91,27 @@ def save_masks(results: list[Any], folder: str, console: Any) -> None:
 
 
 def write_each(results: list[Any], kind: type, folder: Path, suffix: str, encode: Any) -> int:
-    """Write ``encode(r)`` for every result of type ``kind`` as ``folder/<name><suffix>``; the count."""
+    """Write ``encode(r)`` for every result of type ``kind`` as ``folder/<name><suffix>`` (names made
+    unique: ``x``, ``x-2``, ...); the count."""
     from imgrec.files import write_bytes_atomic
 
-    written = 0
+    written, names = 0, OutputNames()
     for r in results:
         path = getattr(r, "path", None) if isinstance(r, kind) else None
         if path is not None:
-            write_bytes_atomic(folder / f"{safe_stem(path, written)}{suffix}", encode(r))
+            write_bytes_atomic(folder / f"{names(path, written)}{suffix}", encode(r))
             written += 1
     return written
 
 
-def full_image(r: Any, items: dict[str, Any]) -> Any:
-    """The full-resolution image a result was made on (its downloaded bytes, or its file)."""
-    from imgrec.imaging import decode, load_image
+def full_image(r: Any, items: dict[str, Any], limits: DecodeLimits | None = None) -> Any:
+    """The full-resolution image a result was made on (its downloaded bytes, or its file), decoded
+    within ``limits`` (the prediction's: ``--max-pixels``; None: the defaults)."""
+    from imgrec.imaging import DEFAULT_LIMITS, decode, load_image
 
     item = items.get(str(r.path), str(r.path))
-    return decode(item) if isinstance(item, bytes) else load_image(item)
+    lim = limits or DEFAULT_LIMITS
+    return decode(item, limits=lim) if isinstance(item, bytes) else load_image(item, limits=lim)
 
 
 def jpeg_bytes(image: Any) -> bytes:

@@ -140,7 +140,8 @@ def _message(code: str, items: list[dict[str, object]], touched: int, frac: floa
     title = _TITLES.get(code, code.replace("_", " "))
     shown = "; ".join(_where(x, rel) + str(x["message"]).rstrip(".") for x in items[:_EXAMPLES])
     more = f" (+{len(items) - _EXAMPLES} more)" if len(items) > _EXAMPLES else ""
-    return f"{len(items)} {title}, in {touched} file(s) ({frac:.1%} of the images); e.g. {shown}{more}"
+    share = f" ({frac:.1%} of the images)" if frac <= 1 else ""  # files outside the dataset: no share of it
+    return f"{len(items)} {title}, in {touched} file(s){share}; e.g. {shown}{more}"
 
 
 def _where(x: dict[str, object], rel: Callable[[str], str]) -> str:

@@ -73,8 +73,12 @@ def _one(ds: ImageDataset, i: int, size: tuple[int, int] | None) -> tuple[np.nda
     src = ds.sources[i]
 
     def issue(code: str, what: str) -> LabelIssue:
-        return LabelIssue(code, f"{Path(file).name or Path(src).name}: {what}.", file, None, src)
+        return LabelIssue(code, f"{Path(target.file or src).name}: {what}.", file, None, src)
 
+    stated = target.render_size
+    if size is not None and stated is not None and stated != tuple(size):  # known before rendering anything
+        return None, [issue("mask_size_mismatch", f"the annotation states {stated[0]}x{stated[1]}, the image is "
+                                                  f"{size[0]}x{size[1]}")]  # fmt: skip
     try:
         mask, unknown_colors = target.read(ds.limits)
     except ImgrecError as exc:

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from imgrec.data.dataset import ImageDataset
-from imgrec.data.masks import BACKGROUND, InstanceTarget, render_objects
+from imgrec.data.masks import BACKGROUND, InstanceTarget, objects_size, render_objects
 from imgrec.data.rle import encode_rle, has_holes, polygons_from_mask
 from imgrec.errors import DatasetError
 from imgrec.imaging.masks import encode_mask_png, label_palette
@@ -41,14 +41,22 @@ def write_masks(ds: ImageDataset, items: list[_Item], out: Path, result: Convert
 
     names = _mask_classes(ds)
     palette = label_palette()
+    misfits: list[str] = []
     for it in items:
         rel = f"{it.split}/{it.rel}" if it.split else it.rel
         mask = _index_mask(ds, it.index, _size)
+        if isinstance(mask, str):
+            misfits.append(f"{it.rel}: {mask}")
+            continue
         write_atomic(out / "masks" / (rel.rsplit(".", 1)[0] + ".png"), encode_mask_png(mask, palette))
         _place_image(ds, it.index, out / "images" / rel, result)
         result.images += 1
         result.boxes += len(ds.targets[it.index]) if ds.targets is not None else 0
     write_atomic(out / "classes.txt", "".join(f"{c}\n" for c in names).encode())
+    if misfits:
+        result.notes.append(f"{len(misfits)} image(s) left out: their annotations state another size than the "
+                            f"image's, so their objects cannot be drawn on it (e.g. {'; '.join(misfits[:3])}); "
+                            "imgrec data check lists them.")  # fmt: skip
     if ds.masks is None:
         result.notes.append(
             "Objects were rendered into index masks (0 = background, category k = class k + 1): where objects "
@@ -64,13 +72,18 @@ def _mask_classes(ds: ImageDataset) -> list[str]:
     return [BACKGROUND, *ds.classes]
 
 
-def _index_mask(ds: ImageDataset, i: int, size_of: Any) -> np.ndarray:
-    if ds.masks is not None:
-        return ds.load_mask(i)
-    t = ds.targets[i] if ds.targets is not None else None
-    if not isinstance(t, InstanceTarget):
+def _index_mask(ds: ImageDataset, i: int, size_of: Any) -> np.ndarray | str:
+    """The item's index mask; for objects annotated on another size than the image's, why not (a message)."""
+    if ds.masks is not None and ds.masks[i].objects is None:
+        return ds.load_mask(i)  # a mask file, converted as it is
+    objects = ds.masks[i].objects if ds.masks is not None else ds.targets[i] if ds.targets is not None else None
+    if not isinstance(objects, InstanceTarget):
         raise DatasetError(f"{ds.sources[i]} has no object masks; read the data with task='instance'.")
-    return render_objects(t, size_of(ds, i))
+    size = size_of(ds, i)
+    stated = ds.masks[i].render_size if ds.masks is not None else objects_size(objects)
+    if stated is not None and stated != tuple(size):
+        return f"states {stated[0]}x{stated[1]}, the image is {size[0]}x{size[1]}"
+    return ds.load_mask(i) if ds.masks is not None else render_objects(objects, size)
 
 
 def coco_from_masks(

@@ -28,7 +28,7 @@ import numpy as np
 
 from imgrec.data.boxes import BoxTarget
 from imgrec.data.rle import Segment
-from imgrec.errors import DataError
+from imgrec.errors import DataError, ImageTooLargeError
 from imgrec.imaging import DEFAULT_LIMITS, DecodeLimits
 from imgrec.imaging.masks import colors_to_index, load_mask
 
@@ -108,7 +108,8 @@ class MaskTarget:
         ignore_index: the value that marks pixels to ignore.
         color_map: ``((r, g, b), class index)`` pairs: colour masks, and palette masks whose
             palette entries are to be read by colour, map through it; other colours become
-            ``ignore_index``. None: the stored values are the class indices.
+            ``ignore_index``. None: the stored values are the class indices (an RGB mask must then
+            be gray, r = g = b = the index; another is refused).
         present: classes known to be in the mask without decoding it (COCO), else None.
         found: classes found by decoding the mask once (``scan_mask_classes``, run by a split
             that needs them), else None. A cache: not part of the dataset's fingerprint.
@@ -131,23 +132,71 @@ class MaskTarget:
         """The classes known to be in the mask (``present``, else ``found``), or None when unknown."""
         return self.present if self.present is not None else self.found
 
+    @property
+    def render_size(self) -> tuple[int, int] | None:
+        """``(width, height)`` the objects are rendered at, known without decoding anything; None for a
+        mask file (or objects of no known size)."""
+        if self.objects is None:
+            return None
+        return (int(self.image_size[0]), int(self.image_size[1])) if self.image_size else objects_size(self.objects)
+
     def load(self, limits: DecodeLimits = DEFAULT_LIMITS) -> np.ndarray:
         """The ``(H, W)`` uint8 (uint16 beyond 255 classes) index mask."""
         return self.read(limits)[0]
 
     def read(self, limits: DecodeLimits = DEFAULT_LIMITS) -> tuple[np.ndarray, list[tuple[int, int, int]]]:
-        """:meth:`load`, plus the colours a colour/palette mask holds that ``color_map`` lacks."""
+        """:meth:`load`, plus the colours a colour/palette mask holds that ``color_map`` lacks.
+
+        Raises:
+            ImageTooLargeError: objects whose stated image size is over ``limits.max_pixels`` (such an
+                image could not be decoded either; rendering it would take that many bytes per object).
+        """
         if self.objects is not None:
-            size = self.image_size or (self.objects._size()[1], self.objects._size()[0])
+            w, h = size = self.render_size or self.objects._size()[::-1]  # unknown: _size says so
+            if w * h > limits.max_pixels:
+                raise ImageTooLargeError(f"The annotation states a {w}x{h} image: over the limit of "
+                                         f"{limits.max_pixels} pixels; expected the image's own size.")  # fmt: skip
             return render_objects(self.objects, size, self.ignore_index), []
         assert self.file is not None
         decoded = load_mask(self.file, limits=limits)
         cmap = dict(self.color_map) if self.color_map is not None else None
+        if decoded.is_color and cmap is None:
+            return gray_colors(decoded.values, self.file), []
         if decoded.is_color:
             return colors_to_index(decoded.values, cmap or {}, self.ignore_index)
         if cmap is not None and decoded.palette is not None:
             return _palette_to_index(decoded.values, decoded.palette, cmap, self.ignore_index)
         return decoded.values, []
+
+
+def gray_colors(colors: np.ndarray, name: str) -> np.ndarray:
+    """An RGB mask read without a colour map: its values, when it is gray (an index mask saved as RGB);
+    else a DataError (its colours cannot be told apart from classes without the map).
+
+    Example:
+        >>> gray_colors(np.full((1, 2, 3), 7, np.uint8), "m.png").tolist()
+        [[7, 7]]
+    """
+    first = colors[..., 0]
+    if (first == colors[..., 1]).all() and (first == colors[..., 2]).all():
+        return np.ascontiguousarray(first)
+    h, w = colors.shape[:2]
+    sample = colors[:: max(1, h // 64), :: max(1, w // 64)]  # a few colours to name, not all of them
+    found = np.unique(sample.reshape(-1, 3), axis=0)[:4].tolist()
+    raise DataError(
+        f"{name} is a colour mask ({', '.join(f'rgb{tuple(c)}' for c in found)} ...) but the dataset gives no "
+        "colours for its classes; expected index masks (8-bit gray or palette PNG: value = class index), or a "
+        "colour per class: labelmap.txt (CVAT's 'name:r,g,b::') or classes.txt lines 'name r g b'."
+    )
+
+
+def objects_size(objects: InstanceTarget) -> tuple[int, int] | None:
+    """``(width, height)`` of the image the objects were annotated on: the stated size, else their
+    segments' (None when neither is known)."""
+    if objects.image_size is not None:
+        return int(objects.image_size[0]), int(objects.image_size[1])
+    h, w = next((s.size for s in objects.segments if s is not None), (0, 0))
+    return (w, h) if h else None
 
 
 def _palette_to_index(

@@ -27,7 +27,8 @@ log = logging.getLogger(__name__)
 Reader = Callable[..., ImageDataset]
 FORMATS: Registry[Reader] = Registry("dataset format")
 # formats that read more than one task, and the task each reads by default
-TASKS_OF = {"coco": ("detect", "instance", "segment"), "masks": ("segment",), "voc-seg": ("segment",)}
+TASKS_OF = {"coco": ("detect", "instance", "segment"), "yolo": ("detect",), "voc": ("detect",),
+            "masks": ("segment",), "voc-seg": ("segment",)}  # the first: the format's own task
 _CLASS_OPTION = ("masks", "voc-seg")  # formats whose class names can be given
 
 

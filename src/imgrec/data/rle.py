@@ -7,10 +7,11 @@ images costs kilobytes per object, not megabytes.
 
 pycocotools' C code trusts its input: an RLE whose runs add up to more than height x width
 writes past its buffer, and a polygon with far-away vertices allocates memory in proportion to
-its perimeter. So every segment is checked here first (:func:`parse_segmentation`): counts
-non-negative and summing to exactly ``height * width``, at most ``RLE_LIMITS.max_rle_chars``
-characters, at most ``max_polygon_coords`` coordinates, finite coordinates, and a perimeter
-of at most ``max_perimeter_factor`` x (height + width) pixels.
+its perimeter; it counts pixels in 32 bits, so an image of 2**32 pixels or more wraps around.
+So every segment is checked here first (:func:`parse_segmentation`): an image of fewer than
+2**32 pixels, counts non-negative and summing to exactly ``height * width``, at most
+``RLE_LIMITS.max_rle_chars`` characters, at most ``max_polygon_coords`` coordinates, finite
+coordinates, and a perimeter of at most ``max_perimeter_factor`` x (height + width) pixels.
 
 Example:
     >>> seg = parse_segmentation([[1, 1, 4, 1, 4, 3, 1, 3]], (4, 5))
@@ -181,6 +182,7 @@ def parse_segmentation(value: Any, size: tuple[int, int], limits: RleLimits | No
         SegmentError: not usable; the message says what was expected and received.
     """
     lim = limits or RLE_LIMITS
+    check_size(*size)
     if isinstance(value, list):
         return _polygons(value, size, lim)
     if isinstance(value, dict):
@@ -263,10 +265,20 @@ def _is_int(v: Any) -> bool:
     return isinstance(v, int) and not isinstance(v, bool) and abs(v) < 2**62
 
 
+MAX_RLE_PIXELS = 2**32 - 1  # pycocotools' run lengths are 32-bit unsigned integers
+
+
+def check_size(h: int, w: int) -> None:
+    """An image pycocotools can encode: ``h``, ``w`` > 0 and fewer than 2**32 pixels (its runs are
+    32-bit; beyond, they wrap around and its C code writes past its buffers)."""
+    if h <= 0 or w <= 0 or h * w > MAX_RLE_PIXELS:
+        raise SegmentError(f"an image of {w}x{h} cannot hold a mask; expected sides > 0 and at most "
+                           f"{MAX_RLE_PIXELS} pixels (pycocotools' 32-bit runs)")  # fmt: skip
+
+
 def check_counts(counts: np.ndarray, h: int, w: int) -> None:
     """Runs must be non-negative and cover exactly ``h * w`` pixels (pycocotools does not check)."""
-    if h < 0 or w < 0 or h * w > 2**40:
-        raise SegmentError(f"an RLE size of {w}x{h} cannot be an image")
+    check_size(h, w)
     if len(counts) and int(counts.min()) < 0:
         raise SegmentError("the RLE holds negative run lengths")
     total = int(counts.sum()) if len(counts) else 0

@@ -24,6 +24,9 @@ from typing import Any
 import numpy as np
 
 from imgrec.data.dataset import FramingPreparer, ImageDataset, or_error
+from imgrec.errors import DatasetError
+
+NOTHING_READABLE = "nothing_readable"  # the code of the DatasetError of a dataset none of whose items could be read
 
 
 @dataclass
@@ -84,11 +87,21 @@ def _one(ds: ImageDataset, prep: FramingPreparer, i: int, masks: bool) -> tuple[
     image, geometry = ds.load_framed(i, prep)
     if not masks:
         return image, geometry, None
-    mask = ds.load_mask(i)
-    if (mask.shape[1], mask.shape[0]) != tuple(geometry.original):
+    assert ds.masks is not None
+    stated = ds.masks[i].render_size  # objects to render: their size is compared before rendering
+    mask = ds.load_mask(i) if stated is None else None
+    mw, mh = (mask.shape[1], mask.shape[0]) if mask is not None else stated or (0, 0)
+    if (mw, mh) != tuple(geometry.original):
         from imgrec.errors import DataError
 
         w, h = geometry.original
-        raise DataError(f"mask_size_mismatch: the mask is {mask.shape[1]}x{mask.shape[0]} but the image is {w}x{h} "
+        raise DataError(f"mask_size_mismatch: the mask is {mw}x{mh} but the image is {w}x{h} "
                         "(imgrec data check lists such masks).")  # fmt: skip
-    return image, geometry, mask
+    return image, geometry, ds.load_mask(i) if mask is None else mask
+
+
+def nothing_readable(ds: ImageDataset, bad: Sequence[tuple[str, str]]) -> DatasetError:
+    """The error for ``ds`` when none of its items could be read (``bad``: ``(source, message)``)."""
+    first = f" (the first: {bad[0][0]}: {bad[0][1].rstrip('.')})" if bad else ""
+    return DatasetError(f"No image of {ds.name!r} could be read: {len(bad)} of {len(ds)} failed{first}.",
+                        code=NOTHING_READABLE)  # fmt: skip

@@ -5,7 +5,8 @@ The file is run once on a random image, and its first output read:
 - the layout: ``[1, h, w]`` (``"hw"``), ``[1, h, w, C]`` (``"nhwc"``) or ``[1, C, h, w]``
   (``"nchw"``; the input's layout decides when both could be); a map smaller than
   :data:`MIN_MASK_SIDE` on a side, or an output of rank 2, is not a mask (a classifier's or an
-  embedding's output) and is refused;
+  embedding's output) and is refused, and so is a map whose sides are not in the input's
+  proportions (a detector's ``[1, boxes, 4 + classes]``);
 - the kind: ``"index"`` (an integer output, or the graph ends in ArgMax: DeepLabV3 on Coral),
   ``"sigmoid"`` (one channel, the graph ends in a sigmoid or its values lie in [0, 1]:
   MediaPipe's selfie segmenter), ``"probabilities"`` (C channels ending in a softmax, or summing
@@ -39,6 +40,7 @@ from imgrec.transforms.preprocess import IMAGENET_MEAN, IMAGENET_STD, Preprocess
 
 log = logging.getLogger(__name__)
 MIN_MASK_SIDE = 4
+MAX_ASPECT_CHANGE = 2.0  # a mask's height/width may differ from the input's by this factor at most
 SEGMENT_RESIZE = ("stretch", "letterbox")
 PAD_GRAY = 128
 
@@ -64,6 +66,7 @@ def build_segmenter(
     probe = ExternalSegmenter(name, labels, prep, replace(io, mask_layout="hw"), src)
     raw = _probe(probe)
     mask_layout, channels = _layout(raw.shape, io.layout, src)
+    _check_aspect(raw.shape, mask_layout, io.input_hw or (size, size), src)
     kind = _kind(options.output, probe.runtime.output.dtype, probe.runtime.final_op(), raw, mask_layout, channels)
     classes = _classes(labels, channels, kind, raw, src)
     mode = options.resize_mode or ("stretch" if channels == 1 and kind != "index" else "letterbox")
@@ -108,6 +111,20 @@ def _layout(shape: tuple[int, ...], input_layout: str, src: Path) -> tuple[str, 
         "pixels: [1, h, w], [1, h, w, C] or [1, C, h, w]). A classifier's scores or an embedding are imported "
         "with --task classify; a detector with --task detect."
     )
+
+
+def _check_aspect(shape: tuple[int, ...], layout: str, input_hw: tuple[int, int], src: Path) -> None:
+    """A mask covers the input: its sides keep the input's proportions (within :data:`MAX_ASPECT_CHANGE`).
+    A detector's ``[1, boxes, 4 + classes]`` output (YOLOX: ``[1, 3549, 85]``) is no such map."""
+    dims = tuple(int(d) for d in shape[1:])
+    h, w = dims[1:3] if layout == "nchw" else dims[:2]
+    change = (h / w) / (input_hw[0] / input_hw[1])
+    if not 1 / MAX_ASPECT_CHANGE <= change <= MAX_ASPECT_CHANGE:
+        raise ModelFileError(
+            f"{src}'s output has shape {list(shape)}: a {w}x{h} map is not a mask of its {input_hw[1]}x{input_hw[0]} "
+            "input (the sides are in other proportions). A detector is imported with --task detect; a "
+            "classifier with --task classify."
+        )
 
 
 def _kind(given: str | None, dtype: np.dtype, final_op: str, raw: np.ndarray, layout: str, channels: int) -> str:

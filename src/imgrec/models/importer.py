@@ -318,6 +318,8 @@ def read_labels(classes: str | Path | Sequence[str] | None) -> list[str]:
         from imgrec.data.voc_seg import VOC_CLASSES
 
         return list(VOC_CLASSES)
+    if isinstance(classes, str) and not classes.strip():  # Path("") is the current folder
+        raise ConfigError("The class list is empty; expected names (--classes background,person) or a labels file.")
     if isinstance(classes, str) and "," in classes and not Path(classes).exists():
         classes = classes.split(",")
     if isinstance(classes, str | Path):
@@ -336,7 +338,8 @@ def read_labels(classes: str | Path | Sequence[str] | None) -> list[str]:
 
 def _labels_file(path: Path) -> list[str]:
     if not path.is_file():
-        raise MissingInputError(f"Labels file not found: {path}")
+        raise MissingInputError(f"Labels file not found: {path}. Class names themselves are given comma-separated: "
+                                f"--classes background,{path.name}.")  # fmt: skip
     if path.stat().st_size > MAX_LABELS_BYTES:
         raise ConfigError(f"{path} is {path.stat().st_size / 1e6:.0f} MB; a labels file is one class name per line.")
     try:

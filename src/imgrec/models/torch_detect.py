@@ -307,7 +307,7 @@ def _load_into(model: TorchDetector, state: Mapping[str, Any], source: str) -> N
 
 def load(run_dir: Path, meta: dict[str, Any]) -> TorchDetector:
     """Loader of torch detection runs: rebuild the architecture and read ``weights.safetensors``."""
-    from safetensors.torch import load_file
+    from imgrec.models.hub import read_state_dict
 
     name, classes = str(meta["model"]), [str(c) for c in meta["classes"]]
     if name in ARCH_LOADERS:
@@ -319,10 +319,10 @@ def load(run_dir: Path, meta: dict[str, Any]) -> TorchDetector:
     module = _module(name, len(classes), prep.size, _tuning(name, args))
     model = MODEL_CLASSES[ARCHS[name].task](name, classes, prep, module, args)
     files = dict(meta.get("files") or {})
+    state = read_state_dict(Path(run_dir) / str(files.get("weights", WEIGHTS_FILE)))  # a broken file: ModelFileError
     try:
-        state = load_file(str(Path(run_dir) / str(files.get("weights", WEIGHTS_FILE))))
         model.module.load_state_dict(state, strict=True)
-    except (OSError, RuntimeError, ValueError) as exc:
+    except (RuntimeError, ValueError) as exc:
         raise ModelFileError(f"{run_dir}: the weights do not fit {name} with {len(classes)} classes: {exc}") from None
     return model
 

@@ -204,7 +204,7 @@ def load_backbone(model: TorchSegmenter, source: str) -> int:
 
 def load(run_dir: Path, meta: dict[str, Any]) -> TorchSegmenter:
     """Loader of torch segmentation runs: rebuild the network and read ``weights.safetensors``."""
-    from safetensors.torch import load_file
+    from imgrec.models.hub import read_state_dict
 
     name, classes = str(meta["model"]), [str(c) for c in meta["classes"]]
     prep = Preprocessing.from_dict(meta["preprocessing"])
@@ -212,10 +212,10 @@ def load(run_dir: Path, meta: dict[str, Any]) -> TorchSegmenter:
     model = TorchSegmenter(name, classes, prep, make_network(arch, len(classes), False), arch,
                            meta.get("model_args") or {})  # fmt: skip
     files = dict(meta.get("files") or {})
+    state = read_state_dict(Path(run_dir) / str(files.get("weights", WEIGHTS_FILE)))  # a broken file: ModelFileError
     try:
-        state = load_file(str(Path(run_dir) / str(files.get("weights", WEIGHTS_FILE))))
         model.module.load_state_dict(state, strict=True)
-    except (OSError, RuntimeError, ValueError) as exc:
+    except (RuntimeError, ValueError) as exc:
         raise ModelFileError(f"{run_dir}: the weights do not fit {name} with {len(classes)} classes: {exc}") from None
     return model
 

@@ -21,6 +21,8 @@ from imgrec.imaging.draw import draw_boxes, overlay_mask, palette_color
 from imgrec.tasks.instance import Instances
 from imgrec.tasks.segment import Segmentation
 
+MAX_FEATHER = 100.0  # pixels: OpenCV's blur grows with it (10000 crashed it on a 2000 x 2000 image)
+
 
 def _check_image(image: np.ndarray, size: tuple[int, int], what: str) -> np.ndarray:
     img = np.asarray(image)
@@ -64,7 +66,8 @@ def cutout(
         seg: the segmentation.
         classes: the classes to keep (default: every class but background).
         feather: with probabilities, the edge follows them (soft, as the model saw it); without,
-            the hard mask's edge is blurred over about this many pixels (0: hard edge).
+            the hard mask's edge is blurred over about this many pixels (0: hard edge; at most
+            :data:`MAX_FEATHER`).
         threshold: with probabilities, the kept classes' probability that becomes alpha 0.5
             (linear on each side: 0 -> 0, ``threshold`` -> 0.5, 1 -> 1; 0.5 keeps alpha = p).
     """
@@ -72,6 +75,7 @@ def cutout(
     keep = _keep(seg, classes)
     if not 0.0 < threshold < 1.0:
         raise UsageError(f"cutout's threshold must be strictly between 0 and 1; received {threshold}.")
+    check_feather(feather)
     if seg.probabilities is not None and seg.geometry is not None and feather > 0:
         alpha: np.ndarray = np.zeros(img.shape[:2], np.float32)
         for k in keep:
@@ -87,6 +91,12 @@ def cutout(
     out[..., :3] = img
     out[..., 3] = np.round(alpha * 255).astype(np.uint8)
     return out
+
+
+def check_feather(feather: float) -> None:
+    """``feather`` must be a number of pixels from 0 to :data:`MAX_FEATHER` (NaN was a hard edge)."""
+    if not 0.0 <= float(feather) <= MAX_FEATHER:
+        raise UsageError(f"feather must be from 0 to {MAX_FEATHER:g} pixels (the edge's softness); received {feather}.")
 
 
 def _remap(p: np.ndarray, threshold: float) -> np.ndarray:

@@ -107,6 +107,7 @@ def fit_and_evaluate(
 ) -> tuple[Any, dict[str, Any], float]:  # fmt: skip
     """Train, then evaluate the kept weights on val and test; returns (history, results, seconds)."""
     from imgrec.training.detect_loop import fit_detector
+    from imgrec.training.epochs import split_figures
 
     cfg = dataclasses.replace(cfg, monitor=kind.monitor(cfg))
     started = time.perf_counter()
@@ -115,8 +116,7 @@ def fit_and_evaluate(
                            targets=kind.targets)  # fmt: skip
     seconds = time.perf_counter() - started
     predictor = Predictor(model, {"task": kind.name}, run_dir)
-    results = {name: kind.evaluate(predictor, part, **VAL_OPTIONS)
-               for name, part in (("val", parts.val), ("test", parts.test)) if len(part)}  # fmt: skip
+    results = split_figures(lambda part: kind.evaluate(predictor, part, **VAL_OPTIONS), parts)
     return history, results, seconds
 
 

@@ -20,7 +20,15 @@ from imgrec.config import TrainConfig
 from imgrec.data import ImageDataset
 from imgrec.data.stream import Batch, stream_batches
 from imgrec.training.callbacks import Callback, Callbacks
-from imgrec.training.epochs import EpochRun, check_config, check_finite, drive_epochs, set_up_run, torch_threads
+from imgrec.training.epochs import (
+    EpochRun,
+    check_config,
+    check_finite,
+    check_trained,
+    drive_epochs,
+    set_up_run,
+    torch_threads,
+)
 from imgrec.training.optim import set_lr
 from imgrec.training.schedule import lr_at
 from imgrec.transforms.mosaic import mosaic
@@ -86,8 +94,9 @@ def _train_epoch(
     opt = run.optimizer
     order = run.rng.permutation(len(ds))
     sums: dict[str, float] = defaultdict(float)
-    seen = 0
+    seen, bad = 0, list[tuple[str, str]]()
     for i, batch in enumerate(stream_batches(ds, model.preprocessing, order, run.cfg.batch_size)):
+        bad += batch.bad
         images, targets = make_targets(ds, batch, augment, run.rng, run.cfg.mosaic)
         if not len(images):
             continue
@@ -105,6 +114,7 @@ def _train_epoch(
         sums["train_loss"] += value * len(images)
         seen += len(images)
         cbs.on_batch_end(epoch + 1, i, value)
+    check_trained(seen, epoch, len(ds), bad, "usable image")
     lr = float(opt.param_groups[0]["lr"])
     return {"epoch": epoch + 1, "lr": lr, **{k: v / max(1, seen) for k, v in sums.items()}}
 

@@ -30,7 +30,8 @@ import numpy as np
 import torch
 
 from imgrec.config import TrainConfig
-from imgrec.errors import ConfigError, TrainingInterrupted
+from imgrec.data.stream import NOTHING_READABLE
+from imgrec.errors import ConfigError, DatasetError, TrainingInterrupted
 from imgrec.files import write_json_atomic
 from imgrec.training import checkpoint as ckpt
 from imgrec.training.callbacks import Callback
@@ -91,8 +92,11 @@ def drive_epochs(
             cbs.on_epoch_start(epoch + 1)
             started = time.perf_counter()
             row = train_epoch(epoch)
-            if validate is not None:
-                row.update(validate())
+            figures = validation(validate) if validate is not None else None
+            if figures is None:
+                validate = None  # none of its images can be read: on without validation
+            else:
+                row.update(figures)
                 check_val_loss(row)
             row["seconds"] = time.perf_counter() - started
             end_epoch(run, row, history)
@@ -153,6 +157,48 @@ def check_finite(value: float, epoch: int, step: int, opt: torch.optim.Optimizer
             f"Training diverged: the loss is {value} at epoch {epoch + 1}, step {step + 1}. "
             f"Lower the learning rate (now {opt.param_groups[0]['lr']:.3g}) or check {what}."
         )
+
+
+def validation(validate: Callable[[], dict[str, float]]) -> dict[str, float] | None:
+    """The validation figures; None, with a warning, when none of the validation images can be read
+    (the run goes on without validation instead of being lost)."""
+    try:
+        return validate()
+    except DatasetError as exc:
+        if exc.code != NOTHING_READABLE:
+            raise
+        log.warning("No validation: %s The last epoch's weights are kept.", exc)
+        return None
+
+
+def split_figures(evaluate: Callable[[Any], Any], parts: Any) -> dict[str, Any]:
+    """``evaluate(split)`` for the val and test splits that hold images; a split none of whose images
+    can be read gets no figures, with a warning, instead of losing the trained run."""
+    out = {}
+    for name in ("val", "test"):
+        part = getattr(parts, name)
+        if not len(part):
+            continue
+        try:
+            out[name] = evaluate(part)
+        except DatasetError as exc:
+            if exc.code != NOTHING_READABLE:
+                raise
+            log.warning("No %s figures: %s", name, exc)
+    return out
+
+
+def check_trained(seen: int, epoch: int, n: int, bad: list[tuple[str, str]], what: str) -> None:
+    """After a training pass: stop when it took no step (nothing in the ``n`` training images could be
+    learnt from: all unreadable, or without ``what``); warn, in the first epoch, about items left out."""
+    first = f" (the first: {bad[0][0]}: {bad[0][1].rstrip('.')})" if bad else ""
+    if not seen:
+        raise DatasetError(
+            f"Epoch {epoch + 1} trained on nothing: of {n} training image(s), {len(bad)} could not be read{first} "
+            f"and the others gave no {what}. Check the data with `imgrec data check`."
+        )
+    if bad and epoch == 0:
+        log.warning("%d of %d training image(s) could not be read and are left out%s.", len(bad), n, first)
 
 
 def check_val_loss(row: dict[str, float]) -> None:

@@ -7,10 +7,13 @@ the image's pixels (object ``n`` -> ``n + 1``; the largest first, so a small obj
 a large one keeps its overlap; an object without a segment fills its box), placed like the image
 in the model input (nearest neighbour, padding 0), moved with the pixels by the augmentation's
 own matrices (the boxes by the same ones), and split into one ``(S, S)`` uint8 mask per object.
+An image whose masks were drawn on another size than its own (a wrong stated size) is left out
+of its batch, with a warning, like an unreadable image.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -20,7 +23,7 @@ import numpy as np
 from imgrec.config import TrainConfig
 from imgrec.data import ImageDataset
 from imgrec.data.stream import Batch
-from imgrec.errors import ConfigError
+from imgrec.errors import ConfigError, DataError
 from imgrec.evaluation import evaluate_instances, write_instance_report
 from imgrec.training import detect_api
 from imgrec.training.callbacks import Callback
@@ -28,20 +31,27 @@ from imgrec.training.detect_loop import MIN_BOX_SIDE
 from imgrec.transforms.boxes import transform_boxes
 from imgrec.transforms.masks import warp_masks
 
+log = logging.getLogger(__name__)
+
 
 def instance_targets(
     ds: ImageDataset, batch: Batch, augment: Any, rng: np.random.Generator, mosaic_p: float = 0.0
 ) -> tuple[np.ndarray, list[dict[str, np.ndarray]]]:
     """The batch's boxes, labels and per-object masks in input pixels, augmented with the pixels."""
     assert ds.targets is not None  # an instance dataset; checked by train()
-    boxes, labels, ids = [], [], []
-    for i, geometry in zip(batch.indices, batch.geometries, strict=True):
+    boxes, labels, ids, rows = [], [], [], []
+    for k, (i, geometry) in enumerate(zip(batch.indices, batch.geometries, strict=True)):
         t = ds.targets[int(i)]
         keep = np.flatnonzero(~np.asarray(t.crowd, bool))
+        try:
+            ids.append(geometry.mask_to_input(id_mask(t, keep, geometry.original), fill=0))
+        except DataError as exc:  # masks drawn on another size: the image is left out, like an unreadable one
+            log.warning("%s left out of this batch: %s", ds.sources[int(i)], exc)
+            continue
+        rows.append(k)
         boxes.append(np.clip(geometry.to_input(t.boxes[keep]), 0, geometry.size))
         labels.append(np.asarray(t.labels, np.int64)[keep])
-        ids.append(geometry.mask_to_input(id_mask(t, keep, geometry.original), fill=0))
-    images, objects = batch.images, [np.arange(len(b)) for b in boxes]
+    images, objects = batch.images[rows], [np.arange(len(b)) for b in boxes]
     if augment is not None and len(images):
         images, matrices = augment.augment(images, rng)
         h, w = images.shape[1:3]
@@ -63,13 +73,10 @@ def id_mask(target: Any, keep: np.ndarray, size: tuple[int, int]) -> np.ndarray:
             x1, y1, x2, y2 = np.round(target.boxes[int(keep[n])]).astype(int).tolist()
             out[max(y1, 0) : max(y2, 0), max(x1, 0) : max(x2, 0)] = n + 1
             continue
-        pixels = seg.decode()
-        if pixels.shape != (h, w):
-            from imgrec.errors import DataError
-
-            raise DataError(f"A mask is {pixels.shape[1]}x{pixels.shape[0]} but its image is {w}x{h}; expected "
-                            "the image's pixels (imgrec data check lists such masks).")  # fmt: skip
-        out[pixels] = n + 1
+        if tuple(seg.size) != (h, w):  # checked before decoding: a stated size may be huge
+            raise DataError(f"its masks are {seg.size[1]}x{seg.size[0]} but the image is {w}x{h}; expected the "
+                            "image's pixels (imgrec data check lists such masks).")  # fmt: skip
+        out[seg.decode()] = n + 1
     return out
 
 

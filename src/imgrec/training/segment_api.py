@@ -63,6 +63,7 @@ def fit_and_evaluate(
     cycles: list[int],
 ) -> tuple[Any, dict[str, Any], float]:  # fmt: skip
     """Train, then evaluate the kept weights on val and test; returns (history, results, seconds)."""
+    from imgrec.training.epochs import split_figures
     from imgrec.training.segment_loop import fit_segmenter
 
     cfg = dataclasses.replace(cfg, monitor=_monitor(cfg))
@@ -71,8 +72,7 @@ def fit_and_evaluate(
                             augment=create_augmenter(cfg.augment), cycles=cycles, validate=_validate)  # fmt: skip
     seconds = time.perf_counter() - started
     predictor = Predictor(model, {"task": "segment"}, run_dir)
-    results = {name: evaluate_segmentation(predictor, part)
-               for name, part in (("val", parts.val), ("test", parts.test)) if len(part)}  # fmt: skip
+    results = split_figures(lambda part: evaluate_segmentation(predictor, part), parts)
     return history, results, seconds
 
 

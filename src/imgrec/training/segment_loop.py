@@ -25,7 +25,15 @@ from imgrec.data import ImageDataset
 from imgrec.data.masks import ignore_index_for
 from imgrec.data.stream import Batch, stream_chunks
 from imgrec.training.callbacks import Callback, Callbacks
-from imgrec.training.epochs import EpochRun, check_config, check_finite, drive_epochs, set_up_run, torch_threads
+from imgrec.training.epochs import (
+    EpochRun,
+    check_config,
+    check_finite,
+    check_trained,
+    drive_epochs,
+    set_up_run,
+    torch_threads,
+)
 from imgrec.training.optim import set_lr
 from imgrec.training.schedule import lr_at
 from imgrec.transforms.mosaic import mosaic_masks
@@ -88,8 +96,9 @@ def _train_epoch(run: EpochRun, epoch: int, ds: ImageDataset, augment: Any, cbs:
     chunks = [order[s] for s in run.slices]  # a last batch of one joins the one before (BatchNorm)
     ignore = ignore_index_for(model.num_classes)
     sums: dict[str, float] = defaultdict(float)
-    seen = 0
+    seen, bad = 0, list[tuple[str, str]]()
     for i, batch in enumerate(stream_chunks(ds, model.preprocessing, chunks, masks=True)):
+        bad += batch.bad
         images, masks = training_masks(ds, batch, augment, run.rng, model.num_classes, run.cfg.mosaic)
         if len(images) < 2 < len(ds) or not (masks != ignore).any():
             continue  # nothing to learn from (unreadable items, all pixels ignored)
@@ -108,6 +117,7 @@ def _train_epoch(run: EpochRun, epoch: int, ds: ImageDataset, augment: Any, cbs:
         sums["train_loss"] += value * len(images)
         seen += len(images)
         cbs.on_batch_end(epoch + 1, i, value)
+    check_trained(seen, epoch, len(ds), bad, "labeled pixel (their masks hold only ignored pixels)")
     lr = float(opt.param_groups[0]["lr"])
     return {"epoch": epoch + 1, "lr": lr, **{k: v / max(1, seen) for k, v in sums.items()}}
 

@@ -15,7 +15,7 @@ from tests.conftest import shared_data_path
 from tests.sam_helpers import save_tiny_sam
 
 from imgrec.analyzers.segment import Prompt, SamSegmenter, load_sam
-from imgrec.errors import UsageError
+from imgrec.errors import InvalidImageError, UsageError
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("segment_anything")
@@ -144,6 +144,15 @@ def test_previous_mask_refines_and_wrong_prompts_are_refused(sam, photo) -> None
         sam.predict(box=(10, 10, 900, 300))
     with pytest.raises(UsageError, match="one prompt per box"):
         sam.predict(points=[(1, 1)], boxes=[(0, 0, 5, 5)])
+
+
+def test_an_image_too_thin_for_the_input_is_refused_not_a_crash(sam) -> None:
+    sam.set_image(np.zeros((1, 511, 3), np.uint8))  # short side 0.5 px in the 256 input: rounds to 1
+    buf = io.BytesIO()
+    Image.new("RGB", (3000, 1)).save(buf, "PNG")
+    for item in (np.zeros((1, 600, 3), np.uint8), buf.getvalue()):
+        with pytest.raises(InvalidImageError, match=r"too thin for SAM.*up to 511:1"):
+            sam.set_image(item)
 
 
 def test_everything_gives_instances_at_original_resolution(sam, photo, tmp_path) -> None:

@@ -60,7 +60,7 @@ def test_every_model_name_is_whole_on_one_line_at_80_columns():
 
 def test_the_cli_keeps_names_whole_with_columns_80():
     env = {**os.environ, "PYTHONPATH": SRC, "COLUMNS": "80"}
-    cmd = [sys.executable, "-m", "imgrec.cli.main", "models"]
+    cmd = [sys.executable, "-m", "imgrec", "models"]  # python -m imgrec: src/imgrec/__main__.py
     out = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120)
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()

@@ -105,6 +105,10 @@ def test_max_pixels_refuses_larger_images(run, images, capsys):
     assert code == 65
     (row,) = json.loads(out)
     assert row["error"]["code"] == "image_too_large" and "32x32" in row["error"]["message"]
+    for bad in ("0", "-1", "lots"):  # refused every image as 'over -0.0 megapixels'
+        with pytest.raises(SystemExit) as exit_:
+            _predict(capsys, run, images / "good0.png", "--max-pixels", bad)
+        assert exit_.value.code == 2 and "whole number of pixels >= 1" in capsys.readouterr().err
 
 
 def _pred(path: str, label: str = "golden_retriever") -> Prediction:

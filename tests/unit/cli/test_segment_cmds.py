@@ -74,6 +74,41 @@ def test_predict_table_csv_save_and_masks(capsys, runs, tmp_path):
     assert int(next(r for r in rows if r["label"] == "person")["pixels"]) == int((mask == 1).sum())
 
 
+def test_inputs_of_the_same_name_do_not_overwrite_each_others_outputs(capsys, runs, tmp_path):
+    import shutil
+
+    for sub, name in (("a", "face.jpg"), ("b", "owl.jpg")):
+        (tmp_path / "in" / sub).mkdir(parents=True)
+        shutil.copy(photo(name), tmp_path / "in" / sub / "x.jpg")
+    sizes = {"x": (355, 512), "x-2": Image.open(photo("owl.jpg")).size[::-1]}
+    code, out, err = _cli(capsys, "predict", runs["selfie"], tmp_path / "in", "--masks", tmp_path / "mk")
+    assert code == 0 and "wrote 2 mask" in out, out + err
+    assert {p.stem: np.asarray(Image.open(p)).shape for p in (tmp_path / "mk").iterdir()} == sizes
+    code, out, err = _cli(capsys, "cutout", tmp_path / "in", "--out", tmp_path / "cut", "--model", runs["selfie"])
+    assert code == 0 and "x-2.png" in out, out + err
+    assert {p.stem: np.asarray(Image.open(p)).shape[:2] for p in (tmp_path / "cut").iterdir()} == sizes
+    (tmp_path / "taken.json").write_text("{}")
+    code, _, err = _cli(capsys, "predict", runs["selfie"], photo("face.jpg"), "--masks", tmp_path / "taken.json")
+    assert code == 73 and "taken.json is a file; expected a folder there" in err.replace("\n", " "), err
+
+
+def test_overlays_and_cutouts_decode_within_the_predictions_limits(tmp_path):
+    """--max-pixels above the default let a 72-megapixel photo be predicted, then --save, --masks and
+    cutout failed on it ('the limit is 64.0 megapixels'): the full image was decoded with the defaults."""
+    from imgrec.cli.segment_output import full_image
+    from imgrec.errors import ImageTooLargeError
+    from imgrec.imaging import DecodeLimits
+    from imgrec.types import ItemError
+
+    image = photo("face.jpg")
+    r = ItemError(code="x", message="", path=str(image))  # anything with the path of its input
+    assert full_image(r, {}).shape == (355, 512, 3)
+    with pytest.raises(ImageTooLargeError, match=r"the limit is 0\.0 megapixels"):
+        full_image(r, {}, DecodeLimits(max_pixels=100))
+    with pytest.raises(ImageTooLargeError):
+        full_image(r, {str(image): image.read_bytes()}, DecodeLimits(max_pixels=100))
+
+
 def test_predict_options_of_other_tasks_are_refused(capsys, runs):
     image = photo("face.jpg")
     for flags, word in ((["--conf", "0.3"], "--conf"), (["--top-k", "3"], "--top-k"), (["--classes", "unicorn"],

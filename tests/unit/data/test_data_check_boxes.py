@@ -90,3 +90,13 @@ def test_real_bccd_reports_the_two_zero_area_boxes(shared_data) -> None:
     assert _codes(report)["zero_area_box"] == "warning" and report.ok
     assert report.instance_counts == {"Platelets": 361, "RBC": 4155, "WBC": 372} and report.num_boxes == 4888
     assert report.unreadable == []
+
+
+def test_images_no_coco_file_lists_get_no_share_of_the_dataset(tmp_path: Path) -> None:
+    """They are not items of it: 5 of them beside 4 items were '125.0% of the images'."""
+    root = write_coco(tmp_path / "coco")
+    for k in range(5):
+        write_jpeg(root / "images" / "train" / f"extra{k}.jpg", (20, 20), 7 * k)
+    report = check_dataset(load_dataset(root), near_dup_distance=-1)
+    msg = next(p["message"] for p in report.problems if p["code"] == "unlabeled_image")
+    assert msg.startswith("5 image(s) have no label file") and "in 5 file(s); e.g." in msg and "%" not in msg

@@ -183,3 +183,13 @@ def test_real_bccd_voc(shared_data) -> None:
         Path(s).stem for s, t in zip(ds.sources, ds.targets, strict=True) if (t.boxes[:, 2] <= t.boxes[:, 0]).any()
     )
     assert zero == ["BloodImage_00338", "BloodImage_00343"]
+
+
+def test_task_detect_reads_every_detection_format(tmp_path: Path) -> None:
+    """`imgrec data check YOLO --task detect` was 'The yolo format holds no detect data'."""
+    from imgrec.errors import UsageError
+
+    for name, write in (("coco", write_coco), ("yolo", write_yolo), ("voc", write_voc)):
+        assert load_dataset(write(tmp_path / name), task="detect").task == "detect", name
+    with pytest.raises(UsageError, match="The yolo format holds no segment data"):
+        load_dataset(tmp_path / "yolo", task="segment")

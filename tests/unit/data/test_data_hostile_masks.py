@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 from tests.conftest import shared_data_path
 
-from imgrec.data import load_dataset
+from imgrec.data import check_dataset, convert_dataset, load_dataset
 from imgrec.data.rle import SegmentError, parse_segmentation, string_counts
 from imgrec.errors import ImageTooLargeError, InvalidImageError
 from imgrec.imaging.masks import decode_mask, encode_mask_png
@@ -143,3 +143,52 @@ def test_coco_hostile_segmentations_keep_boxes_and_report(tmp_path: Path, monkey
     )
     mask = load_dataset(tmp_path, task="segment").load_mask(0)  # renders the usable objects only
     assert mask.shape == (480, 640)
+
+
+def test_images_of_2_to_the_32_pixels_are_refused_before_pycocotools() -> None:
+    with pytest.raises(SegmentError, match="1000000x1000000 cannot hold a mask"):  # its runs would wrap around
+        parse_segmentation([[10, 10, 100, 10, 100, 100]], (1_000_000, 1_000_000))
+    with pytest.raises(SegmentError, match="cannot hold a mask"):
+        parse_segmentation({"counts": [5, 5], "size": [-2, -5]}, (-2, -5))
+    assert parse_segmentation([[10, 10, 100, 10, 100, 100]], (60_000, 60_000)).area() == 4005
+
+
+def _coco_sized(tmp_path: Path, sizes: list[tuple[int, int]]) -> Path:
+    """The first COCO128 images whose stated (width, height) are ``sizes``."""
+    src = shared_data_path("coco128")
+    doc = json.loads((src / "annotations" / "instances_train2017.json").read_text())
+    doc["images"] = doc["images"][: len(sizes)]
+    for im, (w, h) in zip(doc["images"], sizes, strict=True):
+        im["width"], im["height"] = w, h
+    keep = {im["id"] for im in doc["images"]}
+    doc["annotations"] = [a for a in doc["annotations"] if a["image_id"] in keep]
+    (tmp_path / "annotations").mkdir(parents=True)
+    (tmp_path / "annotations" / "instances.json").write_text(json.dumps(doc))
+    (tmp_path / "images").symlink_to(src / "images" / "train2017")
+    return tmp_path
+
+
+def test_coco_stated_sizes_that_are_not_the_images_are_found_before_rendering(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A stated size of 40000 x 40000 (or one with the sides swapped) on a 640 x 480 photo: reported
+    without drawing a 1.6-gigapixel mask (it took minutes), and left out of a conversion instead of
+    written empty."""
+    from imgrec.data import masks
+
+    drawn: list[tuple[int, int]] = []
+    render = masks.render_objects
+    monkeypatch.setattr(masks, "render_objects", lambda o, size, *a: drawn.append(size) or render(o, size, *a))
+    root = _coco_sized(tmp_path / "coco", [(40_000, 40_000), (480, 640), (640, 428)])
+    ds = load_dataset(root, task="segment")
+    report = check_dataset(ds, near_dup_distance=-1)
+    assert drawn == [(640, 428)]
+    found = sorted(i["message"] for i in report.label_issues if i["code"] == "mask_size_mismatch")
+    assert found == ["000000000009.jpg: the annotation states 40000x40000, the image is 640x480.",
+                     "000000000025.jpg: the annotation states 480x640, the image is 640x426."]  # fmt: skip
+    with pytest.raises(ImageTooLargeError, match="states a 40000x40000 image"):
+        ds.load_mask(0)
+    result = convert_dataset(load_dataset(root, task="instance"), "masks", tmp_path / "out")
+    assert result.images == 1 and sorted(p.name for p in (tmp_path / "out" / "masks").iterdir()) == [
+        "000000000030.png"]  # fmt: skip
+    assert "2 image(s) left out" in result.notes[0] and "states 480x640, the image is 640x426" in result.notes[0]

@@ -10,7 +10,7 @@ from tests.segmentation_data import save_palette_png, write_mask_folder, write_v
 
 from imgrec.data import check_dataset, detect_format, load_dataset
 from imgrec.data.masks import InstanceTarget, render_objects
-from imgrec.errors import DatasetError, UsageError
+from imgrec.errors import DataError, DatasetError, UsageError
 
 
 def test_mask_folder_reads_palette_indices_as_classes(tmp_path) -> None:
@@ -65,6 +65,23 @@ def test_colour_masks_map_through_the_labelmap(tmp_path) -> None:
     assert np.array_equal(got, expected) and unknown == [(1, 2, 3)]
     report = check_dataset(ds, near_dup_distance=-1)
     assert "unknown_color" in {x["code"] for x in report.label_issues}
+
+
+def test_rgb_masks_without_colours_are_read_when_gray_else_refused(tmp_path) -> None:
+    """Without a colour map an RGB (or RGBA) mask was read as all-ignored pixels: training learnt nothing."""
+    from PIL import Image
+
+    root, masks = write_mask_folder(tmp_path / "m", n=3)
+    files = sorted((root / "masks").glob("*.png"))
+    Image.fromarray(np.dstack([masks[0]] * 3)).save(files[0])  # an index mask saved as RGB
+    Image.fromarray(np.dstack([masks[1]] * 3 + [np.full_like(masks[1], 255)])).save(files[1])  # as RGBA
+    Image.fromarray(np.dstack([masks[2], masks[2] * 2, masks[2]])).save(files[2])  # real colours
+    ds = load_dataset(root)
+    assert np.array_equal(ds.load_mask(0), masks[0]) and np.array_equal(ds.load_mask(1), masks[1])
+    with pytest.raises(DataError, match=r"is a colour mask \(rgb\(0, 0, 0\).*no colours for its classes"):
+        ds.load_mask(2)
+    report = check_dataset(ds, near_dup_distance=-1)
+    assert [(x["code"], x["file"]) for x in report.label_issues] == [("unreadable_mask", str(files[2]))]
 
 
 def test_voc_segmentation_layout(tmp_path) -> None:

@@ -140,6 +140,14 @@ def test_a_file_whose_output_is_no_mask_is_refused(tmp_path, parts):
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.realdata
+def test_a_detector_is_not_imported_as_a_segmenter(tmp_path):
+    """YOLOX-Nano's [1, 3549, 85] output was read as a 85 x 3549 sigmoid "mask" of its 416 x 416 input."""
+    with pytest.raises(ModelFileError, match=r"\[1, 3549, 85\]: a 85x3549 map is not a mask of its 416x416 input"):
+        _import(shared_data_path("models", "yolox-nano", "yolox_nano.onnx"), tmp_path / "run", classes="a,b")
+    assert not (tmp_path / "run").exists()
+
+
 def test_wrong_class_counts_and_options_are_refused(tmp_path):
     logits = conv_segmenter(tmp_path / "l.onnx")
     with pytest.raises(ModelFileError, match="3 class channels but the labels list 2"):

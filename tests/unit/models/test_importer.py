@@ -137,6 +137,10 @@ def test_wrong_label_counts_and_hostile_label_files_are_clear_errors(tmp_path, l
         read_labels(empty)
     with pytest.raises(MissingInputError):
         read_labels(tmp_path / "nope.txt")
+    with pytest.raises(MissingInputError, match="given comma-separated: --classes background,person"):
+        read_labels("person")  # one name is read as a file's path
+    with pytest.raises(ConfigError, match="The class list is empty"):
+        read_labels(" ")  # was 'Labels file not found: .'
     assert not (tmp_path / "r").exists()
 
 

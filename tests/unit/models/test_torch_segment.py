@@ -93,3 +93,14 @@ def test_a_weights_file_with_another_class_count_keeps_a_fresh_head(tmp_path: Pa
     assert head.shape[0] == 2
     batch = np.random.default_rng(0).integers(0, 256, (1, 64, 64, 3), dtype=np.uint8)
     assert model.segment(batch)[0].shape == (2, 64, 64)
+
+
+def test_a_run_with_truncated_weights_is_a_model_file_error(tmp_path: Path) -> None:
+    """safetensors' own error was no OSError/ValueError: `imgrec predict` said 'internal error'."""
+    from imgrec.models import load_model
+
+    run = save_model(create_model("unet-tiny", ["bg", "a"], image_size=32), tmp_path / "run")
+    weights = Path(run) / "weights.safetensors"
+    weights.write_bytes(weights.read_bytes()[:5000])
+    with pytest.raises(ModelFileError, match=r"weights\.safetensors is not a valid safetensors file"):
+        load_model(run)

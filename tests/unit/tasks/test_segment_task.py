@@ -134,6 +134,9 @@ def test_overlay_and_cutout(real_mask: np.ndarray) -> None:
     assert set(np.unique(hard).tolist()) == {0, 255}
     with pytest.raises(UsageError, match="pass the image the prediction was made on"):
         cutout(img[:-1], seg)
+    for feather in (float("nan"), -1, 10_000):  # NaN was a hard edge; 10000 crashed OpenCV's blur
+        with pytest.raises(UsageError, match="feather must be from 0 to 100 pixels"):
+            cutout(img, seg, feather=feather)
 
 
 def test_instance_postprocess_nms_and_rle(real_mask: np.ndarray) -> None:

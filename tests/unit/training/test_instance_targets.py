@@ -69,3 +69,15 @@ def test_mosaic_is_refused_and_pairs_are_checked(tmp_path) -> None:
     boxes = ImageDataset.for_detection(["cat", "dog"], list(ds.sources), list(ds.targets or []))
     with pytest.raises(ConfigError, match="no boxes and masks"):
         check_pair(boxes, "maskrcnn_mobilenet_v3_large_fpn")
+
+
+def test_an_image_whose_masks_have_another_size_is_left_out_not_the_run(tmp_path, caplog) -> None:
+    ds = _dataset(tmp_path)
+    huge = rle_segment({"size": [40_000, 40_000], "counts": b"0"})  # a stated size never decoded
+    wrong = InstanceTarget.from_segments([[1, 1, 9, 9]], [0], [huge], image_size=(80, 40))
+    two = ImageDataset.for_detection(["cat", "dog"], [*ds.sources, *ds.sources], [*(ds.targets or []), wrong],
+                                     task="instance")  # fmt: skip
+    (batch,) = stream_batches(two, Preprocessing(size=80, resize_mode="letterbox"), [0, 1], 2)
+    images, targets = instance_targets(two, batch, None, np.random.default_rng(0))
+    assert images.shape == (1, 80, 80, 3) and len(targets) == 1 and targets[0]["labels"].tolist() == [0, 1]
+    assert "a.jpg left out of this batch: its masks are 40000x40000 but the image is 80x40" in caplog.text

@@ -108,3 +108,29 @@ def test_a_short_run_resumes_and_extends(masks_dir: Path, tmp_path: Path) -> Non
     assert longer.history.epochs[1]["train_loss"] < longer.history.epochs[0]["train_loss"]
     kept = meta["training"]["kept_weights"]["epoch"]
     assert ((tmp_path / "run" / "weights.safetensors").read_bytes() == weights) == (kept == 1)
+
+
+def test_unreadable_masks_stop_a_run_that_learns_nothing_and_spare_one_that_does(masks_dir: Path, tmp_path: Path,
+                                                                                  caplog) -> None:  # fmt: skip
+    """Every mask unreadable: the run wrote untrained weights and exited 0. The validation masks
+    unreadable: the run was lost after training ('No image could be read')."""
+    import shutil
+
+    import imgrec
+    from imgrec.data import split_dataset
+    from imgrec.errors import DatasetError
+
+    cfg = TrainConfig(model="unet-tiny", epochs=1, batch_size=4, image_size=32, augment="none", num_threads=1)
+    data = shutil.copytree(masks_dir, tmp_path / "m")
+    parts = split_dataset(load_dataset(data), val=0.25, test=0.0)
+    manifest = parts.save(tmp_path / "splits.json")
+    for src in parts.val.sources:  # the validation masks: text under a .png name
+        (data / "masks" / f"{Path(src).stem}.png").write_text("not a mask")
+    run = imgrec.train(data, cfg, splits=manifest, out=tmp_path / "run")
+    assert "val" not in run.metrics and run.history.epochs[0]["train_loss"] > 0
+    assert "No validation: No image of 'm' could be read: 2 of 2 failed" in caplog.text
+    for mask in (data / "masks").iterdir():
+        mask.write_text("not a mask")
+    with pytest.raises(DatasetError, match=r"Epoch 1 trained on nothing: of 6 training image\(s\), 6 could not"):
+        imgrec.train(data, cfg, splits=manifest, out=tmp_path / "run2")
+    assert not (tmp_path / "run2").exists()

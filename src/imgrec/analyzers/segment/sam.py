@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 
 from imgrec.analyzers.segment.prompts import Prompt, as_region, make_prompts, mask_logits
-from imgrec.errors import UsageError
+from imgrec.errors import InvalidImageError, UsageError
 from imgrec.imaging import DEFAULT_LIMITS, DecodeLimits
 from imgrec.tasks.instance import Instance, Instances
 from imgrec.transforms.frame import Geometry, compose
@@ -83,7 +83,17 @@ def read_image(item: Any, side: int, limits: DecodeLimits = DEFAULT_LIMITS) -> S
         w, h = open_image(item, limits, name or "image").size
         min_side = -(-side * min(w, h) // max(w, h))  # the long side stays >= side
         arr, full = decode_sized(item, limits=limits, min_side=min_side, name=name or "image")
+    _check_aspect(arr.shape[:2], side, name or "the image")
     return SamImage(arr, full, sam_geometry(arr.shape[:2], full, side), name, _digest(arr))
+
+
+def _check_aspect(hw: tuple[int, ...], side: int, name: str) -> None:
+    """Refuse an image so thin that SAM's resize (long side to ``side``) leaves its short side 0 pixels."""
+    h, w = int(hw[0]), int(hw[1])
+    if int(min(h, w) * side / max(h, w) + 0.5) < 1:
+        raise InvalidImageError(f"{name} is {w}x{h}: too thin for SAM, whose {side}-pixel input would leave its "
+                                f"short side 0 pixels; expected an aspect ratio up to {2 * side - 1}:1 (crop or pad "
+                                "the image).")  # fmt: skip
 
 
 def sam_geometry(decoded_hw: tuple[int, ...], original: tuple[int, int], side: int) -> Geometry:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from imgrec.data import ImageDataset
-from imgrec.data.stream import stream_batches
+from imgrec.data.stream import nothing_readable, stream_batches
 from imgrec.errors import DatasetError
 from imgrec.evaluation.classify import class_mapping
 from imgrec.evaluation.detection.accumulator import DetectionAccumulator
@@ -113,8 +113,7 @@ class PredictionStream:
     def check(self, done: int) -> None:
         """After the stream: a DatasetError when no image could be read, a warning for the unreadable ones."""
         if not done:
-            first = self.bad[0] if self.bad else "none"
-            raise DatasetError(f"No image of {self.dataset.name!r} could be read (first error: {first}).")
+            raise nothing_readable(self.dataset, self.bad)
         if self.bad:
             log.warning("%d of %d images could not be read", len(self.bad), len(self.dataset))
 

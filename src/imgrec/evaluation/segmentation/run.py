@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from imgrec.data import ImageDataset
-from imgrec.data.stream import stream_batches
+from imgrec.data.stream import nothing_readable, stream_batches
 from imgrec.errors import DatasetError
 from imgrec.evaluation.classify import class_mapping
 from imgrec.evaluation.segmentation.accumulator import SegmentationAccumulator
@@ -89,7 +89,7 @@ def evaluate_segmentation(
             acc.update(seg.mask, target)
             worst.append((image_miou(seg.mask, target, len(predictor.classes)), name))
     if not acc.images:
-        raise DatasetError(f"No image of {dataset.name!r} could be read (first error: {bad[0] if bad else 'none'}).")
+        raise nothing_readable(dataset, bad)
     if bad:
         log.warning("%d of %d images (or masks) could not be read", len(bad), len(dataset))
     metrics = {**acc.summary(), "confusion": {"labels": list(predictor.classes), "matrix": acc.confusion.tolist()},
