@@ -95,84 +95,62 @@ def export_table(report: Any) -> Any:
     """One column per exported file, one row per figure (narrow enough for a terminal)."""
     files = report.files
     if files and hasattr(files[0].parity, "reference_mask_map"):
-        return _instance_export_table(report)
+        return _figures_table(report, INSTANCE_FIGURES)
     if files and hasattr(files[0].parity, "reference_map"):
-        return _detection_export_table(report)
+        return _figures_table(report, DETECTION_FIGURES)
     if files and hasattr(files[0].parity, "reference_miou"):
-        return _segmentation_export_table(report)
-    figures: list[tuple[str, Any]] = [
+        return _figures_table(report, SEGMENTATION_FIGURES)
+    return _figures_table(report, CLASSIFIER_FIGURES, ms_digits=3)
+
+
+Figures = list[tuple[str, Any]]
+CLASSIFIER_FIGURES: Figures = [
+    ("top-1 agreement", lambda f: f.parity.top1_agreement),
+    ("max abs prob error", lambda f: f"{f.parity.max_abs_error:.2e}"),
+    ("accuracy (reference)", lambda f: f.parity.reference_accuracy),
+    ("accuracy", lambda f: f.parity.candidate_accuracy),
+    ("drop (points)", lambda f: None if f.parity.accuracy_drop is None else round(f.parity.accuracy_drop, 2)),
+]
+SEGMENTATION_FIGURES: Figures = [
+    ("mIoU (reference)", lambda f: round(f.parity.reference_miou, 4)),
+    ("mIoU", lambda f: round(f.parity.candidate_miou, 4)),
+    ("pixel acc. (reference)", lambda f: round(f.parity.reference_pixel_accuracy, 4)),
+    ("pixel acc.", lambda f: round(f.parity.candidate_pixel_accuracy, 4)),
+    ("drop (points)", lambda f: round(f.parity.miou_drop, 2)),
+]
+INSTANCE_FIGURES: Figures = [
+    ("mask mAP (reference)", lambda f: round(f.parity.reference_mask_map, 4)),
+    ("mask mAP", lambda f: round(f.parity.candidate_mask_map, 4)),
+    ("mask drop (points)", lambda f: round(f.parity.mask_map_drop, 2)),
+    ("box mAP (reference)", lambda f: round(f.parity.reference_map, 4)),
+    ("box mAP", lambda f: round(f.parity.candidate_map, 4)),
+    ("box drop (points)", lambda f: round(f.parity.map_drop, 2)),
+]
+DETECTION_FIGURES: Figures = [
+    ("mAP (reference)", lambda f: round(f.parity.reference_map, 4)),
+    ("mAP", lambda f: round(f.parity.candidate_map, 4)),
+    ("mAP@.5 (reference)", lambda f: round(f.parity.reference_map50, 4)),
+    ("mAP@.5", lambda f: round(f.parity.candidate_map50, 4)),
+    ("drop (points)", lambda f: round(f.parity.map_drop, 2)),
+]
+
+
+def _figures_table(report: Any, figures: Figures, ms_digits: int = 2) -> Any:
+    """One column per written file, one row per figure (the export gate's table): the task's
+    ``figures`` between the file's size and source and the times and the gate."""
+    rows: Figures = [
         ("size MB", lambda f: round(f.size_bytes / 1e6, 3)),
         ("compared with", lambda f: f.reference),
         ("images", lambda f: f.parity.images),
-        ("top-1 agreement", lambda f: f.parity.top1_agreement),
-        ("max abs prob error", lambda f: f"{f.parity.max_abs_error:.2e}"),
-        ("accuracy (reference)", lambda f: f.parity.reference_accuracy),
-        ("accuracy", lambda f: f.parity.candidate_accuracy),
-        ("drop (points)", lambda f: None if f.parity.accuracy_drop is None else round(f.parity.accuracy_drop, 2)),
-        ("ms/image (reference)", lambda f: round(f.parity.reference_ms, 3)),
-        ("ms/image", lambda f: round(f.parity.candidate_ms, 3)),
+        *figures,
+        ("ms/image (reference)", lambda f: round(f.parity.reference_ms, ms_digits)),
+        ("ms/image", lambda f: round(f.parity.candidate_ms, ms_digits)),
         ("gate passed", lambda f: f.gate),
     ]
-    return _figures_table(report, files, figures)
-
-
-def _figures_table(report: Any, files: list[Any], figures: list[tuple[str, Any]]) -> Any:
-    """One column per written file, one row per figure (the export gate's table)."""
-    rows = [[name, *[get(f) for f in files]] for name, get in figures]
+    files = report.files
     title = f"export of {report.run_dir} (source weights {report.source_bytes / 1e6:.3f} MB)"
-    return table(title, ["figure", *[f.path.name for f in files]], rows)
-
-
-def _segmentation_export_table(report: Any) -> Any:
-    figures: list[tuple[str, Any]] = [
-        ("size MB", lambda f: round(f.size_bytes / 1e6, 3)),
-        ("compared with", lambda f: f.reference),
-        ("images", lambda f: f.parity.images),
-        ("mIoU (reference)", lambda f: round(f.parity.reference_miou, 4)),
-        ("mIoU", lambda f: round(f.parity.candidate_miou, 4)),
-        ("pixel acc. (reference)", lambda f: round(f.parity.reference_pixel_accuracy, 4)),
-        ("pixel acc.", lambda f: round(f.parity.candidate_pixel_accuracy, 4)),
-        ("drop (points)", lambda f: round(f.parity.miou_drop, 2)),
-        ("ms/image (reference)", lambda f: round(f.parity.reference_ms, 2)),
-        ("ms/image", lambda f: round(f.parity.candidate_ms, 2)),
-        ("gate passed", lambda f: f.gate),
-    ]
-    return _figures_table(report, report.files, figures)
-
-
-def _instance_export_table(report: Any) -> Any:
-    figures: list[tuple[str, Any]] = [
-        ("size MB", lambda f: round(f.size_bytes / 1e6, 3)),
-        ("compared with", lambda f: f.reference),
-        ("images", lambda f: f.parity.images),
-        ("mask mAP (reference)", lambda f: round(f.parity.reference_mask_map, 4)),
-        ("mask mAP", lambda f: round(f.parity.candidate_mask_map, 4)),
-        ("mask drop (points)", lambda f: round(f.parity.mask_map_drop, 2)),
-        ("box mAP (reference)", lambda f: round(f.parity.reference_map, 4)),
-        ("box mAP", lambda f: round(f.parity.candidate_map, 4)),
-        ("box drop (points)", lambda f: round(f.parity.map_drop, 2)),
-        ("ms/image (reference)", lambda f: round(f.parity.reference_ms, 2)),
-        ("ms/image", lambda f: round(f.parity.candidate_ms, 2)),
-        ("gate passed", lambda f: f.gate),
-    ]
-    return _figures_table(report, report.files, figures)
-
-
-def _detection_export_table(report: Any) -> Any:
-    figures: list[tuple[str, Any]] = [
-        ("size MB", lambda f: round(f.size_bytes / 1e6, 3)),
-        ("compared with", lambda f: f.reference),
-        ("images", lambda f: f.parity.images),
-        ("mAP (reference)", lambda f: round(f.parity.reference_map, 4)),
-        ("mAP", lambda f: round(f.parity.candidate_map, 4)),
-        ("mAP@.5 (reference)", lambda f: round(f.parity.reference_map50, 4)),
-        ("mAP@.5", lambda f: round(f.parity.candidate_map50, 4)),
-        ("drop (points)", lambda f: round(f.parity.map_drop, 2)),
-        ("ms/image (reference)", lambda f: round(f.parity.reference_ms, 2)),
-        ("ms/image", lambda f: round(f.parity.candidate_ms, 2)),
-        ("gate passed", lambda f: f.gate),
-    ]
-    return _figures_table(report, report.files, figures)
+    cells = [[name, *[get(f) for f in files]] for name, get in rows]
+    return table(title, ["figure", *[f.path.name for f in files]], cells)
 
 
 def cmd_benchmark(args: argparse.Namespace) -> int:
