@@ -121,6 +121,10 @@ def test_export_gates_on_mask_and_box_ap_and_records_them(cli, exported):
     code, _, err = cli("export", run, "--int8")
     assert code == 2 and "instance segmenter" in err and "--int8" in err
     assert not (run / "model.int8.onnx").exists()
+    code, out, err = cli("export", run, "--check", "--json")  # the gate again, on the file as it is
+    assert code == 0, out + err
+    checked = json.loads(out)["files"]["onnx"]
+    assert checked["mask_map_drop_points"] == figures["mask_map_drop_points"] and checked["images"] == 3
 
 
 def test_the_onnx_file_predicts_evaluates_and_serves_like_torch(cli, trained, exported):

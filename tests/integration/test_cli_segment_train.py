@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import shutil
 
+import numpy as np
 import pytest
 from tests.segmentation_data import write_few_class_masks
 
@@ -81,6 +82,57 @@ def test_export_passes_the_miou_gate_and_evaluates_alike(cli, trained, tmp_path)
     torch_eval = json.loads(out)
     assert onnx_eval["images"] == torch_eval["images"] == 16
     assert abs(onnx_eval["miou"] - torch_eval["miou"]) <= 0.005
+
+
+def test_benchmark_times_both_backends_and_scores_them_with_evaluates_miou(cli, trained, tmp_path):
+    """``imgrec benchmark`` on a segmenter: the model call of each backend timed, and with --data the
+    mIoU that ``imgrec evaluate`` gives on the same images, the same for torch and ONNX."""
+    pytest.importorskip("onnxruntime")
+    data, run = trained
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    assert cli("export", copy)[0] == 0
+    quick = ("--iters", "2", "--seconds", "0.5", "--warmup", "1", "--batch", "1,2")
+    code, out, err = cli("benchmark", copy, "--data", data, "--format", "json", *quick)
+    assert code == 0, out + err
+    result = json.loads(out)
+    rows = result["rows"]
+    assert [(r["backend"], r["batch"]) for r in rows] == [("torch", 1), ("torch", 2), ("onnx", 1), ("onnx", 2)]
+    assert {r["metric"] for r in rows} == {"mIoU"} and all(r["accuracy"] is None for r in rows)
+    assert all(r["images_per_s"] > 0 and r["p95_ms"] >= r["p50_ms"] for r in rows)
+    code, out, _ = cli("evaluate", run, data, "--format", "json")
+    torch_miou = json.loads(out)["miou"]
+    assert rows[0]["score"] == pytest.approx(torch_miou, abs=1e-6) and abs(rows[2]["score"] - torch_miou) <= 0.005
+    assert result["images"] == f"16 labeled images from {data}"
+    code, out, err = cli("benchmark", copy, *quick)  # random images: timed, no score
+    assert code == 0 and "mIoU" in out and "random noise" in out, out + err
+
+
+def test_export_check_passes_on_the_export_and_fails_on_an_edited_file(cli, trained, tmp_path):
+    """``export --check`` runs the mIoU gate again: the file as exported passes; the same file with
+    its last convolution edited to call every pixel "car" fails with the figures, exit 65."""
+    onnx = pytest.importorskip("onnx")
+    from onnx import numpy_helper
+
+    _, run = trained
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    assert cli("export", copy)[0] == 0
+    code, out, err = cli("export", copy, "--check", "--json")
+    assert code == 0, out + err
+    assert abs(json.loads(out)["files"]["onnx"]["miou_drop_points"]) <= 0.5
+    proto = onnx.load(str(copy / "model.onnx"))
+    last = [n for n in proto.graph.node if n.op_type == "Conv"][-1]
+    inits = {i.name: i for i in proto.graph.initializer}
+    weight, bias = (numpy_helper.to_array(inits[name]) for name in last.input[1:3])
+    bias = np.zeros_like(bias)
+    bias[2] = 100.0
+    inits[last.input[1]].CopyFrom(numpy_helper.from_array(np.zeros_like(weight), last.input[1]))
+    inits[last.input[2]].CopyFrom(numpy_helper.from_array(bias, last.input[2]))
+    onnx.save(proto, str(copy / "model.onnx"))
+    code, out, err = cli("export", copy, "--check")
+    assert code == 65, out + err
+    assert "model.onnx fails its check" in err and "mIoU" in err and "export again" in err
 
 
 def test_a_segmenter_on_class_folders_is_refused(cli, tmp_path):

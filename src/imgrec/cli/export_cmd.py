@@ -44,7 +44,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="inference speed per backend and batch size (p50/p95 latency, images/s, size, accuracy)",
     )
     p.add_argument("run", help="run directory")
-    p.add_argument("--data", help="labeled images: time on them and report accuracy (default: random images)")
+    p.add_argument("--data", help="labeled images: time on them and report the task's score (accuracy, mIoU, mAP, "
+                   "mask mAP; default: random images, no score)")
     p.add_argument("--backends", help="comma-separated: torch, classical, onnx, onnx-int8 (default: all the run has)")
     p.add_argument("--batch", default="1,8,32", help="comma-separated batch sizes (default 1,8,32)")
     p.add_argument("--limit", type=int, default=1000, help="images of --data to use at most (default 1000)")
@@ -61,7 +62,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     if args.check:
         report = check_exports(
-            args.run, data=args.data, samples=args.samples, min_agreement=args.min_agreement, max_drop=args.max_drop
+            args.run, data=args.data, samples=args.samples, min_agreement=args.min_agreement, max_drop=args.max_drop,
+            max_map_drop=args.max_map_drop,
         )
     else:
         if not args.json:
@@ -158,13 +160,14 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
 
     backends = _backends(args.run, args.backends)
     batches = _ints(args.batch, "--batch")
-    images, labels, source = _bench_images(args)
+    images, labels, dataset, source = _bench_images(args)
     result = benchmark_run(
         args.run,
         backends,
         batch_sizes=batches,
         images=images,
         labels=labels,
+        dataset=dataset,
         source=source,
         warmup=args.warmup,
         max_iters=args.iters,
@@ -185,15 +188,17 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
     return 0
 
 
-BENCH_COLUMNS = ("backend", "batch", "p50 ms", "p95 ms", "images/s", "calls", "model MB", "accuracy")
+BENCH_COLUMNS = ("backend", "batch", "p50 ms", "p95 ms", "images/s", "calls", "model MB")
 
 
 def benchmark_table(result: Any) -> Any:
+    """One row per backend and batch size; the last column is the task's score (accuracy, mIoU, mAP, mask mAP)."""
+    metric = result.rows[0].metric if result.rows else "accuracy"
     rows = [
-        [r.backend, r.batch, r.p50_ms, r.p95_ms, r.images_per_s, r.iterations, r.model_mb, r.accuracy]
+        [r.backend, r.batch, r.p50_ms, r.p95_ms, r.images_per_s, r.iterations, r.model_mb, r.score]
         for r in result.rows
     ]
-    return table(f"inference speed of {result.run}", list(BENCH_COLUMNS), rows)
+    return table(f"inference speed of {result.run}", [*BENCH_COLUMNS, metric], rows)
 
 
 def _backends(run: str, given: str | None) -> list[str]:
@@ -220,11 +225,12 @@ def _ints(text: str, flag: str) -> list[int]:
     return values
 
 
-def _bench_images(args: argparse.Namespace) -> tuple[Any, Any, str]:
-    """Prepared images and labels from --data, or (None, None, 'random')."""
+def _bench_images(args: argparse.Namespace) -> tuple[Any, Any, Any, str]:
+    """Prepared images, with labels (classifiers) or the labeled dataset they came from (the other
+    tasks), from --data; or (None, None, None, 'random')."""
     if not args.data:
-        return None, None, "random noise (give --data for real images and accuracy)"
-    from imgrec.export.samples import from_folder
+        return None, None, None, "random noise (give --data for real images and a score)"
+    from imgrec.export.samples import from_folder, task_samples
     from imgrec.models import read_meta
     from imgrec.transforms.preprocess import Preprocessing
 
@@ -232,5 +238,22 @@ def _bench_images(args: argparse.Namespace) -> tuple[Any, Any, str]:
         raise UsageError(f"--limit must be >= 1; received {args.limit}.")
     meta = read_meta(args.run)
     prep = Preprocessing.from_dict(meta["preprocessing"])
+    task = meta.get("task") or "classify"
+    if task in ("detect", "instance", "segment"):
+        samples, subset = task_samples(_task_dataset(args.run, args.data, task), prep, args.limit)
+        return samples.images, None, subset, f"{len(samples)} labeled images from {samples.source}"
     samples = from_folder(args.data, prep, [str(c) for c in meta["classes"]], args.limit)
-    return samples.images, samples.labels, samples.describe()
+    return samples.images, samples.labels, None, samples.describe()
+
+
+def _task_dataset(run: str, data: str, task: str) -> Any:
+    """--data as the dataset a ``task`` run is scored on (refused when it holds no such labels)."""
+    from pathlib import Path
+
+    if task == "segment":
+        from imgrec.export.segment_export import check_dataset
+
+        return check_dataset(Path(run), data)[0]
+    from imgrec.export.detect_export import check_dataset as check_boxes
+
+    return check_boxes(Path(run), data, task)[0]

@@ -1,9 +1,13 @@
-"""Inference speed per backend and batch size: p50/p95 latency, throughput, size, accuracy.
+"""Inference speed per backend and batch size: p50/p95 latency, throughput, size, score.
 
 Each backend is a :class:`~imgrec.inference.Predictor` loaded with ``Predictor.from_run(run,
-backend=...)`` and timed through ``Predictor.predict_proba`` on prepared batches, the call that
-``imgrec predict`` and ``imgrec serve`` make after decoding. Every measurement starts with
+backend=...)`` and timed through ``Predictor.forward`` on prepared batches, the model call that
+``imgrec predict``, ``evaluate`` and ``serve`` make after decoding, for every task (class
+probabilities, box candidates, mask logits, instance candidates). Every measurement starts with
 warm-up calls and stops after ``max_iters`` calls or ``max_seconds``, whichever comes first.
+The score is the task's headline figure on labeled data when given: top-1 accuracy
+(classifiers), mIoU (semantic segmenters), mAP (detectors), mask mAP (instance segmenters),
+each through the task's ``evaluate_*`` as ``imgrec evaluate`` computes it.
 
 Example:
     >>> # result = benchmark_run("runs/resnet18-1", ["torch", "onnx"], batch_sizes=(1, 8))
@@ -23,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from imgrec.data import ImageDataset
 from imgrec.errors import UsageError
 from imgrec.evaluation.classify import predict_batches
 from imgrec.inference import Predictor
@@ -42,7 +47,9 @@ class SpeedRow:
         images_per_s: batch / mean call time.
         iterations: timed calls.
         model_mb: size of the backend's model file(s) on disk, in MB.
-        accuracy: top-1 accuracy on the labeled data, when given.
+        accuracy: top-1 accuracy on the labeled data, when given (classifiers).
+        score: the task's headline figure on the labeled data, when given (the accuracy of a classifier).
+        metric: what ``score`` is ("accuracy", "mIoU", "mAP", "mask mAP").
     """
 
     backend: str
@@ -53,6 +60,8 @@ class SpeedRow:
     iterations: int
     model_mb: float
     accuracy: float | None = None
+    score: float | None = None
+    metric: str = "accuracy"
 
 
 @dataclass
@@ -139,18 +148,17 @@ def measure(
     images: np.ndarray,
     batch_sizes: Sequence[int],
     labels: np.ndarray | None,
+    dataset: ImageDataset | None = None,
     **timing: Any,
 ) -> list[SpeedRow]:
-    """Rows for one predictor: every batch size, plus its accuracy when ``labels`` are given."""
-    accuracy = None
-    if labels is not None:
-        proba = predict_batches(predictor, images, max(batch_sizes))
-        accuracy = round(float(np.mean(proba.argmax(1) == labels)), 6)
+    """Rows for one predictor: every batch size, plus its score when ``labels`` (classifiers) or a
+    labeled ``dataset`` (the other tasks) are given."""
+    metric, score = task_score(predictor, images, labels, dataset, max(batch_sizes))
     size_mb = round(model_bytes(predictor) / 1e6, 3)
     rows = []
     for b in batch_sizes:
         batch = _batch_of(images, b)
-        times = np.asarray(time_calls(partial(predictor.predict_proba, batch), **timing), dtype=np.float64)
+        times = np.asarray(time_calls(partial(predictor.forward, batch), **timing), dtype=np.float64)
         rows.append(
             SpeedRow(
                 backend=backend,
@@ -160,10 +168,44 @@ def measure(
                 images_per_s=round(b / float(times.mean()), 2),
                 iterations=len(times),
                 model_mb=size_mb,
-                accuracy=accuracy,
+                accuracy=score if metric == "accuracy" else None,
+                score=score,
+                metric=metric,
             )
         )
     return rows
+
+
+METRICS = {"classify": "accuracy", "segment": "mIoU", "detect": "mAP", "instance": "mask mAP"}
+
+
+def task_score(
+    predictor: Predictor, images: np.ndarray, labels: np.ndarray | None, dataset: ImageDataset | None, batch: int
+) -> tuple[str, float | None]:
+    """The task's headline figure (name, value): a classifier's top-1 accuracy on ``images`` with
+    ``labels``; another task's figure on ``dataset`` through its ``evaluate_*``; None without labels."""
+    task = predictor.task.name
+    metric = METRICS.get(task, "accuracy")
+    if task == "classify" or task not in METRICS:
+        if labels is None:
+            return metric, None
+        proba = predict_batches(predictor, images, batch)
+        return metric, round(float(np.mean(proba.argmax(1) == labels)), 6)
+    if dataset is None:
+        return metric, None
+    if task == "segment":
+        from imgrec.evaluation.segmentation import evaluate_segmentation
+
+        value = evaluate_segmentation(predictor, dataset, boundary=False).metrics["miou"]
+    elif task == "instance":
+        from imgrec.evaluation.instance import evaluate_instances
+
+        value = evaluate_instances(predictor, dataset).metrics["mask_map"]
+    else:
+        from imgrec.evaluation.detection.run import evaluate_detection
+
+        value = evaluate_detection(predictor, dataset).metrics["map"]
+    return metric, round(float(value or 0.0), 6)
 
 
 def random_images(size: int, n: int = 32, seed: int = 0) -> np.ndarray:
@@ -178,6 +220,7 @@ def benchmark_run(
     batch_sizes: Sequence[int] = (1, 8, 32),
     images: np.ndarray | None = None,
     labels: np.ndarray | None = None,
+    dataset: ImageDataset | None = None,
     source: str = "random",
     warmup: int = 2,
     max_iters: int = 30,
@@ -191,7 +234,9 @@ def benchmark_run(
         backends: Predictor backends ("torch", "classical", "onnx", "onnx-int8", "auto").
         batch_sizes: images per call.
         images: prepared uint8 images to time (and score); default seeded noise.
-        labels: class indices (the model's class order) of ``images``, for accuracy.
+        labels: class indices (the model's class order) of ``images``, for a classifier's accuracy.
+        dataset: the labeled dataset ``images`` were prepared from, for the score of the other
+            tasks (mIoU, mAP, mask mAP).
         source: how to name ``images`` in the result.
         warmup: untimed calls before each measurement.
         max_iters: the most timed calls per measurement.
@@ -204,9 +249,8 @@ def benchmark_run(
     for backend in backends:
         predictor = Predictor.from_run(run, backend=backend, threads=threads)
         data = images if images is not None else random_images(predictor.preprocessing.size)
-        rows += measure(
-            predictor, backend, data, batch_sizes, labels, warmup=warmup, max_iters=max_iters, max_seconds=max_seconds
-        )
+        rows += measure(predictor, backend, data, batch_sizes, labels, dataset, warmup=warmup, max_iters=max_iters,
+                        max_seconds=max_seconds)  # fmt: skip
     settings = {"batch_sizes": list(batch_sizes), "warmup": warmup, "max_iters": max_iters, "max_seconds": max_seconds}
     return SpeedResult(str(run), rows, machine_info(threads), source, settings)
 

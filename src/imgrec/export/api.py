@@ -18,7 +18,7 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from imgrec.errors import OutputError, UsageError
 from imgrec.export import onnx_export, parity, quantize
@@ -268,8 +268,12 @@ def check_exports(
     samples: int = 256,
     min_agreement: float = 0.99,
     max_drop: float = 1.0,
+    max_map_drop: float = MAX_INT8_MAP_DROP,
 ) -> ExportReport:
-    """Check the ONNX files a run already has against their sources, without exporting again.
+    """Check the ONNX files a run already has against their sources, without exporting again:
+    the gates of :func:`export_run` on the files as they are (classifiers: top-1 agreement and
+    int8 accuracy drop on ``samples`` images; detectors, instance and semantic segmenters: their
+    mAP / mask mAP / mIoU gates, :mod:`imgrec.export.check_tasks`).
 
     Raises:
         UsageError: the run has no ONNX export.
@@ -277,8 +281,14 @@ def check_exports(
     """
     run = Path(run_dir)
     _check_options("onnx", samples, 1, min_agreement, max_drop)
+    _check_points("max_map_drop", max_map_drop)
     if not (run / ONNX_FILE).is_file():
         raise UsageError(f"{run} has no {ONNX_FILE} to check; create it with `imgrec export {run} --format onnx`.")
+    meta = read_meta(run)
+    if meta.get("task") in ("detect", "instance", "segment"):
+        from imgrec.export.check_tasks import check_task_exports
+
+        return cast(ExportReport, check_task_exports(run, meta, data, max_map_drop))
     model, meta = _classifier(run)
     check = load_samples(run, data, model.preprocessing, model.classes, splits=CHECK_SPLITS, limit=samples)
     fp32 = load_onnx(run, meta)

@@ -55,6 +55,18 @@ def from_dataset(ds: ImageDataset, prep: Preprocessing, classes: list[str], limi
     return Samples(mat.images, labels, ds.root or ds.name)
 
 
+def task_samples(ds: ImageDataset, prep: Preprocessing, limit: int, seed: int = 0) -> tuple[Samples, ImageDataset]:
+    """Up to ``limit`` items of a detection or mask dataset, prepared (no class labels), and the
+    subset they came from (its boxes or masks score the model)."""
+    sub = ds.subset(_pick(len(ds), limit, seed))
+    mat = materialize(sub, prep)
+    for src, msg in mat.bad[:5]:
+        log.warning("skipping unreadable %s: %s", src, msg)
+    if not len(mat.images):
+        raise DatasetError(f"No readable image in {ds.root or ds.name}.")
+    return Samples(mat.images, None, ds.root or ds.name), sub
+
+
 def _map_labels(ds: ImageDataset, classes: list[str], labels: np.ndarray) -> np.ndarray | None:
     index = {c: i for i, c in enumerate(classes)}
     if any(c not in index for c in ds.classes):

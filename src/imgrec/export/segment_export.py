@@ -58,6 +58,13 @@ class SegmentationParity:
                 "reference_ms": round(self.reference_ms, 3), "candidate_ms": round(self.candidate_ms, 3),
                 "source": self.source}  # fmt: skip
 
+    def gate_failure(self, max_drop: float) -> str | None:
+        """The figures that miss the gate of ``max_drop`` points, in words (None: it passes)."""
+        if abs(self.miou_drop) <= max_drop:
+            return None
+        return (f"mIoU {self.candidate_miou:.4f} against the torch model's {self.reference_miou:.4f} on "
+                f"{self.images} images ({self.miou_drop:+.2f} points; the gate is {max_drop:g})")  # fmt: skip
+
 
 def check_dataset(run: Path, data: str | Path | None) -> tuple[Any, str]:
     """The masks the export is checked on: ``data``, else the run's val (or test) split."""
@@ -140,12 +147,9 @@ def export_segmenter(run: Path, model: Any, check: tuple[Any, str], max_drop: fl
         extra = {"exporter": used, "task": "segment", **graph_description(model)}
         onnx_export.write_with_metadata(tmp / "raw.onnx", staged, onnx_export.metadata(model, extra))
         figures = segmentation_parity(model, load_onnx_segmenter_file(staged), ds, source)
-        if abs(figures.miou_drop) > max_drop:
-            raise ModelFileError(
-                f"The ONNX export of {run} scores mIoU {figures.candidate_miou:.4f} against the torch model's "
-                f"{figures.reference_miou:.4f} on {figures.images} images ({figures.miou_drop:+.2f} points; the "
-                f"gate is {max_drop:g}). Nothing was written."
-            )
+        failure = figures.gate_failure(max_drop)
+        if failure is not None:
+            raise ModelFileError(f"The ONNX export of {run} scores {failure}. Nothing was written.")
         path = _publish(staged, run / ONNX_FILE)
     details = {"exporter": used, "opset": opset, **_stamp(path)}
     done = ExportedFile("onnx", path, path.stat().st_size, model.family, figures,  # type: ignore[arg-type]

@@ -151,3 +151,30 @@ def test_the_cli_default_int8_map_gate_is_the_librarys():
     from imgrec.export import api
 
     assert export_cmd.MAX_INT8_MAP_DROP == api.MAX_INT8_MAP_DROP
+
+
+def test_check_runs_the_export_gates_again_on_the_files_as_they_are(tmp_path, squares, monkeypatch):
+    """``export --check`` on a detector: both files pass again; figures that miss a gate (a file
+    changed since its export) fail with the figures; another run's file (another input size) is refused."""
+    from imgrec.export import check_exports, detect_export
+    from imgrec.export.api import ExportReport
+
+    run = _yolo_run(tmp_path / "run")
+    export_run(run, data=squares, calibration=squares, int8=True)
+    stamp = (run / "model.onnx").stat().st_mtime_ns
+    report = check_exports(run, data=squares)
+    assert isinstance(report, ExportReport) and [f.backend for f in report.files] == ["onnx", "onnx-int8"]
+    assert abs(report.files[0].parity.map_drop) <= 0.5 and report.files[1].reference == "model.onnx"
+    assert (run / "model.onnx").stat().st_mtime_ns == stamp  # nothing written
+    bad = DetectionParity(images=8, reference_map=0.5, candidate_map=0.3, reference_map50=0.8, candidate_map50=0.6,
+                          reference_ms=1.0, candidate_ms=1.0, source="test")  # fmt: skip
+    monkeypatch.setattr(detect_export, "detection_parity", lambda *a: bad)
+    failed = r"model\.onnx fails its check.*0\.3000 against.*\+20\.00 points.*export again"
+    with pytest.raises(ModelFileError, match=failed):
+        check_exports(run, data=squares)
+    monkeypatch.undo()
+    other = save_model(create_model("yolo-n", ["red", "blue"], image_size=SIZE + 32, **TINY), tmp_path / "other")
+    export_run(other, data=squares)
+    (run / "model.onnx").write_bytes((other / "model.onnx").read_bytes())
+    with pytest.raises(ModelFileError, match="does not belong to"):
+        check_exports(run, data=squares)
