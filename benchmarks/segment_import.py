@@ -17,13 +17,21 @@ image by image, who goes first alternating; the median per image over ``--passes
 kept, then summed over the photos. ``ratio`` = plain / imgrec (>= 1.0: imgrec is not slower).
 ``agree``: share of pixels with the same class in both masks.
 
-Run: .venv/bin/python benchmarks/segment_import.py [--passes 5]
+``--isolated N``: each pipeline alone in its own process instead (the same photos, ``--passes``,
+median per image), N process pairs per model with the order alternating (imgrec first, then
+plain first, ...); the ratio of each pair is printed, then their median. Two pipelines in one
+process disturb each other (shared heap and caches: the same plain pipeline run twice in a row
+is 2-5% faster the second time); alone they are measured as a user runs them.
+
+Run: .venv/bin/python benchmarks/segment_import.py [--passes 5] [--isolated 5]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -102,19 +110,74 @@ def measure(
     return {k: [statistics.median(v) for v in per] for k, per in times.items()}
 
 
+def photos() -> list[np.ndarray]:
+    from imgrec.imaging import load_image
+
+    files = sorted((SHARED_DATA / "test-images").glob("*.*"))
+    return [load_image(p) for p in files if p.suffix.lower() in (".jpg", ".bmp", ".png")]
+
+
+def one_pipeline(label: str, which: str, passes: int) -> float:
+    """ms per image of one pipeline alone in this process (sum over the photos of the median per photo)."""
+    from imgrec.inference import Predictor
+    from imgrec.models.importer import ImportOptions, import_model
+
+    cv2.setNumThreads(1)
+    file, classes = MODELS[label]
+    images = photos()
+    with tempfile.TemporaryDirectory() as tmp:
+        if which == "imgrec":
+            run = import_model(SEG / file, ImportOptions(task="segment", classes=classes), Path(tmp) / file)
+            predictor = Predictor.from_run(run, threads=1)
+            fn: Callable[[np.ndarray], Any] = lambda im: predictor.predict(im)[0].mask  # noqa: E731
+        else:
+            fn = plain_runner(SEG / file)
+        for im in images[:2]:  # warm-up
+            fn(im)
+        ms = measure({which: fn}, images, passes)[which]
+    return sum(ms) / len(images)
+
+
+def isolated(passes: int, pairs: int) -> None:
+    """Each pipeline in its own process, ``pairs`` pairs per model, the order alternating."""
+    print("| model | imgrec ms/image | plain ms/image | ratio per pair | median ratio |")
+    print("|---|---|---|---|---|")
+    for label in MODELS:
+        ratios, ours, theirs = [], [], []
+        for k in range(pairs):
+            order = ("imgrec", "plain") if k % 2 == 0 else ("plain", "imgrec")
+            got = {}
+            for which in order:
+                cmd = [sys.executable, __file__, "--worker", which, "--model", label, "--passes", str(passes)]
+                got[which] = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
+            ours.append(got["imgrec"])
+            theirs.append(got["plain"])
+            ratios.append(got["plain"] / got["imgrec"])
+        each = ", ".join(f"{r:.2f}" for r in ratios)
+        print(f"| {label} | {statistics.median(ours):.2f} | {statistics.median(theirs):.2f} | {each} | "
+              f"**{statistics.median(ratios):.2f}** |", flush=True)  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--passes", type=int, default=5)
+    parser.add_argument("--isolated", type=int, default=0, help="process pairs per model (0: both in this process)")
+    parser.add_argument("--worker", choices=("imgrec", "plain"), help=argparse.SUPPRESS)
+    parser.add_argument("--model", choices=list(MODELS), help=argparse.SUPPRESS)
     args = parser.parse_args()
-    from imgrec.imaging import load_image
+    if args.worker:
+        print(json.dumps(one_pipeline(args.model, args.worker, args.passes)))
+        return
     from imgrec.inference import Predictor
     from imgrec.models.importer import ImportOptions, import_model
 
     cv2.setNumThreads(1)
     print_machine()
-    photos = sorted((SHARED_DATA / "test-images").glob("*.*"))
-    images = [load_image(p) for p in photos if p.suffix.lower() in (".jpg", ".bmp", ".png")]
+    images = photos()
     print(f"{len(images)} photos: " + ", ".join(f"{im.shape[1]}x{im.shape[0]}" for im in images))
+    if args.isolated:
+        isolated(args.passes, args.isolated)
+        return
     print("| model | imgrec ms/image | plain ms/image | ratio plain/imgrec | agree |")
     print("|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as tmp:
