@@ -52,7 +52,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--to", required=True, choices=["coco", "yolo", "voc", "masks"], help="the format to write")
     p.add_argument("--mask-encoding", choices=["rle", "polygon"], default="rle",
                    help="masks to COCO: rle (exact, default) or polygon (OpenCV contours; holes stay RLE)")
-    p.add_argument("--out", required=True, metavar="DIR", help="a new (or empty) folder")
+    p.add_argument("--out", required=True, metavar="DIR",
+                   help="a new (or empty) folder; it appears only when the whole conversion succeeds")
     p.add_argument(
         "--from", "--format", dest="source_format", default="auto", help="the source format (default: detect it)"
     )
