@@ -138,6 +138,8 @@ def cmd_split(args: argparse.Namespace) -> int:
         for name, part in (("train", splits.train), ("val", splits.val), ("test", splits.test))
     ]
     console.print(table(None, ["split", "images", *ds.classes], rows))
+    for note in splits.notes:  # a size other than the fraction's, and why; an empty val/test
+        console.print(f"[yellow]{'warning:' if note.empty else 'note'}[/] {note.text}", highlight=False)
     console.print(f"manifest: {args.out}")
     return 0
 
