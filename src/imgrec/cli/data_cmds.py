@@ -52,7 +52,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--to", required=True, choices=["coco", "yolo", "voc", "masks"], help="the format to write")
     p.add_argument("--mask-encoding", choices=["rle", "polygon"], default="rle",
                    help="masks to COCO: rle (exact, default) or polygon (OpenCV contours; holes stay RLE)")
-    p.add_argument("--out", required=True, metavar="DIR", help="a new (or empty) folder")
+    p.add_argument("--out", required=True, metavar="DIR",
+                   help="a new (or empty) folder; it appears only when the whole conversion succeeds")
     p.add_argument(
         "--from", "--format", dest="source_format", default="auto", help="the source format (default: detect it)"
     )
@@ -137,6 +138,8 @@ def cmd_split(args: argparse.Namespace) -> int:
         for name, part in (("train", splits.train), ("val", splits.val), ("test", splits.test))
     ]
     console.print(table(None, ["split", "images", *ds.classes], rows))
+    for note in splits.notes:  # a size other than the fraction's, and why; an empty val/test
+        console.print(f"[yellow]{'warning:' if note.empty else 'note'}[/] {note.text}", highlight=False)
     console.print(f"manifest: {args.out}")
     return 0
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import re
 import sys
 from collections.abc import Sequence
 
@@ -30,8 +31,29 @@ from imgrec.errors import ImgrecError, TrainingInterrupted
 EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_CANNOT_WRITE = 1, 130, 73
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse's parser, except that an argument starting with ``-`` and a digit is a value.
+
+    Python 3.11's argparse takes only plain numbers (``-5``, ``-0.5``) as values: ``--points -5,5``,
+    ``--box -10,-10,50,50`` or ``-1e-3`` failed with "expected one argument", as if they were
+    options. This is the rule of newer Pythons' argparse (the same pattern), for every subcommand
+    (subparsers are made of the parser's own class). No imgrec option is a dash and a digit: only
+    arguments that were errors before parse differently.
+
+    Example:
+        >>> p = Parser(prog="x")
+        >>> _ = p.add_argument("--points", action="append")
+        >>> p.parse_args(["--points", "-5,5", "--points", "-.5,2:0"]).points
+        ['-5,5', '-.5,2:0']
+    """
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self._negative_number_matcher = re.compile(r"-\.?\d")  # matched at the start of the argument
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="imgrec",
         description="Self-hosted image recognition: check data, train, evaluate, predict, compare.",
     )

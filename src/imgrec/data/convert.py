@@ -5,8 +5,9 @@ output; ``masks`` writes mask folders, and segment data goes to COCO through
 :mod:`imgrec.data.convert_masks`.
 
 Images are hard-linked into the output (copied where a link is not possible, e.g. across
-file systems), never re-encoded. Every file is written to a temporary name in its folder
-and renamed, so a crash leaves no half-written file under a final name. What a format
+file systems), never re-encoded. The output is built in a hidden sibling folder and renamed
+into place only when complete: a failure (a corrupt image or mask, Ctrl-C) leaves no output
+folder and no staging folder behind. What a format
 cannot hold is said in ``ConvertResult.notes``: YOLO has no crowd or difficult flag (crowd
 boxes are left out), VOC stores integer pixels (fractional boxes are rounded) and has no
 crowd flag (crowd boxes become ``difficult``). COCO category ids are kept: in the COCO
@@ -33,7 +34,7 @@ from imgrec.data.dataset import ZIP_SEP, ImageDataset
 from imgrec.data.labelio import oriented_size
 from imgrec.data.masks import InstanceTarget
 from imgrec.errors import DatasetError, ImgrecError, OutputError
-from imgrec.files import write_bytes_atomic
+from imgrec.files import staged_folder, write_bytes_atomic
 from imgrec.registry import Registry
 
 
@@ -77,7 +78,8 @@ def convert_dataset(ds: ImageDataset, to: str, out_dir: str | Path, *, mask_enco
     Args:
         ds: the dataset (from ``load_dataset``); its splits, when it has them, are kept.
         to: ``coco``, ``yolo``, ``voc`` or ``masks`` (image + index-mask folders).
-        out_dir: a folder that does not exist yet or is empty.
+        out_dir: a folder that does not exist yet or is empty; written only if the whole
+            conversion succeeds (it is built in a hidden sibling folder, then renamed).
         mask_encoding: segment data to COCO: ``"rle"`` (exact) or ``"polygon"``.
 
     Raises:
@@ -95,12 +97,13 @@ def convert_dataset(ds: ImageDataset, to: str, out_dir: str | Path, *, mask_enco
         raise DatasetError(f"{ds.name} holds index masks, which {to} cannot hold; convert it to coco or masks.")
     out = _fresh_dir(Path(out_dir))
     result = ConvertResult(out=out, format=to)
-    if ds.masks is not None and to == "coco":
-        from imgrec.data.convert_masks import coco_from_masks
+    with staged_folder(out) as staging:
+        if ds.masks is not None and to == "coco":
+            from imgrec.data.convert_masks import coco_from_masks
 
-        coco_from_masks(ds, _items(ds), out, result, mask_encoding)
-    else:
-        writer(ds, _items(ds), out, result)
+            coco_from_masks(ds, _items(ds), staging, result, mask_encoding)
+        else:
+            writer(ds, _items(ds), staging, result)
     return result
 
 
@@ -116,12 +119,9 @@ def _targets(ds: ImageDataset) -> list[BoxTarget]:
 
 
 def _fresh_dir(out: Path) -> Path:
+    """``out`` if it may be written: a new folder or an empty one (nothing is created yet)."""
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise OutputError(f"{out} already exists and is not an empty folder; expected a new or empty folder.")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise OutputError(f"Cannot create {out}: {exc.strerror or exc}") from None
     return out
 
 

@@ -20,6 +20,26 @@ from imgrec.files import write_json_atomic
 SPLIT_NAMES = ("train", "val", "test")
 MANIFEST_FORMAT = "imgrec-splits"
 MANIFEST_VERSION = 1
+COVER = "every class has an image in train, and every class held by two or more images one in val"
+EMPTY = {
+    "val": "training has no validation images (no model selection, no early stopping)",
+    "test": "there are no held-out test figures",
+}
+
+
+@dataclass(frozen=True)
+class SizeNote:
+    """Why a split's size is not the one its fraction asked for.
+
+    Attributes:
+        split: ``val`` or ``test``.
+        text: one line: the size, the size asked, and what changed it.
+        empty: the split ended up empty (worth a warning, not a note).
+    """
+
+    split: str
+    text: str
+    empty: bool = False
 
 
 @dataclass
@@ -34,6 +54,8 @@ class Splits:
         indices: item indices of ``dataset`` per split name.
         seed: the seed the split was drawn with.
         fractions: the requested ``val`` and ``test`` fractions.
+        notes: for a split just drawn, why ``val`` or ``test`` holds more or fewer items than
+            its fraction asked (empty for a split read from a manifest).
     """
 
     train: ImageDataset
@@ -43,6 +65,7 @@ class Splits:
     indices: dict[str, np.ndarray]
     seed: int = 0
     fractions: dict[str, float] = field(default_factory=dict)
+    notes: list[SizeNote] = field(default_factory=list)
 
     @classmethod
     def from_indices(
@@ -51,11 +74,12 @@ class Splits:
         indices: dict[str, np.ndarray],
         seed: int,
         fractions: dict[str, float],
+        notes: list[SizeNote] | None = None,
     ) -> Splits:
         """Build the three subsets from per-split index arrays."""
         idx = {name: np.sort(np.asarray(indices.get(name, []), dtype=np.int64)) for name in SPLIT_NAMES}
         parts = {name: ds.subset(i) for name, i in idx.items()}
-        return cls(parts["train"], parts["val"], parts["test"], ds, idx, seed, dict(fractions))
+        return cls(parts["train"], parts["val"], parts["test"], ds, idx, seed, dict(fractions), list(notes or []))
 
     def sizes(self) -> dict[str, int]:
         """Number of items per split."""
@@ -102,7 +126,9 @@ def split_dataset(
     when the data has none. For boxes and masks, every class keeps at least one training image,
     and every class held by two or more images has one in ``val`` too
     (:func:`~imgrec.data.split_cover.cover_rare`: a class an image holds counts, not only its split
-    key); a classification split stays the stratified draw.
+    key); a classification split stays the stratified draw. Both can make ``val`` and ``test``
+    larger or smaller than their fractions (the stratified draw keeps one item of each class in
+    train): ``Splits.notes`` says by how much and why, and flags a split that ends up empty.
 
     Segment data whose files do not say which classes a mask holds (mask folders, Pascal VOC)
     has its masks decoded once, one at a time per worker, when a split is to be drawn
@@ -123,15 +149,64 @@ def split_dataset(
     """
     _check_fractions(val, test)
     rng = np.random.default_rng(seed)
+    notes: list[SizeNote] = []
     if ds.splits is not None:
-        indices = _keep_presplit(ds, val, rng, workers)
+        indices, notes = _keep_presplit(ds, val, rng, workers)
     elif val > 0 or test > 0:
         items = np.arange(len(ds))
-        indices = _stratified(split_keys(ds, items, workers), items, {"val": val, "test": test}, rng)
-        indices = _cover(ds, indices, rng) if val > 0 else indices
+        drawn = _stratified(split_keys(ds, items, workers), items, {"val": val, "test": test}, rng)
+        indices = _cover(ds, drawn, rng) if val > 0 else drawn
+        notes = size_notes({"val": val, "test": test}, len(ds), drawn, indices)
     else:
         indices = {"train": np.arange(len(ds))}
-    return Splits.from_indices(ds, indices, seed, {"val": val, "test": test})
+    return Splits.from_indices(ds, indices, seed, {"val": val, "test": test}, notes)
+
+
+def size_notes(
+    fractions: dict[str, float], n: int, drawn: dict[str, np.ndarray], final: dict[str, np.ndarray], of: str = ""
+) -> list[SizeNote]:
+    """A note for each split whose final size is not ``round(n * fraction)``, with the causes, and
+    for each split asked for (fraction > 0) that ended up empty.
+
+    Args:
+        fractions: the fraction asked per split.
+        n: the number of items the fractions are of.
+        drawn: the indices after the stratified draw; final: after :func:`cover_rare`.
+        of: how the message names the items, when not the whole dataset (``" of train's 100"``).
+
+    Example:
+        >>> drawn, final = {"val": np.arange(13)}, {"val": np.arange(28)}
+        >>> print(size_notes({"val": 0.1}, 128, drawn, final)[0].text)
+        val: 28 images (asked 10% = 13): 15 added so that every class held by two or more images also has one in val.
+    """
+    out = []
+    for name, frac in fractions.items():
+        asked, first, got = round(float(n) * frac), len(drawn.get(name, ())), len(final.get(name, ()))
+        if frac <= 0 or (got == asked and got):
+            continue
+        head = f"{name}: {got} image{'s' * (got != 1)} (asked {frac * 100:g}%{of} = {asked})"
+        why = "; ".join(_size_reasons(name, asked, first, got))
+        if got:
+            out.append(SizeNote(name, f"{head}: {why}."))
+            continue
+        fix = "ask a larger fraction" if not asked else "give more images of each class"
+        out.append(SizeNote(name, f"{head}: {why}. It is empty: {EMPTY[name]}; {fix}.", empty=True))
+    return out
+
+
+def _size_reasons(name: str, asked: int, first: int, got: int) -> list[str]:
+    """What took a split from ``asked`` items to ``first`` (the stratified draw), then to ``got``
+    (:func:`cover_rare`)."""
+    parts = [] if asked or got else ["the fraction rounds to no image"]
+    if first < asked:
+        parts.append(f"{asked - first} fewer drawn, as the stratified draw leaves at least one image of each "
+                     "class in train")  # fmt: skip
+    if got > first:
+        parts.append(f"{got - first} added so that every class held by two or more images also has one in val")
+    elif got < first:
+        to = "train or val" if name == "test" else "train"
+        parts.append(f"{first - got} moved to {to} so that {COVER}")
+    return parts
 
 
 def _cover(ds: ImageDataset, indices: dict[str, np.ndarray], rng: np.random.Generator) -> dict[str, np.ndarray]:
@@ -149,15 +224,19 @@ def _check_fractions(val: float, test: float) -> None:
         raise UsageError(f"val and test must be fractions in [0, 1) that sum below 1; received val={val}, test={test}.")
 
 
-def _keep_presplit(ds: ImageDataset, val: float, rng: np.random.Generator, workers: int) -> dict[str, np.ndarray]:
+def _keep_presplit(
+    ds: ImageDataset, val: float, rng: np.random.Generator, workers: int
+) -> tuple[dict[str, np.ndarray], list[SizeNote]]:
+    """The data's own split; a val part carved from train when it has none (with its size notes)."""
     assert ds.splits is not None
     given = {name: np.flatnonzero(ds.splits == name) for name in SPLIT_NAMES}
     if len(given["val"]) or val <= 0:
-        return given
+        return given, []
     train = given["train"]
-    carved = _stratified(split_keys(ds, train, workers), train, {"val": val}, rng)
-    carved = _cover(ds, {"train": carved["train"], "val": carved["val"]}, rng)
-    return {"train": carved["train"], "val": carved["val"], "test": given["test"]}
+    drawn = _stratified(split_keys(ds, train, workers), train, {"val": val}, rng)
+    carved = _cover(ds, {"train": drawn["train"], "val": drawn["val"]}, rng)
+    notes = size_notes({"val": val}, len(train), drawn, carved, of=f" of train's {len(train)}")
+    return {"train": carved["train"], "val": carved["val"], "test": given["test"]}, notes
 
 
 def split_keys(ds: ImageDataset, items: np.ndarray, workers: int = 4) -> np.ndarray:

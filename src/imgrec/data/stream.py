@@ -37,7 +37,8 @@ class Batch:
         indices: dataset indices of the images that decoded (in order).
         images: uint8 ``(B, S, S, 3)``.
         geometries: one geometry record per image.
-        bad: ``(source, message)`` of the items of this batch that could not be read.
+        bad: ``(source, message)`` of the items of this batch that could not be read (a
+            training step adds those it cannot use, e.g. masks of another size).
         masks: with ``masks=True``, one ``(H, W)`` index mask per image in the original's pixels.
     """
 

@@ -13,9 +13,6 @@ import contextlib
 import datetime as _dt
 import hashlib
 import os
-import shutil
-import tempfile
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
@@ -25,6 +22,7 @@ from imgrec.export import onnx_export, parity, quantize
 from imgrec.export.classical import refuse_unexportable
 from imgrec.export.probe_onnx import export_probe
 from imgrec.export.samples import Samples, load_samples
+from imgrec.files import temp_folder
 from imgrec.models import Classifier, load_model, read_meta
 from imgrec.models.artifact import update_meta, weight_bytes
 from imgrec.models.onnx_backend import INT8_FILE, ONNX_FILE, load_onnx, load_onnx_file
@@ -308,17 +306,9 @@ def check_exports(
 # ---------------------------------------------------------------- files
 
 
-@contextlib.contextmanager
-def _staging(run: Path) -> Iterator[Path]:
+def _staging(run: Path) -> contextlib.AbstractContextManager[Path]:
     """A hidden temporary folder inside the run (same file system: the final rename is atomic)."""
-    try:
-        tmp = Path(tempfile.mkdtemp(prefix=".export-", dir=run))
-    except OSError as exc:
-        raise OutputError(f"Cannot write into {run}: {exc.strerror or exc}") from None
-    try:
-        yield tmp
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    return temp_folder(run, ".export-")
 
 
 def _publish(staged: Path, final: Path) -> Path:

@@ -138,7 +138,10 @@ def _splits(ds: ImageDataset, splits: str | Path | None, dcfg: DataConfig, resum
         splits = Path(resumed) / "splits.json"
     if splits:
         return load_splits(ds, splits)
-    return split_dataset(ds, val=dcfg.val, test=dcfg.test, seed=dcfg.seed, workers=dcfg.workers)
+    parts = split_dataset(ds, val=dcfg.val, test=dcfg.test, seed=dcfg.seed, workers=dcfg.workers)
+    for note in parts.notes:  # val or test not the size asked (rare classes covered), or empty
+        log.warning("%s", note.text)
+    return parts
 
 
 def _check_classes(ds: ImageDataset) -> None:

@@ -96,8 +96,8 @@ def _train_epoch(
     sums: dict[str, float] = defaultdict(float)
     seen, bad = 0, list[tuple[str, str]]()
     for i, batch in enumerate(stream_batches(ds, model.preprocessing, order, run.cfg.batch_size)):
-        bad += batch.bad
         images, targets = make_targets(ds, batch, augment, run.rng, run.cfg.mosaic)
+        bad += batch.bad  # unreadable images, and those make_targets left out
         if not len(images):
             continue
         set_lr(opt, lr_at(run.stages, run.state.step))

@@ -190,15 +190,23 @@ def split_figures(evaluate: Callable[[Any], Any], parts: Any) -> dict[str, Any]:
 
 def check_trained(seen: int, epoch: int, n: int, bad: list[tuple[str, str]], what: str) -> None:
     """After a training pass: stop when it took no step (nothing in the ``n`` training images could be
-    learnt from: all unreadable, or without ``what``); warn, in the first epoch, about items left out."""
-    first = f" (the first: {bad[0][0]}: {bad[0][1].rstrip('.')})" if bad else ""
+    learnt from: all unreadable, or without ``what``); warn once, in the first epoch, about the items
+    left out (``bad``: unreadable, or unusable such as masks of another size), naming the first few."""
     if not seen:
+        first = f" (the first: {bad[0][0]}: {bad[0][1].rstrip('.')})" if bad else ""
         raise DatasetError(
             f"Epoch {epoch + 1} trained on nothing: of {n} training image(s), {len(bad)} could not be read{first} "
             f"and the others gave no {what}. Check the data with `imgrec data check`."
         )
     if bad and epoch == 0:
-        log.warning("%d of %d training image(s) could not be read and are left out%s.", len(bad), n, first)
+        log.warning("%d of %d training image(s) could not be read or used and are left out of every epoch (%s). "
+                    "`imgrec data check` lists them.", len(bad), n, _first_few(bad))  # fmt: skip
+
+
+def _first_few(bad: list[tuple[str, str]], k: int = 3) -> str:
+    """``"a.jpg: why; b.jpg: why; and 5 more"`` for a warning."""
+    shown = "; ".join(f"{source}: {why.rstrip('.')}" for source, why in bad[:k])
+    return f"{shown}; and {len(bad) - k} more" if len(bad) > k else shown
 
 
 def check_val_loss(row: dict[str, float]) -> None:

@@ -8,12 +8,12 @@ a large one keeps its overlap; an object without a segment fills its box), place
 in the model input (nearest neighbour, padding 0), moved with the pixels by the augmentation's
 own matrices (the boxes by the same ones), and split into one ``(S, S)`` uint8 mask per object.
 An image whose masks were drawn on another size than its own (a wrong stated size) is left out
-of its batch, with a warning, like an unreadable image.
+of its batch like an unreadable image: it joins ``Batch.bad``, and the loop warns once per run
+with the count and the first few (not once per batch and epoch).
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -31,13 +31,14 @@ from imgrec.training.detect_loop import MIN_BOX_SIDE
 from imgrec.transforms.boxes import transform_boxes
 from imgrec.transforms.masks import warp_masks
 
-log = logging.getLogger(__name__)
-
 
 def instance_targets(
     ds: ImageDataset, batch: Batch, augment: Any, rng: np.random.Generator, mosaic_p: float = 0.0
 ) -> tuple[np.ndarray, list[dict[str, np.ndarray]]]:
-    """The batch's boxes, labels and per-object masks in input pixels, augmented with the pixels."""
+    """The batch's boxes, labels and per-object masks in input pixels, augmented with the pixels.
+
+    An image whose masks cannot be placed on it is left out and added to ``batch.bad``.
+    """
     assert ds.targets is not None  # an instance dataset; checked by train()
     boxes, labels, ids, rows = [], [], [], []
     for k, (i, geometry) in enumerate(zip(batch.indices, batch.geometries, strict=True)):
@@ -46,7 +47,7 @@ def instance_targets(
         try:
             ids.append(geometry.mask_to_input(id_mask(t, keep, geometry.original), fill=0))
         except DataError as exc:  # masks drawn on another size: the image is left out, like an unreadable one
-            log.warning("%s left out of this batch: %s", ds.sources[int(i)], exc)
+            batch.bad.append((ds.sources[int(i)], str(exc)))
             continue
         rows.append(k)
         boxes.append(np.clip(geometry.to_input(t.boxes[keep]), 0, geometry.size))

@@ -198,3 +198,15 @@ def test_wrong_size_empty_corrupt_and_lossy_masks_are_refused(photos, weights, t
                            (["--box", "0,0,5,5", "--box", "1,1,9,9"], "A mask and several boxes")]:  # fmt: skip
         code, _, err = run(capsys, photo, "--mask", good, "--weights", weights, *extra)
         assert code == 2 and message in err.replace("\n", " "), (extra, err)
+
+
+def test_negative_coordinates_are_values_not_options(photos, weights, capsys) -> None:
+    """``--points -5,5`` (no ``=``) reaches the prompt check like ``--points=-5,5``: exit 2, the image's size."""
+    photo = photos / "000000000009.jpg"
+    for prompt in (["--points", "-5,5"], ["--points", "-5.5,5:0"], ["--box", "-10,-10,50,50"]):
+        code, out, err = run(capsys, photo, *prompt, "--weights", weights, "--format", "json")
+        (row,) = json.loads(out)
+        assert code == 2 and row["error"]["code"] == "prompt_outside_image", (prompt, err)
+        assert "640x480" in row["error"]["message"] and "expected one argument" not in err
+    code, _, err = run(capsys, photo, "--points", "-5;5", "--weights", weights)
+    assert code == 2 and "Cannot read '-5;5'" in err.replace("\n", " ")

@@ -132,10 +132,29 @@ def test_a_failed_write_leaves_no_file_under_its_final_name(tmp_path: Path, monk
         real_replace(src, dst)
 
     monkeypatch.setattr(convert.os, "replace", failing_replace)
+    src = load_dataset(write_coco(tmp_path / "coco"))
     with pytest.raises(OutputError, match="No space left"):
-        convert_dataset(load_dataset(write_coco(tmp_path / "coco")), "yolo", tmp_path / "y")
-    labels = sorted(p.name for p in (tmp_path / "y" / "labels").iterdir())
-    assert len(labels) == 2 and not any(n.endswith(".tmp") for n in labels)
+        convert_dataset(src, "yolo", tmp_path / "out" / "y")
+    assert list((tmp_path / "out").iterdir()) == []  # neither the output nor its staging folder
+
+
+def test_an_interrupted_conversion_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import imgrec.data.convert as convert
+
+    real_place = convert._place_image
+    calls = {"n": 0}
+
+    def interrupted(*args: object) -> None:
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        real_place(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(convert, "_place_image", interrupted)
+    src = load_dataset(write_coco(tmp_path / "coco"))
+    with pytest.raises(KeyboardInterrupt):
+        convert_dataset(src, "voc", tmp_path / "out" / "v")
+    assert list((tmp_path / "out").iterdir()) == []
 
 
 def test_real_coco128_to_yolo_and_back_to_the_pixel(shared_data, tmp_path: Path) -> None:

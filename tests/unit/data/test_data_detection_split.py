@@ -75,3 +75,25 @@ def test_real_coco128_split_sizes_and_rare_classes(shared_data) -> None:
     counts, val, train = ds.class_counts(), s.val.class_counts(), s.train.class_counts()
     assert sum(1 for c, n in counts.items() if n >= 2 and not val[c]) <= 1  # was 20 by split keys alone
     assert all(train[c] for c, n in counts.items() if n)
+
+
+def test_real_coco128_split_says_why_val_is_larger_than_asked(shared_data) -> None:
+    s = split_dataset(load_dataset(shared_data("coco128")), val=0.1, test=0.0, seed=0)
+    assert s.sizes()["val"] == 28
+    (note,) = s.notes
+    assert not note.empty and note.text == ("val: 28 images (asked 10% = 13): 15 added so that every class held by "
+                                            "two or more images also has one in val.")  # fmt: skip
+
+
+def test_real_coco128_8_images_say_val_and_test_are_empty(shared_data) -> None:
+    s = split_dataset(load_dataset(shared_data("coco128")).subset(np.arange(8)), val=0.25, test=0.25, seed=0)
+    assert s.sizes() == {"train": 8, "val": 0, "test": 0}
+    val, test = s.notes
+    assert val.empty and test.empty
+    assert val.text.startswith("val: 0 images (asked 25% = 2): 2 fewer drawn, as the stratified draw leaves at "
+                               "least one image of each class in train. It is empty: training has no validation")
+    assert "test: 0 images" in test.text and "no held-out test figures" in test.text
+
+
+def test_a_split_of_the_asked_sizes_has_no_notes() -> None:
+    assert split_dataset(_detection(), val=0.2, test=0.2, seed=1).notes == []

@@ -113,3 +113,16 @@ def test_manifest_unreadable(tmp_path: Path) -> None:
     bad.write_text('{"format": "other"}')
     with pytest.raises(DatasetError, match="manifest"):
         load_splits(ds, bad)
+
+
+def test_a_val_carved_from_train_names_its_base_when_smaller_than_asked() -> None:
+    ds = _arrays([30, 1])  # c1's one item stays in train
+    ds.splits = np.array(["train"] * 31)
+    (note,) = split_dataset(ds, val=0.5, seed=0).notes
+    assert note.text.startswith("val: 15 images (asked 50% of train's 31 = 16): 1 fewer drawn")
+
+
+def test_a_fraction_that_rounds_to_no_item_is_flagged_as_empty() -> None:
+    (note,) = split_dataset(_arrays([20, 20]), val=0.01, test=0.0, seed=0).notes
+    assert note.empty and note.text.startswith("val: 0 images (asked 1% = 0): the fraction rounds to no image. ")
+    assert note.text.endswith("; ask a larger fraction.")

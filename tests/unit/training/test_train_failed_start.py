@@ -41,3 +41,13 @@ def test_a_failure_while_loading_the_data_removes_the_new_run(tmp_path) -> None:
     with pytest.raises(DatasetError, match=r"broken0\.jpg"):
         train(data, TrainConfig(model="hog-svm"), runs_root=tmp_path / "runs")
     assert list((tmp_path / "runs").iterdir()) == []  # runs/ was there before: it stays, emptied
+
+
+def test_a_fresh_split_that_is_not_the_size_asked_is_a_warning(shapes, tmp_path, caplog) -> None:
+    from imgrec.config import DataConfig
+
+    with caplog.at_level("WARNING"):
+        train(shapes, TrainConfig(model="hog-svm"), data_config=DataConfig(val=0.2, test=0.02), out=tmp_path / "r")
+    warned = [r.getMessage() for r in caplog.records if r.getMessage().startswith("test: ")]
+    assert warned == ["test: 0 images (asked 2% = 0): the fraction rounds to no image. It is empty: there are no "
+                      "held-out test figures; ask a larger fraction."]  # fmt: skip
