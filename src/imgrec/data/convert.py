@@ -95,8 +95,11 @@ def convert_dataset(ds: ImageDataset, to: str, out_dir: str | Path, *, mask_enco
         )
     if ds.masks is not None and to not in ("coco", "masks"):
         raise DatasetError(f"{ds.name} holds index masks, which {to} cannot hold; convert it to coco or masks.")
+    _refuse_lost_labels(ds)
     out = _fresh_dir(Path(out_dir))
     result = ConvertResult(out=out, format=to)
+    _note(result, len(ds.issues), "{n} problem(s) found while reading the labels (bad lines, unknown classes, ...) "
+                                  "were left out; `imgrec data check` lists them.")  # fmt: skip
     with staged_folder(out) as staging:
         if ds.masks is not None and to == "coco":
             from imgrec.data.convert_masks import coco_from_masks
@@ -105,6 +108,22 @@ def convert_dataset(ds: ImageDataset, to: str, out_dir: str | Path, *, mask_enco
         else:
             writer(ds, _items(ds), staging, result)
     return result
+
+
+LOST_LABELS = ("unreadable_image", "unreadable_labels")  # the reader kept the image but dropped all its labels
+
+
+def _refuse_lost_labels(ds: ImageDataset) -> None:
+    """DatasetError when the reader dropped every label of an image (its size or its label file
+    could not be read): the output would hold the image as unlabeled, losing its boxes silently."""
+    lost = [x for x in ds.issues if x.code in LOST_LABELS]
+    if lost:
+        first = lost[0]
+        raise DatasetError(
+            f"{len(lost)} image(s) of {ds.root or ds.name} lost their labels while reading, so the conversion would "
+            f"write them unlabeled; e.g. {first.file or first.image}: {first.message.rstrip('.')}. Fix or remove those files "
+            "(`imgrec data check` lists them); nothing was written."
+        )
 
 
 def list_label_formats() -> list[str]:

@@ -58,3 +58,19 @@ def test_a_failed_conversion_keeps_an_empty_out_folder_empty(tmp_path: Path) -> 
     write_coco(tmp_path / "good")
     assert main(["data", "convert", str(tmp_path / "good"), "--to", "yolo", "--out", str(out)]) == 0
     assert (out / "data.yaml").is_file() and [p.name for p in out.parent.iterdir()] == ["out"]
+
+
+def test_yolo_labels_that_could_not_be_placed_are_not_converted_to_unlabeled_images(tmp_path: Path, capsys) -> None:
+    """A YOLO image that cannot be measured loses its boxes while reading; converting it would write
+    it unlabeled (exit 0 before), so the conversion is refused, naming the file, nothing written."""
+    from tests.detection_data import write_squares_yolo
+
+    src = write_squares_yolo(tmp_path / "src", n=3)
+    image = sorted((src / "images").rglob("*.jpg"))[-1]
+    assert (src / "labels" / image.relative_to(src / "images")).with_suffix(".txt").stat().st_size > 0
+    image.write_bytes(b"not an image")
+    for to in ("yolo", "coco"):
+        assert main(["data", "convert", str(src), "--to", to, "--out", str(tmp_path / to)]) == 65
+        err = capsys.readouterr().err
+        assert "lost their labels while reading" in err and image.name in err and "nothing was written" in err
+        assert not (tmp_path / to).exists()
