@@ -118,10 +118,10 @@ def _refuse_lost_labels(ds: ImageDataset) -> None:
     could not be read): the output would hold the image as unlabeled, losing its boxes silently."""
     lost = [x for x in ds.issues if x.code in LOST_LABELS]
     if lost:
-        first = lost[0]
+        first, why = lost[0], lost[0].message.rstrip(".")
         raise DatasetError(
             f"{len(lost)} image(s) of {ds.root or ds.name} lost their labels while reading, so the conversion would "
-            f"write them unlabeled; e.g. {first.file or first.image}: {first.message.rstrip('.')}. Fix or remove those files "
+            f"write them unlabeled; e.g. {first.file or first.image}: {why}. Fix or remove those files "
             "(`imgrec data check` lists them); nothing was written."
         )
 
