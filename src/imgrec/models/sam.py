@@ -194,10 +194,7 @@ def sam_config(state: Mapping[str, Any]) -> SamConfig:
     """The architecture of a SAM state dict, read from its tensor shapes (see the module doc)."""
     decoder = _decoder_sizes(state)
     if is_tiny_vit(state):
-        tiny = tiny_vit_config(state)
-        return SamConfig(embed_dim=0, depth=0, num_heads=0, global_attn_indexes=(), img_size=tiny.img_size,
-                         window_size=0, mlp_ratio=0.0, qkv_bias=False, use_rel_pos=False, tiny_vit=tiny,
-                         prompt_dim=tiny.out_chans, **decoder)  # fmt: skip
+        return tiny_vit_sam_config(tiny_vit_config(state), **decoder)
     patch = state["image_encoder.patch_embed.proj.weight"].shape
     embed_dim, patch_size = int(patch[0]), int(patch[2])
     depth = 1 + max(_indices(state, r"image_encoder\.blocks\.(\d+)\."))
@@ -216,6 +213,19 @@ def sam_config(state: Mapping[str, Any]) -> SamConfig:
         prompt_dim=int(state["image_encoder.neck.0.weight"].shape[0]),
         qkv_bias="image_encoder.blocks.0.attn.qkv.bias" in state, use_rel_pos=use_rel, **decoder,
     )  # fmt: skip
+
+
+def tiny_vit_sam_config(tiny: TinyVitConfig = MOBILE_SAM, **decoder: Any) -> SamConfig:
+    """The config of a SAM with this TinyViT encoder (default MobileSAM's) and decoder sizes
+    (default SAM's); the ViT fields are 0.
+
+    Example:
+        >>> tiny_vit_sam_config().describe()
+        'MobileSAM (TinyViT widths 64/128/160/320, depths 2/2/6/2, input 1024)'
+    """
+    return SamConfig(embed_dim=0, depth=0, num_heads=0, global_attn_indexes=(), img_size=tiny.img_size,
+                     window_size=0, mlp_ratio=0.0, qkv_bias=False, use_rel_pos=False, tiny_vit=tiny,
+                     prompt_dim=tiny.out_chans, **decoder)  # fmt: skip
 
 
 def _decoder_sizes(state: Mapping[str, Any]) -> dict[str, Any]:
