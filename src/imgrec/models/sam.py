@@ -140,7 +140,7 @@ STANDARD: dict[str, SamConfig] = {
     "vit_h": SamConfig(embed_dim=1280, depth=32, num_heads=16, global_attn_indexes=(7, 15, 23, 31)),
 }
 
-# Key patterns of checkpoints the segment-anything package cannot build -> what they are.
+# Key patterns of SAM checkpoints that cannot be built here -> what they are.
 _FOREIGN = (
     (re.compile(r"^image_encoder\.trunk\."), "a SAM 2 checkpoint (Hiera image encoder; needs the sam2 package)"),
     (re.compile(r"^mask_decoder\.(hf_token|hf_mlp|compress_vit_feat)"),
@@ -178,7 +178,7 @@ def check_sam_state(state: Mapping[str, Any], source: str) -> None:
         if any(pattern.match(k) for k in state):
             raise ModelFileError(f"{source} holds {what}. Expected an original SAM checkpoint such as "
                                  "sam_vit_b_01ec64.pth (image_encoder.blocks.*, prompt_encoder.*, "
-                                 "mask_decoder.*).")  # fmt: skip
+                                 "mask_decoder.*) or MobileSAM's mobile_sam.pt.")  # fmt: skip
     encoder = TINY_VIT_REQUIRED if is_tiny_vit(state) else _VIT_REQUIRED
     missing = [k for k in (*encoder, *_REQUIRED) if k not in state]
     if missing:
