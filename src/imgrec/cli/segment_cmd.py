@@ -38,7 +38,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                        "run's boxes, or everything")  # fmt: skip
     p.add_argument("inputs", nargs="+", help="image files, folders, quoted glob patterns, http(s) URLs, or -")
     p.add_argument("--model", default="sam", choices=MODELS, help="the promptable segmenter (sam)")
-    p.add_argument("--weights", metavar="FILE", help="SAM checkpoint (.pth or .safetensors), e.g. sam_vit_b_01ec64.pth")
+    p.add_argument("--weights", metavar="FILE", help="SAM checkpoint (.pth or .safetensors), e.g. sam_vit_b_01ec64.pth "
+                   "or MobileSAM's mobile_sam.pt")  # fmt: skip
     p.add_argument("--sam-type", choices=("vit_b", "vit_l", "vit_h"), help="insist on this SAM (default: read from "
                    "the file); with --download, the file to fetch (vit_b)")  # fmt: skip
     p.add_argument("--download", action="store_true", help="without --weights: download the official checkpoint "

@@ -8,10 +8,12 @@ depth (blocks), heads (the relative-position tables hold ``head_dim`` columns), 
 table of a windowed block spans ``2 * window - 1`` positions, of a global one ``2 * grid - 1``),
 and the mask decoder's sizes. The official ``vit_b``/``vit_l``/``vit_h`` files match SAM's own
 ``sam_model_registry`` entries, which build them; any other ViT SAM (a distilled or a tiny one)
-is built from the package's modules with the sizes read. What the package cannot build is
-refused with what the file holds: MobileSAM (TinyViT encoder), SAM 2 (Hiera), HQ-SAM, the
-Hugging Face ``transformers`` layout. The decoder's attention heads are not in the weights:
-SAM's 8 are assumed (every published SAM uses them).
+is built from the package's modules with the sizes read. A MobileSAM file (TinyViT image
+encoder, ``image_encoder.layers.*``) is built from timm's ``TinyVit`` with MobileSAM's changes and
+the package's prompt encoder and mask decoder (:mod:`imgrec.models.sam_tinyvit`). What cannot be
+built is refused with what the file holds: SAM 2 (Hiera), HQ-SAM, the Hugging Face
+``transformers`` layout. The decoder's attention heads are not in the weights: SAM's 8 are
+assumed (every published SAM uses them).
 
 Example:
     >>> sorted(SAM_FILES), SAM_FILES["vit_b"].url.rsplit("/", 1)[-1]
@@ -31,6 +33,15 @@ from pathlib import Path
 from typing import Any
 
 from imgrec.errors import DependencyError, MissingInputError, ModelFileError, UsageError
+from imgrec.models.sam_tinyvit import (
+    MOBILE_SAM,
+    TINY_VIT_REQUIRED,
+    TinyVitConfig,
+    build_tiny_vit_encoder,
+    is_tiny_vit,
+    timm_state,
+    tiny_vit_config,
+)
 
 log = logging.getLogger(__name__)
 SAM_TYPES = ("vit_b", "vit_l", "vit_h")
@@ -58,7 +69,8 @@ SAM_FILES: dict[str, SamFile] = {
 
 @dataclass(frozen=True)
 class SamConfig:
-    """The sizes of a SAM with a ViT image encoder (SAM's defaults are vit_b's).
+    """The sizes of a SAM: a ViT image encoder (SAM's defaults are vit_b's) or, with ``tiny_vit``,
+    MobileSAM's TinyViT (then the ViT fields are 0 and ``patch_size`` is the encoder's stride).
 
     Attributes:
         embed_dim: ViT width.
@@ -79,6 +91,7 @@ class SamConfig:
         mask_in_chans: channels of the mask-prompt encoder.
         qkv_bias: whether the ViT's qkv projection has a bias.
         use_rel_pos: whether the ViT uses relative positions.
+        tiny_vit: the TinyViT encoder's sizes of a MobileSAM (None: a ViT encoder).
     """
 
     embed_dim: int = 768
@@ -99,13 +112,23 @@ class SamConfig:
     mask_in_chans: int = 16
     qkv_bias: bool = True
     use_rel_pos: bool = True
+    tiny_vit: TinyVitConfig | None = None
 
     @property
     def sam_type(self) -> str | None:
         """``vit_b``/``vit_l``/``vit_h`` when these are an official variant's sizes, else None."""
         return next((name for name, cfg in STANDARD.items() if cfg == self), None)
 
+    @property
+    def variant(self) -> str | None:
+        """``sam_type``, or ``mobilesam`` (MobileSAM's sizes) / ``tinyvit`` for a TinyViT encoder, else None."""
+        if self.tiny_vit is not None:
+            return "mobilesam" if self.tiny_vit == MOBILE_SAM else "tinyvit"
+        return self.sam_type
+
     def describe(self) -> str:
+        if self.tiny_vit is not None:
+            return self.tiny_vit.describe()
         kind = self.sam_type or "a non-standard ViT SAM"
         return (f"{kind} (ViT width {self.embed_dim}, depth {self.depth}, {self.num_heads} heads, "
                 f"input {self.img_size})")  # fmt: skip
@@ -117,19 +140,16 @@ STANDARD: dict[str, SamConfig] = {
     "vit_h": SamConfig(embed_dim=1280, depth=32, num_heads=16, global_attn_indexes=(7, 15, 23, 31)),
 }
 
-# Key patterns of checkpoints the segment-anything package cannot build -> what they are.
+# Key patterns of SAM checkpoints that cannot be built here -> what they are.
 _FOREIGN = (
-    (re.compile(r"^image_encoder\.(layers\.|patch_embed\.seq\.)"),
-     "a MobileSAM / TinyViT image encoder (the segment-anything package builds ViT encoders only; "
-     "use the mobile_sam package for this file)"),
     (re.compile(r"^image_encoder\.trunk\."), "a SAM 2 checkpoint (Hiera image encoder; needs the sam2 package)"),
     (re.compile(r"^mask_decoder\.(hf_token|hf_mlp|compress_vit_feat)"),
      "an HQ-SAM checkpoint (its mask decoder has extra HQ layers; needs the sam-hq package)"),
     (re.compile(r"^(vision_encoder|prompt_encoder\.shared_embedding)\."),
      "a Hugging Face transformers SamModel (another key layout; use the original .pth file)"),
 )  # fmt: skip
-_REQUIRED = ("image_encoder.patch_embed.proj.weight", "image_encoder.pos_embed", "mask_decoder.iou_token.weight",
-             "prompt_encoder.mask_downscaling.0.weight", "image_encoder.neck.0.weight")  # fmt: skip
+_REQUIRED = ("mask_decoder.iou_token.weight", "prompt_encoder.mask_downscaling.0.weight")
+_VIT_REQUIRED = ("image_encoder.patch_embed.proj.weight", "image_encoder.pos_embed", "image_encoder.neck.0.weight")
 
 
 def _require_sam_package() -> None:
@@ -158,8 +178,9 @@ def check_sam_state(state: Mapping[str, Any], source: str) -> None:
         if any(pattern.match(k) for k in state):
             raise ModelFileError(f"{source} holds {what}. Expected an original SAM checkpoint such as "
                                  "sam_vit_b_01ec64.pth (image_encoder.blocks.*, prompt_encoder.*, "
-                                 "mask_decoder.*).")  # fmt: skip
-    missing = [k for k in _REQUIRED if k not in state]
+                                 "mask_decoder.*) or MobileSAM's mobile_sam.pt.")  # fmt: skip
+    encoder = TINY_VIT_REQUIRED if is_tiny_vit(state) else _VIT_REQUIRED
+    missing = [k for k in (*encoder, *_REQUIRED) if k not in state]
     if missing:
         sample = ", ".join(sorted(state)[:4])
         raise ModelFileError(
@@ -171,6 +192,9 @@ def check_sam_state(state: Mapping[str, Any], source: str) -> None:
 
 def sam_config(state: Mapping[str, Any]) -> SamConfig:
     """The architecture of a SAM state dict, read from its tensor shapes (see the module doc)."""
+    decoder = _decoder_sizes(state)
+    if is_tiny_vit(state):
+        return tiny_vit_sam_config(tiny_vit_config(state), **decoder)
     patch = state["image_encoder.patch_embed.proj.weight"].shape
     embed_dim, patch_size = int(patch[0]), int(patch[2])
     depth = 1 + max(_indices(state, r"image_encoder\.blocks\.(\d+)\."))
@@ -182,20 +206,38 @@ def sam_config(state: Mapping[str, Any]) -> SamConfig:
     heads = embed_dim // int(rel[0].shape[1]) if use_rel else max(1, embed_dim // 64)
     global_idx = tuple(i for i, s in enumerate(spans) if s == 2 * grid - 1)
     windowed = [s for s in spans if s != 2 * grid - 1]
-    layers = _indices(state, r"mask_decoder\.transformer\.layers\.(\d+)\.")
-    iou_layers = _indices(state, r"mask_decoder\.iou_prediction_head\.layers\.(\d+)\.")
     return SamConfig(
         embed_dim=embed_dim, depth=depth, num_heads=heads, global_attn_indexes=global_idx,
         img_size=grid * patch_size, patch_size=patch_size, window_size=(windowed[0] + 1) // 2 if windowed else 0,
         mlp_ratio=int(state["image_encoder.blocks.0.mlp.lin1.weight"].shape[0]) / embed_dim,
-        prompt_dim=int(state["image_encoder.neck.0.weight"].shape[0]), decoder_depth=len(layers),
-        decoder_mlp_dim=int(state["mask_decoder.transformer.layers.0.mlp.lin1.weight"].shape[0]),
-        iou_head_depth=len(iou_layers),
-        iou_head_hidden_dim=int(state["mask_decoder.iou_prediction_head.layers.0.weight"].shape[0]),
-        multimask_outputs=int(state["mask_decoder.mask_tokens.weight"].shape[0]) - 1,
-        mask_in_chans=4 * int(state["prompt_encoder.mask_downscaling.0.weight"].shape[0]),
-        qkv_bias="image_encoder.blocks.0.attn.qkv.bias" in state, use_rel_pos=use_rel,
+        prompt_dim=int(state["image_encoder.neck.0.weight"].shape[0]),
+        qkv_bias="image_encoder.blocks.0.attn.qkv.bias" in state, use_rel_pos=use_rel, **decoder,
     )  # fmt: skip
+
+
+def tiny_vit_sam_config(tiny: TinyVitConfig = MOBILE_SAM, **decoder: Any) -> SamConfig:
+    """The config of a SAM with this TinyViT encoder (default MobileSAM's) and decoder sizes
+    (default SAM's); the ViT fields are 0.
+
+    Example:
+        >>> tiny_vit_sam_config().describe()
+        'MobileSAM (TinyViT widths 64/128/160/320, depths 2/2/6/2, input 1024)'
+    """
+    return SamConfig(embed_dim=0, depth=0, num_heads=0, global_attn_indexes=(), img_size=tiny.img_size,
+                     window_size=0, mlp_ratio=0.0, qkv_bias=False, use_rel_pos=False, tiny_vit=tiny,
+                     prompt_dim=tiny.out_chans, **decoder)  # fmt: skip
+
+
+def _decoder_sizes(state: Mapping[str, Any]) -> dict[str, Any]:
+    """The prompt encoder's and mask decoder's sizes (the same for every image encoder)."""
+    return {
+        "decoder_depth": len(_indices(state, r"mask_decoder\.transformer\.layers\.(\d+)\.")),
+        "decoder_mlp_dim": int(state["mask_decoder.transformer.layers.0.mlp.lin1.weight"].shape[0]),
+        "iou_head_depth": len(_indices(state, r"mask_decoder\.iou_prediction_head\.layers\.(\d+)\.")),
+        "iou_head_hidden_dim": int(state["mask_decoder.iou_prediction_head.layers.0.weight"].shape[0]),
+        "multimask_outputs": int(state["mask_decoder.mask_tokens.weight"].shape[0]) - 1,
+        "mask_in_chans": 4 * int(state["prompt_encoder.mask_downscaling.0.weight"].shape[0]),
+    }
 
 
 def _indices(state: Mapping[str, Any], pattern: str) -> set[int]:
@@ -220,7 +262,7 @@ def _build_modules(c: SamConfig) -> Any:
     from segment_anything.modeling import ImageEncoderViT, MaskDecoder, PromptEncoder, Sam, TwoWayTransformer
 
     grid = c.img_size // c.patch_size
-    encoder = ImageEncoderViT(
+    encoder = build_tiny_vit_encoder(c.tiny_vit) if c.tiny_vit is not None else ImageEncoderViT(
         img_size=c.img_size, patch_size=c.patch_size, embed_dim=c.embed_dim, depth=c.depth, num_heads=c.num_heads,
         mlp_ratio=c.mlp_ratio, out_chans=c.prompt_dim, qkv_bias=c.qkv_bias,
         norm_layer=partial(torch.nn.LayerNorm, eps=1e-6), use_rel_pos=c.use_rel_pos,
@@ -272,7 +314,8 @@ def load_sam_model(path: str | Path, sam_type: str | None = None) -> tuple[Any, 
     """Build SAM from a checkpoint and load its weights (strictly: every tensor must fit).
 
     Args:
-        path: a ``.pth``/``.pt`` (read with ``weights_only=True``) or ``.safetensors`` state dict.
+        path: a ``.pth``/``.pt`` (read with ``weights_only=True``) or ``.safetensors`` state dict:
+            SAM's own layout (ViT) or MobileSAM's (TinyViT, renamed to timm's modules).
         sam_type: insist on ``vit_b``/``vit_l``/``vit_h`` (default: what the shapes say).
 
     Returns:
@@ -291,7 +334,11 @@ def load_sam_model(path: str | Path, sam_type: str | None = None) -> tuple[Any, 
         raise ModelFileError(f"{path} holds {config.describe()}, not {sam_type}; drop --sam-type or pass the "
                              f"{sam_type} checkpoint ({SAM_FILES[sam_type].url.rsplit('/', 1)[-1]}).")  # fmt: skip
     model = build_sam(config)
-    _load_strict(model, state, str(path))
+    if config.tiny_vit is None:
+        _load_strict(model, state, str(path))
+    else:
+        _load_strict(model, timm_state(state), f"{path} (TinyViT tensors under timm's names: MobileSAM's "
+                                               "layers.N.blocks are stages.N.blocks)")  # fmt: skip
     return model, config
 
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 from tests.conftest import shared_data_path
-from tests.sam_helpers import save_tiny_sam
+from tests.sam_helpers import save_state, save_tiny_sam, tiny_mobile_sam_state
 
 from imgrec.analyzers.segment import Prompt, SamSegmenter, load_sam
 from imgrec.errors import InvalidImageError, UsageError
@@ -193,6 +193,20 @@ def test_drawing_and_bytes_input(sam, photo) -> None:
     buf = io.BytesIO()
     Image.fromarray(drawn).save(buf, "PNG")
     assert buf.tell() > 0
+
+
+def test_a_mobilesam_checkpoint_segments_like_sam_predictor(photo, tmp_path) -> None:
+    from imgrec.imaging import load_image
+
+    sam = load_sam(save_state(tiny_mobile_sam_state(), tmp_path / "mobile_sam.pt"), threads=1)
+    assert sam.name == "sam-tinyvit" and sam.side == 1024
+    image = load_image(photo)
+    sam.set_image(image)
+    (inst,) = sam.predict(points=[(320, 240)]).instances
+    theirs, low = _sam_own(sam, image, (320, 240))
+    assert np.array_equal(sam.logits[0], low) and inst.mask().shape == theirs.shape == (480, 640)
+    found = sam.everything(photo, points_per_side=2, pred_iou_thresh=0.0, stability_score_thresh=0.0)
+    assert len(found) >= 1 and all(i.mask().shape == (480, 640) for i in found.instances)
 
 
 def test_boxes_come_from_a_detector_only() -> None:

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 from tests.conftest import shared_data_path
-from tests.sam_helpers import save_tiny_sam
+from tests.sam_helpers import save_state, save_tiny_sam, tiny_mobile_sam_state
 
 from imgrec.cli.main import main
 
@@ -147,6 +147,31 @@ def test_boxes_from_an_imported_yolox_run(photos, weights, yolox_run, capsys) ->
     assert "bowl" in {i["label"] for i in row["instances"]}
     code, _, err = run(capsys, photo, "--boxes-from", yolox_run, "--classes", "unicorn", "--weights", weights)
     assert code == 2 and "Unknown class(es) 'unicorn'" in err
+
+
+def test_a_mobilesam_checkpoint_takes_points_boxes_detections_and_everything(photos, yolox_run, tmp_path,
+                                                                             capsys) -> None:  # fmt: skip
+    weights = save_state(tiny_mobile_sam_state(), tmp_path / "mobile_sam.pt")
+    photo = photos / "000000000009.jpg"
+    code, out, err = run(capsys, photo, "--points", "320,240", "--box", "100,100,500,450", "--model", "sam",
+                         "--weights", weights, "--format", "json")  # fmt: skip
+    assert code == 0, err
+    (row,) = json.loads(out)
+    assert len(row["instances"]) == 1 and row["instances"][0]["mask"]["size"] == [480, 640]
+    code, out, err = run(capsys, photo, "--box", "100,100,500,450", "--box", "10,10,200,300", "--weights", weights,
+                         "--format", "json")  # fmt: skip
+    assert code == 0, err
+    assert [i["prompt"] for i in json.loads(out)[0]["instances"]] == [0, 1]
+    code, out, err = run(capsys, photo, "--boxes-from", yolox_run, "--conf", "0.3", "--weights", weights,
+                         "--format", "json")  # fmt: skip
+    assert code == 0, err
+    assert "bowl" in {i["label"] for i in json.loads(out)[0]["instances"]}
+    code, out, err = run(capsys, photos, "--everything", "--points-per-side", "2", "--pred-iou-thresh", "0",
+                         "--stability-score-thresh", "0", "--weights", weights, "--format", "json")  # fmt: skip
+    assert code == 0, err
+    assert [len(r["instances"]) > 0 for r in json.loads(out)] == [True, True]
+    code, _, err = run(capsys, photo, "--points", "5,5", "--weights", weights, "--sam-type", "vit_b")
+    assert code == 65 and "holds a TinyViT SAM" in err and "not vit_b" in err
 
 
 def _png(path: Path, mask: np.ndarray) -> Path:

@@ -22,6 +22,7 @@ from imgrec.models.sam import (
     sam_config,
     sam_weights,
 )
+from imgrec.models.sam_tinyvit import TINY_VIT_REQUIRED
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("segment_anything")
@@ -78,16 +79,20 @@ def test_a_classifier_or_random_tensors_are_not_sam(tmp_path) -> None:
         load_sam_model(tmp_path / "random.safetensors")
 
 
-def test_mobilesam_sam2_and_hq_sam_are_refused_by_name(tiny_pth) -> None:
+def test_sam2_hq_sam_and_hf_files_are_refused_by_name_mobilesam_is_not(tiny_pth) -> None:
     state = dict(torch.load(tiny_pth, weights_only=True))
-    mobile = {k: v for k, v in state.items() if not k.startswith("image_encoder.")}
-    mobile["image_encoder.layers.0.blocks.0.attn.qkv.weight"] = torch.zeros(4, 4)
-    with pytest.raises(ModelFileError, match="MobileSAM / TinyViT image encoder"):
-        check_sam_state(mobile, "mobile_sam.pt")
     with pytest.raises(ModelFileError, match="SAM 2 checkpoint"):
         check_sam_state({**state, "image_encoder.trunk.patch_embed.proj.weight": torch.zeros(1)}, "sam2.pt")
     with pytest.raises(ModelFileError, match="HQ-SAM"):
         check_sam_state({**state, "mask_decoder.hf_token.weight": torch.zeros(1)}, "sam_hq.pth")
+    with pytest.raises(ModelFileError, match="Hugging Face transformers SamModel"):
+        check_sam_state({"vision_encoder.patch_embed.projection.weight": torch.zeros(1), **state}, "hf.safetensors")
+    mobile = {k: v for k, v in state.items() if not k.startswith("image_encoder.")}
+    mobile |= {k: torch.zeros(1) for k in TINY_VIT_REQUIRED}  # MobileSAM's layout: checked, then built
+    check_sam_state(mobile, "mobile_sam.pt")
+    mobile.pop("image_encoder.neck.0.weight")
+    with pytest.raises(ModelFileError, match=r"mobile_sam.pt is not a Segment Anything checkpoint: it lacks image_enc"):
+        check_sam_state(mobile, "mobile_sam.pt")
 
 
 def test_truncated_and_edited_files_are_clear_errors(tmp_path, tiny_pth) -> None:

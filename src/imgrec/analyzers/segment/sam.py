@@ -165,12 +165,13 @@ class SamSegmenter:
 
     @property
     def side(self) -> int:
-        """The model's square input side (1024 for every published SAM)."""
+        """The model's square input side (1024 for every published SAM and MobileSAM)."""
         return int(self.model.image_encoder.img_size)
 
     @property
     def name(self) -> str:
-        return f"sam-{(self.config.sam_type or 'custom').replace('_', '-')}"
+        """``sam-vit-b`` / ``-vit-l`` / ``-vit-h``, ``sam-mobilesam``, ``sam-tinyvit``, else ``sam-custom``."""
+        return f"sam-{(self.config.variant or 'custom').replace('_', '-')}"
 
     def set_threads(self, threads: int | None) -> None:
         """Torch's CPU threads (one pool per process)."""
