@@ -106,16 +106,22 @@ def model_input(batch: np.ndarray, prep: Preprocessing, io: ExternalIO, dtype: n
 
 
 def _normalized(x: np.ndarray, prep: Preprocessing, nchw: bool) -> np.ndarray:
-    """``(x / 255 - mean) / std`` in float32, written channel by channel straight into the
-    output layout: the same float32 operations as the whole-array expression (so the same
-    values), without its four full-size temporaries and the transposing copy."""
+    """``(x / 255 - mean) / std`` in float32, written straight into the output layout: the same
+    float32 operations as the whole-array expression (so the same values), without its four
+    full-size temporaries and the transposing copy.
+
+    NHWC: whole-array operations on contiguous memory, the per-channel constants repeated along
+    a row (``w * 3`` values): broadcast as a 3-vector, numpy's inner loop is 3 elements long and
+    the subtraction and division take 6x as long (0.61 vs 0.10 ms for 144 x 256, 4.2 vs 0.57 ms
+    for 513 x 513)."""
     n, h, w, _ = x.shape
-    if not nchw:  # NHWC: whole-array operations on contiguous memory, per-channel constants broadcast
-        out = np.divide(x, np.float32(255.0), dtype=np.float32)
+    if not nchw:
+        out = np.divide(x, np.float32(255.0), out=np.empty(x.shape, np.float32), dtype=np.float32)
+        rows = out.reshape(n * h, w * 3)  # a view: out is C-contiguous
         if any(prep.mean):  # x - 0 and x / 1 are exact: skipping them changes no value
-            np.subtract(out, np.asarray(prep.mean, np.float32), out=out)
+            np.subtract(rows, np.tile(np.asarray(prep.mean, np.float32), w), out=rows)
         if any(v != 1.0 for v in prep.std):
-            np.divide(out, np.asarray(prep.std, np.float32), out=out)
+            np.divide(rows, np.tile(np.asarray(prep.std, np.float32), w), out=rows)
         return out
     out = np.empty((n, 3, h, w), np.float32)
     for c, (mean, std) in enumerate(zip(prep.mean, prep.std, strict=True)):
