@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -98,8 +99,6 @@ def convert_dataset(ds: ImageDataset, to: str, out_dir: str | Path, *, mask_enco
     _refuse_lost_labels(ds)
     out = _fresh_dir(Path(out_dir))
     result = ConvertResult(out=out, format=to)
-    _note(result, len(ds.issues), "{n} problem(s) found while reading the labels (bad lines, unknown classes, ...) "
-                                  "were left out; `imgrec data check` lists them.")  # fmt: skip
     with staged_folder(out) as staging:
         if ds.masks is not None and to == "coco":
             from imgrec.data.convert_masks import coco_from_masks
@@ -107,7 +106,18 @@ def convert_dataset(ds: ImageDataset, to: str, out_dir: str | Path, *, mask_enco
             coco_from_masks(ds, _items(ds), staging, result, mask_encoding)
         else:
             writer(ds, _items(ds), staging, result)
+    _note_issues(result, ds)
     return result
+
+
+def _note_issues(result: ConvertResult, ds: ImageDataset) -> None:
+    """A note of the problems the reader found and left out (bad lines, unknown classes, images
+    the labels do not list, ...), counted by kind."""
+    if ds.issues:
+        kinds = Counter(x.code for x in ds.issues)
+        counted = ", ".join(f"{code} {n}" for code, n in kinds.most_common())
+        result.notes.append(f"{len(ds.issues)} problem(s) found while reading the labels were left out ({counted}); "
+                            "`imgrec data check` lists them.")  # fmt: skip
 
 
 LOST_LABELS = ("unreadable_image", "unreadable_labels")  # the reader kept the image but dropped all its labels

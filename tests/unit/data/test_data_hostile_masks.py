@@ -192,3 +192,4 @@ def test_coco_stated_sizes_that_are_not_the_images_are_found_before_rendering(
     assert result.images == 1 and sorted(p.name for p in (tmp_path / "out" / "masks").iterdir()) == [
         "000000000030.png"]  # fmt: skip
     assert "2 image(s) left out" in result.notes[0] and "states 480x640, the image is 640x426" in result.notes[0]
+    assert "125 problem(s) found while reading the labels were left out (unlabeled_image 125)" in result.notes[-1]
