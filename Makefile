@@ -26,7 +26,7 @@ unit: install
 	$(PY) -m pytest -q tests/unit
 
 test: lint
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --durations=15
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
