@@ -60,9 +60,10 @@ class BoxTask:
     def monitor(self, cfg: TrainConfig) -> Any:  # a TrainConfig.monitor literal
         return cfg.monitor if cfg.monitor in self.monitors else self.monitors[0]
 
-    def validate(self, model: Any, val: ImageDataset) -> dict[str, float]:
-        m = self.evaluate(Predictor(model, {"task": self.name}), val, **VAL_OPTIONS).metrics
-        return {key: float(m[key[len("val_") :]] or 0.0) for key in self.monitors}
+    def validate(self, model: Any, val: ImageDataset) -> tuple[dict[str, float], list[tuple[str, str]]]:
+        """An epoch's figures and the unreadable items (the training run warns about them once)."""
+        result = self.evaluate(Predictor(model, {"task": self.name}), val, **VAL_OPTIONS, warn=False)
+        return {key: float(result.metrics[key[len("val_") :]] or 0.0) for key in self.monitors}, result.bad
 
 
 DETECT = BoxTask(

@@ -26,6 +26,7 @@ from imgrec.training.epochs import (
     check_finite,
     check_trained,
     drive_epochs,
+    readable_validation,
     set_up_run,
     torch_threads,
 )
@@ -64,7 +65,8 @@ def fit_detector(
         resume: continue from ``run_dir/checkpoints/last.safetensors``.
         augment: an ``Augmenter`` (``with_boxes`` moves the boxes with the pixels), or None.
         cycles: learning-rate cycle ends (see ``fit_torch``).
-        validate: ``validate(model, val) -> {"val_map": ..., ...}``; default: no validation.
+        validate: ``validate(model, val) -> ({"val_map": ..., ...}, unreadable)`` (``unreadable``:
+            ``[(source, message)]``, left out of later epochs after one warning); default: no validation.
         targets: ``targets(ds, batch, augment, rng, mosaic) -> (images, [target dicts])``, what
             ``model.losses`` takes; default :func:`training_targets` (boxes and labels).
 
@@ -81,7 +83,7 @@ def fit_detector(
         return drive_epochs(
             run,
             lambda epoch: _train_epoch(run, epoch, train, augment, cbs, targets or training_targets),
-            (lambda: validate(model, val)) if has_val else None,
+            readable_validation(lambda part: validate(model, part), val) if has_val else None,
             cbs,
         )
 

@@ -171,6 +171,33 @@ def validation(validate: Callable[[], dict[str, float]]) -> dict[str, float] | N
         return None
 
 
+Evaluation = Callable[[Any], tuple[dict[str, float], list[tuple[str, str]]]]  # split -> (figures, unreadable)
+
+
+def readable_validation(evaluate: Evaluation, val: Any) -> Callable[[], dict[str, float]]:
+    """``validate()`` for :func:`drive_epochs` over the ``val`` dataset (``evaluate(split) -> (figures,
+    unreadable)``): the first validation that meets unreadable items warns once, naming the first few,
+    and later epochs validate without them (they never counted, so the figures are the same) instead of
+    decoding them again."""
+    current = [val]
+
+    def validate() -> dict[str, float]:
+        figures, bad = evaluate(current[0])
+        if bad:
+            log.warning("%d of %d validation image(s) could not be read and are left out of later validations "
+                        "(%s). `imgrec data check` lists them.",
+                        len(bad), len(current[0]), _first_few(bad))  # fmt: skip
+            current[0] = without_sources(current[0], {source for source, _ in bad})
+        return figures
+
+    return validate
+
+
+def without_sources(ds: Any, sources: set[str]) -> Any:
+    """``ds`` (an ``ImageDataset``) less the items of the given sources."""
+    return ds.subset([i for i, source in enumerate(ds.sources) if source not in sources])
+
+
 def split_figures(evaluate: Callable[[Any], Any], parts: Any) -> dict[str, Any]:
     """``evaluate(split)`` for the val and test splits that hold images; a split none of whose images
     can be read gets no figures, with a warning, instead of losing the trained run."""

@@ -76,9 +76,12 @@ def fit_and_evaluate(
     return history, results, seconds
 
 
-def _validate(model: Any, val: ImageDataset) -> dict[str, float]:
-    m = evaluate_segmentation(Predictor(model, {"task": "segment"}), val, boundary=False).metrics
-    return {"val_miou": float(m["miou"] or 0.0), "val_pixel_accuracy": float(m["pixel_accuracy"] or 0.0)}
+def _validate(model: Any, val: ImageDataset) -> tuple[dict[str, float], list[tuple[str, str]]]:
+    """An epoch's figures and the unreadable items (the training run warns about them once)."""
+    result = evaluate_segmentation(Predictor(model, {"task": "segment"}), val, boundary=False, warn=False)
+    m = result.metrics
+    figures = {"val_miou": float(m["miou"] or 0.0), "val_pixel_accuracy": float(m["pixel_accuracy"] or 0.0)}
+    return figures, result.bad
 
 
 def save_run(

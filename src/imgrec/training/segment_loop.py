@@ -31,6 +31,7 @@ from imgrec.training.epochs import (
     check_finite,
     check_trained,
     drive_epochs,
+    readable_validation,
     set_up_run,
     torch_threads,
 )
@@ -68,7 +69,8 @@ def fit_segmenter(
         resume: continue from ``run_dir/checkpoints/last.safetensors``.
         augment: an ``Augmenter`` (``with_masks`` moves the masks with the pixels), or None.
         cycles: learning-rate cycle ends (see ``fit_torch``).
-        validate: ``validate(model, val) -> {"val_miou": ..., ...}``; default: no validation.
+        validate: ``validate(model, val) -> ({"val_miou": ..., ...}, unreadable)`` (``unreadable``:
+            ``[(source, message)]``, left out of later epochs after one warning); default: no validation.
 
     Raises:
         TrainingInterrupted: on Ctrl-C, after saving a resumable checkpoint.
@@ -83,7 +85,7 @@ def fit_segmenter(
         return drive_epochs(
             run,
             lambda epoch: _train_epoch(run, epoch, train, augment, cbs),
-            (lambda: validate(model, val)) if has_val else None,
+            readable_validation(lambda part: validate(model, part), val) if has_val else None,
             cbs,
         )
 

@@ -51,13 +51,14 @@ class DetectionResult:
 
 def evaluate_detection(
     predictor: Any, dataset: ImageDataset, *, conf: float = 0.001, iou: float = 0.65, max_det: int = 100,
-    batch_size: int | None = None, workers: int = 4,
+    batch_size: int | None = None, workers: int = 4, warn: bool = True,
 ) -> DetectionResult:  # fmt: skip
     """COCO metrics of ``predictor`` (a detection Predictor) on ``dataset`` (boxes in ``targets``).
 
     The defaults are the usual mAP settings (a low ``conf``: precision-recall needs the whole
     ranking). The dataset's classes must be the model's, or a subset of them, by name.
-    ``batch_size`` None: the predictor's own (``Predictor.batch_size``).
+    ``batch_size`` None: the predictor's own (``Predictor.batch_size``). ``warn=False``: no warning
+    about unreadable images (a training run warns once itself; they are in ``bad`` either way).
     """
     start = time.perf_counter()
     if dataset.task != "detect" or dataset.targets is None:
@@ -70,7 +71,7 @@ def evaluate_detection(
         t = dataset.targets[i]
         # COCO's stated areas decide small/medium/large, as in pycocotools
         acc.add(dataset.sources[i], t.boxes, lut[t.labels], t.crowd, dets, dets.image_size, gt_area=t.areas)
-    stream.check(len(acc))
+    stream.check(len(acc), warn)
     return DetectionResult(acc.compute(), stream.bad, time.perf_counter() - start, stream.ms_per_image(len(acc)),
                            stream.options)  # fmt: skip
 
@@ -110,11 +111,12 @@ class PredictionStream:
             self.model_seconds += time.perf_counter() - t0
             yield from zip((int(i) for i in batch.indices), found, strict=True)
 
-    def check(self, done: int) -> None:
-        """After the stream: a DatasetError when no image could be read, a warning for the unreadable ones."""
+    def check(self, done: int, warn: bool = True) -> None:
+        """After the stream: a DatasetError when no image could be read, a warning for the unreadable ones
+        (``warn=False``: none)."""
         if not done:
             raise nothing_readable(self.dataset, self.bad)
-        if self.bad:
+        if self.bad and warn:
             log.warning("%d of %d images could not be read", len(self.bad), len(self.dataset))
 
     def ms_per_image(self, done: int) -> float:

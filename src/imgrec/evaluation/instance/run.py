@@ -52,7 +52,7 @@ class InstanceResult(DetectionResult):
 
 def evaluate_instances(
     predictor: Any, dataset: ImageDataset, *, conf: float = 0.001, iou: float = 0.65, max_det: int = 100,
-    threshold: float = 0.5, batch_size: int | None = None, workers: int = 4,
+    threshold: float = 0.5, batch_size: int | None = None, workers: int = 4, warn: bool = True,
 ) -> InstanceResult:  # fmt: skip
     """COCO box and mask metrics of ``predictor`` (an instance Predictor) on ``dataset`` (an
     ``instance`` dataset: ``load_dataset(path, task="instance")``).
@@ -60,6 +60,7 @@ def evaluate_instances(
     The defaults are the usual mAP settings (a low ``conf``: precision-recall needs the whole
     ranking; ``threshold`` binarizes each mask's probabilities). The dataset's classes must be
     the model's, or a subset of them, by name. ``batch_size`` None: the predictor's own.
+    ``warn=False``: no warning about unreadable images (they are in ``bad`` either way).
 
     Objects without a mask (their segment is None: a box-only annotation, or a segmentation
     that could not be read or is not in the image's pixels) count for the box figures as usual
@@ -84,7 +85,7 @@ def evaluate_instances(
         boxes.add(name, t.boxes, labels, t.crowd, as_detections(found), found.image_size, gt_area=t.areas)
         masks.add(name, found.image_size, labels, t.crowd, object_masks(t, found.image_size), found,
                   gt_boxes=t.boxes, gt_area=t.areas)  # fmt: skip
-    stream.check(len(boxes))
+    stream.check(len(boxes), warn)
     metrics = merge_metrics(boxes.compute(), masks.compute())
     if metrics["no_mask"]:
         log.info("%d object(s) without a usable mask count as crowd regions for mask AP", metrics["no_mask"])

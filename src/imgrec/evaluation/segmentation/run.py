@@ -57,13 +57,14 @@ class SegmentationResult:
 
 def evaluate_segmentation(
     predictor: Any, dataset: ImageDataset, *, batch_size: int | None = None, workers: int = 4, boundary: bool = True,
-    threshold: float | None = None,
+    threshold: float | None = None, warn: bool = True,
 ) -> SegmentationResult:  # fmt: skip
     """mIoU, per-class IoU and Dice, pixel accuracy, boundary F1 and the pixel confusion matrix of
     ``predictor`` (a segmentation Predictor) on ``dataset`` (masks in ``dataset.masks``).
 
     The dataset's classes must be the model's, or some of them, by name. ``batch_size`` None:
     the predictor's own. ``boundary=False`` skips boundary F1 (morphology per class and image).
+    ``warn=False``: no warning about unreadable images or masks (they are in ``bad`` either way).
     """
     start = time.perf_counter()
     _check(dataset)
@@ -90,7 +91,7 @@ def evaluate_segmentation(
             worst.append((image_miou(seg.mask, target, len(predictor.classes)), name))
     if not acc.images:
         raise nothing_readable(dataset, bad)
-    if bad:
+    if bad and warn:
         log.warning("%d of %d images (or masks) could not be read", len(bad), len(dataset))
     metrics = {**acc.summary(), "confusion": {"labels": list(predictor.classes), "matrix": acc.confusion.tolist()},
                "worst_images": [{"image_id": n, "miou": round(v, 6)} for v, n in sorted(worst)[:WORST]]}  # fmt: skip
