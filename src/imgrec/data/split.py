@@ -41,6 +41,13 @@ class SizeNote:
     text: str
     empty: bool = False
 
+    @classmethod
+    def from_record(cls, record: Any) -> SizeNote | None:
+        """A note from its manifest record (``{"split", "text", "empty"}``); None when it is not one."""
+        if not isinstance(record, dict) or not isinstance(record.get("text"), str):
+            return None
+        return cls(str(record.get("split", "")), record["text"], bool(record.get("empty", False)))
+
 
 @dataclass
 class Splits:
@@ -54,8 +61,8 @@ class Splits:
         indices: item indices of ``dataset`` per split name.
         seed: the seed the split was drawn with.
         fractions: the requested ``val`` and ``test`` fractions.
-        notes: for a split just drawn, why ``val`` or ``test`` holds more or fewer items than
-            its fraction asked (empty for a split read from a manifest).
+        notes: why ``val`` or ``test`` holds more or fewer items than its fraction asked, from
+            the draw (kept in the manifest; a manifest written before notes were kept has none).
     """
 
     train: ImageDataset
@@ -85,6 +92,12 @@ class Splits:
         """Number of items per split."""
         return {name: len(i) for name, i in self.indices.items()}
 
+    def record(self) -> dict[str, Any]:
+        """What a run's ``model.json`` says of its split: ``splits`` (the sizes) and, when there are
+        any, ``split_notes`` (why val or test is not the size asked)."""
+        notes = {"split_notes": [n.text for n in self.notes]} if self.notes else {}
+        return {"splits": {name: len(getattr(self, name)) for name in SPLIT_NAMES}, **notes}
+
     def item_splits(self) -> np.ndarray:
         """The split name of every item of ``dataset`` (``""`` for items in none)."""
         out = np.full(len(self.dataset), "", dtype="<U5")
@@ -93,7 +106,7 @@ class Splits:
         return out
 
     def manifest(self) -> dict[str, Any]:
-        """The JSON-able record: seed, fractions, fingerprint, classes, items per split."""
+        """The JSON-able record: seed, fractions, fingerprint, classes, items per split, size notes."""
         ds = self.dataset
         return {
             "format": MANIFEST_FORMAT,
@@ -108,6 +121,7 @@ class Splits:
             },
             "classes": list(ds.classes),
             "sizes": self.sizes(),
+            "notes": [{"split": n.split, "text": n.text, "empty": n.empty} for n in self.notes],
             "splits": {name: [ds.relative(ds.sources[i]) for i in idx.tolist()] for name, idx in self.indices.items()},
         }
 
@@ -319,7 +333,8 @@ def load_splits(ds: ImageDataset, manifest_path: str | Path) -> Splits:
         name: np.asarray([where[s].pop(0) for s in data["splits"].get(name, [])], np.int64) for name in SPLIT_NAMES
     }
     fractions = {k: float(v) for k, v in data.get("fractions", {}).items()}
-    return Splits.from_indices(ds, indices, int(data.get("seed", 0)), fractions)
+    notes = [n for n in map(SizeNote.from_record, data.get("notes") or []) if n is not None]  # optional (older)
+    return Splits.from_indices(ds, indices, int(data.get("seed", 0)), fractions, notes)
 
 
 def _read_manifest(path: Path) -> dict[str, Any]:

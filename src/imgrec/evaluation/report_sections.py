@@ -106,7 +106,8 @@ def data_section(
     results: Mapping[str, EvalResult],
     bad_files: Sequence[tuple[str, str]],
 ) -> str:
-    """Dataset identity, split sizes, class counts and every unreadable file."""
+    """Dataset identity, split sizes (and why val or test is not the size asked), class counts and
+    every unreadable file."""
     data = dict(meta.get("data") or {})
     if dataset is not None:
         data.setdefault("name", dataset.name)
@@ -115,7 +116,10 @@ def data_section(
         data.setdefault("class_counts", dataset.class_counts())
     counts = data.pop("class_counts", None)
     recorded_bad = data.pop("bad_files", None)
+    notes = data.pop("split_notes", None) or []
     body = kv_table(data)
+    if notes:
+        body += "<h3>split notes</h3><ul>" + "".join(f"<li>{esc(n)}</li>" for n in notes) + "</ul>"
     if counts:
         body += "<h3>images per class</h3>" + _counts_table(counts)
     bad = _bad_rows(recorded_bad, bad_files, results)

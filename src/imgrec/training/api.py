@@ -137,8 +137,9 @@ def _splits(ds: ImageDataset, splits: str | Path | None, dcfg: DataConfig, resum
     if splits is None and resumed is not None and (Path(resumed) / "splits.json").is_file():
         splits = Path(resumed) / "splits.json"
     if splits:
-        return load_splits(ds, splits)
-    parts = split_dataset(ds, val=dcfg.val, test=dcfg.test, seed=dcfg.seed, workers=dcfg.workers)
+        parts = load_splits(ds, splits)  # its notes were kept when it was drawn
+    else:
+        parts = split_dataset(ds, val=dcfg.val, test=dcfg.test, seed=dcfg.seed, workers=dcfg.workers)
     for note in parts.notes:  # val or test not the size asked (rare classes covered), or empty
         log.warning("%s", note.text)
     return parts
@@ -306,7 +307,7 @@ def _run_meta(
             "name": ds.name,
             "root": ds.root,
             "fingerprint": ds.fingerprint(),
-            "splits": {"train": len(parts.train), "val": len(parts.val), "test": len(parts.test)},
+            **parts.record(),  # the split sizes, and why val or test is not the size asked
             "class_counts": ds.class_counts(),
             "bad_files": len(bad),
         },

@@ -135,7 +135,7 @@ def save_detection_run(
             "root": ds.root,
             "fingerprint": ds.fingerprint(),
             "task": kind.name,
-            "splits": {k: len(getattr(parts, k)) for k in ("train", "val", "test")},
+            **parts.record(),  # the split sizes, and why val or test is not the size asked
             "instance_counts": ds.instance_counts(),
             "class_counts": ds.class_counts(),
         },

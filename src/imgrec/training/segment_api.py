@@ -96,7 +96,7 @@ def save_run(
     meta = {
         "training": {**cfg.to_dict(), "monitor": monitor, "kept_weights": kept_weights(history.epochs, monitor)},
         "data": {"name": ds.name, "root": ds.root, "fingerprint": ds.fingerprint(), "task": "segment",
-                 "splits": {k: len(getattr(parts, k)) for k in ("train", "val", "test")},
+                 **parts.record(),  # the split sizes, and why val or test is not the size asked
                  "class_counts": ds.class_counts(), "ignore_index": ds.ignore_index},
         "metrics": summary,
         "timing": {"train_seconds": round(seconds, 3)},

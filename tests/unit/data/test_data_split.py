@@ -126,3 +126,17 @@ def test_a_fraction_that_rounds_to_no_item_is_flagged_as_empty() -> None:
     (note,) = split_dataset(_arrays([20, 20]), val=0.01, test=0.0, seed=0).notes
     assert note.empty and note.text.startswith("val: 0 images (asked 1% = 0): the fraction rounds to no image. ")
     assert note.text.endswith("; ask a larger fraction.")
+
+
+def test_the_manifest_keeps_the_size_notes_and_reads_one_without_them(tmp_path: Path) -> None:
+    ds = _arrays([20, 20])
+    drawn = split_dataset(ds, val=0.01, test=0.0, seed=0)
+    path = drawn.save(tmp_path / "m.json")
+    (note,) = load_splits(ds, path).notes
+    assert note == drawn.notes[0] and note.empty and note.split == "val"
+    data = json.loads(path.read_text())
+    del data["notes"]  # a manifest written before notes were kept
+    path.write_text(json.dumps(data))
+    again = load_splits(ds, path)
+    assert again.notes == [] and again.sizes() == drawn.sizes()
+    assert "split_notes" not in again.record() and drawn.record()["split_notes"] == [note.text]
