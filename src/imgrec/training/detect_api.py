@@ -117,7 +117,9 @@ def fit_and_evaluate(
                            targets=kind.targets)  # fmt: skip
     seconds = time.perf_counter() - started
     predictor = Predictor(model, {"task": kind.name}, run_dir)
-    results = split_figures(lambda part: kind.evaluate(predictor, part, **VAL_OPTIONS), parts)
+    # val's unreadable images were warned about by the first epoch's validation (still listed in metrics.json)
+    results = split_figures(lambda part: kind.evaluate(predictor, part, **VAL_OPTIONS, warn=part is not parts.val),
+                            parts)  # fmt: skip
     return history, results, seconds
 
 

@@ -72,7 +72,8 @@ def fit_and_evaluate(
                             augment=create_augmenter(cfg.augment), cycles=cycles, validate=_validate)  # fmt: skip
     seconds = time.perf_counter() - started
     predictor = Predictor(model, {"task": "segment"}, run_dir)
-    results = split_figures(lambda part: evaluate_segmentation(predictor, part), parts)
+    # val's unreadable images were warned about by the first epoch's validation (still listed in metrics.json)
+    results = split_figures(lambda part: evaluate_segmentation(predictor, part, warn=part is not parts.val), parts)
     return history, results, seconds
 
 

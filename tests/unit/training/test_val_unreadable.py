@@ -100,3 +100,23 @@ def test_segmenter_run_warns_once_about_an_unreadable_val_mask(tmp_path, caplog,
         return fit_segmenter(model, tr, va, cfg, run_dir=run_dir, validate=_validate)
 
     _check(fit, make, train, val, val.sources[0], tmp_path, caplog, monkeypatch)
+
+
+def test_a_detection_train_run_warns_once_in_all(tmp_path, caplog) -> None:
+    """The final val figures (metrics.json still lists the file) do not warn a second time."""
+    import json
+
+    from imgrec.config import DataConfig
+    from imgrec.data import split_dataset
+    from imgrec.training import train
+
+    ds = load_dataset(write_squares_yolo(tmp_path / "data", n=10))
+    dcfg = DataConfig(val=0.3, test=0.0)
+    bad = split_dataset(ds, val=dcfg.val, test=dcfg.test, seed=dcfg.seed).val.sources[0]  # train draws the same
+    Path(bad).write_bytes(CORRUPT)
+    cfg = TrainConfig(model="yolo-n", epochs=2, batch_size=4, image_size=64, num_threads=1, augment="none")
+    with caplog.at_level(logging.WARNING):
+        run = train(ds, cfg, data_config=dcfg, out=tmp_path / "run")
+    assert len(_unreadable_warnings(caplog)) == 1
+    listed = json.loads((run.path / "metrics.json").read_text())["val"]["bad_files"]
+    assert [f["source"] for f in listed] == [bad]
